@@ -1,0 +1,342 @@
+#include "cli.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "config.h"
+#include "delivery.h"
+#include "intake.h"
+#include "queue.h"
+#include "service.h"
+#include "store.h"
+#include "submission.h"
+
+namespace letterd {
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: letterd [-c FILE] COMMAND [ARGS]
+
+commands:
+  run [--once]            the daemon, in the foreground; --once drains what is due and exits
+  check                   validates config, targets and templates
+  preview FILE            prints the messages a submission would produce; sends nothing
+  enqueue FILE...         drops files into the queue atomically
+  status                  queue depth, send rate, relays, last errors
+  log [--status S] [--campaign C] [--target T] [--since TIME] [--format table|csv|json]
+
+options:
+  -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
+)";
+
+struct UsageError {
+  std::string what;
+};
+
+struct Args {
+  std::string config = kDefaultConfig;
+  std::string command;
+  std::vector<std::string> rest;
+};
+
+Args parse_args(const std::vector<std::string>& args) {
+  Args out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-c" || a == "--config") {
+      if (i + 1 >= args.size()) throw UsageError{a + " needs a file"};
+      out.config = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      out.config = a.substr(9);
+    } else if (out.command.empty()) {
+      out.command = a;
+    } else {
+      out.rest.push_back(a);
+    }
+  }
+  return out;
+}
+
+// Takes "--name VALUE" or "--name=VALUE" options from `rest`; positional arguments stay.
+std::map<std::string, std::string> take_options(std::vector<std::string>& rest, std::initializer_list<std::string> names,
+                                                std::initializer_list<std::string> flags = {}) {
+  std::map<std::string, std::string> out;
+  std::vector<std::string> positional;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const std::string& a = rest[i];
+    if (a.rfind("--", 0) != 0) {
+      positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+      out[name] = "1";
+    } else if (std::find(names.begin(), names.end(), name) != names.end()) {
+      if (eq == std::string::npos) {
+        if (i + 1 >= rest.size()) throw UsageError{"--" + name + " needs a value"};
+        value = rest[++i];
+      }
+      out[name] = value;
+    } else {
+      throw UsageError{"unknown option --" + name};
+    }
+  }
+  rest = positional;
+  return out;
+}
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  auto log = std::make_shared<spdlog::logger>("letterd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  log->flush_on(spdlog::level::info);
+  return log;
+}
+
+std::optional<Config> load_or_report(const std::string& path) {
+  Problems problems;
+  auto config = load_config(path, problems);
+  if (!config) {
+    for (const auto& p : problems) std::cerr << "letterd: " << p.text() << "\n";
+    std::cerr << "letterd: " << path << ": " << problems.size() << " problem(s)\n";
+  }
+  return config;
+}
+
+int cmd_check(const Args& args) {
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  std::size_t targets = 0, letters = 0;
+  for (const auto& [name, c] : config->campaigns) {
+    targets += c.targets ? c.targets->size() : 0;
+    letters += c.letters.size();
+  }
+  std::cout << args.config << ": OK (" << config->relays.size() << " relay(s), " << config->campaigns.size()
+            << " campaign(s), " << letters << " letter(s), " << targets << " target(s))\n";
+  return 0;
+}
+
+int cmd_preview(const Args& args) {
+  if (args.rest.size() != 1) throw UsageError{"preview takes one FILE"};
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  const std::string& path = args.rest[0];
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  QueueDir reader(dir.empty() ? "." : dir);
+  std::string error, name = std::filesystem::path(path).filename().string();
+  // QueueDir reads from DIR/new; a preview reads the file where it is.
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    std::cerr << "letterd: " << path << ": cannot open\n";
+    return 1;
+  }
+  std::string text;
+  char buffer[16384];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0 && text.size() <= kMaxSubmissionBytes) text.append(buffer, n);
+  std::fclose(f);
+
+  Problems problems;
+  auto submission = parse_submission(text, name, now_ms(), problems);
+  std::optional<std::vector<PlannedMessage>> planned;
+  if (submission) planned = plan_messages(*submission, *config, problems);
+  if (!planned) {
+    for (const auto& p : problems) std::cerr << "letterd: " << path << ": " << p.text() << "\n";
+    return 1;
+  }
+  int index = 0;
+  for (const auto& p : *planned) {
+    OutgoingMessage out{p.from, p.reply_to, p.to, p.subject, p.body, "preview.assigned-at-intake@" + address_domain(p.from.address),
+                        now_ms(), {}};
+    std::cout << "=== message " << ++index << " of " << planned->size() << ": letter " << p.letter << " to target "
+              << p.target_id << (p.copy_to.empty() ? "" : ", copy to the supporter") << " ===\n";
+    std::string headers = render_headers(out);
+    std::erase(headers, '\r');
+    std::cout << headers << "\n" << p.body << (p.body.ends_with('\n') ? "" : "\n");
+  }
+  return 0;
+}
+
+int cmd_enqueue(const Args& args) {
+  if (args.rest.empty()) throw UsageError{"enqueue takes one or more FILEs"};
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  QueueDir queue(config->queue_dir);
+  int failures = 0;
+  for (const auto& file : args.rest) {
+    try {
+      std::string name = queue.enqueue(file);
+      std::cout << "queued " << name << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "letterd: " << e.what() << "\n";
+      ++failures;
+    }
+  }
+  return failures ? 1 : 0;
+}
+
+int cmd_status(const Args& args) {
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  Store store(config->database);
+  std::map<std::string, std::map<std::string, long long>> counts;
+  for (const auto& c : store.status_counts()) counts[c.campaign][c.status] = c.count;
+  std::size_t waiting = 0;
+  try {
+    waiting = QueueDir(config->queue_dir).waiting(1'000'000).size();
+  } catch (const std::exception&) {
+  }
+  std::printf("files waiting in %s/new: %zu\n\n", config->queue_dir.c_str(), waiting);
+  std::printf("%-24s %8s %8s %8s %8s %8s\n", "campaign", "queued", "sending", "deferred", "sent", "failed");
+  for (auto& [campaign, by] : counts)
+    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld\n", campaign.c_str(), by["queued"], by["sending"], by["deferred"],
+                by["sent"], by["failed"]);
+  TimePoint now = now_ms();
+  std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
+              store.sent_since(now - std::chrono::hours(1)));
+  auto errors = store.recent_errors(5);
+  if (!errors.empty()) {
+    std::printf("\nlast errors:\n");
+    for (const auto& e : errors)
+      std::printf("  %s %s %s %d %s\n", e.at.c_str(), e.relay.c_str(), e.outcome.c_str(), e.smtp_code,
+                  e.smtp_response.c_str());
+  }
+  return 0;
+}
+
+int cmd_log(Args args) {
+  auto opts = take_options(args.rest, {"status", "campaign", "target", "since", "format"});
+  if (!args.rest.empty()) throw UsageError{"log takes no argument " + args.rest[0]};
+  std::string format = opts.count("format") ? opts["format"] : "table";
+  if (format != "table" && format != "csv" && format != "json") throw UsageError{"--format must be table, csv or json"};
+  LogFilter filter;
+  if (opts.count("status")) {
+    static const std::set<std::string> statuses{"queued", "sending", "sent", "deferred", "failed"};
+    if (!statuses.count(opts["status"])) throw UsageError{"--status must be queued, sending, sent, deferred or failed"};
+    filter.status = opts["status"];
+  }
+  if (opts.count("campaign")) filter.campaign = opts["campaign"];
+  if (opts.count("target")) filter.target = opts["target"];
+  if (opts.count("since")) {
+    auto t = parse_rfc3339(opts["since"]);
+    if (!t) {
+      // A date alone means its midnight, UTC.
+      t = parse_rfc3339(opts["since"] + "T00:00:00Z");
+      if (!t) throw UsageError{"--since must be a date (2026-11-24) or an RFC 3339 time"};
+    }
+    filter.since = format_utc(*t);
+  }
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  Store store(config->database);
+  auto rows = store.log(filter);
+
+  const char* header[] = {"id", "created_at", "campaign", "submission", "letter", "target", "recipient", "status",
+                          "attempts", "smtp_code", "smtp_response"};
+  auto fields = [](const LogRow& r) {
+    return std::vector<std::string>{std::to_string(r.id), r.created_at, r.campaign, r.submission_id, r.letter,
+                                    r.target_id, r.recipient, r.status, std::to_string(r.attempts),
+                                    r.smtp_code ? std::to_string(r.smtp_code) : "", r.smtp_response};
+  };
+  if (format == "csv") {
+    for (std::size_t i = 0; i < std::size(header); ++i) std::cout << (i ? "," : "") << header[i];
+    std::cout << "\r\n";
+    for (const auto& r : rows) {
+      auto f = fields(r);
+      for (std::size_t i = 0; i < f.size(); ++i) std::cout << (i ? "," : "") << csv_field(f[i]);
+      std::cout << "\r\n";
+    }
+  } else if (format == "json") {
+    std::cout << "[";
+    for (std::size_t n = 0; n < rows.size(); ++n) {
+      auto f = fields(rows[n]);
+      std::cout << (n ? ",\n " : "\n ") << "{";
+      for (std::size_t i = 0; i < f.size(); ++i) {
+        bool number = (i == 0 || i == 8 || (i == 9 && !f[i].empty()));
+        std::cout << (i ? ", " : "") << json_string(header[i]) << ": "
+                  << (number ? f[i] : (i == 9 ? "null" : json_string(f[i])));
+      }
+      std::cout << "}";
+    }
+    std::cout << (rows.empty() ? "]\n" : "\n]\n");
+  } else {
+    std::printf("%-5s %-24s %-16s %-20s %-18s %-24s %-9s %3s %s\n", "id", "created_at", "campaign", "letter", "target",
+                "recipient", "status", "try", "reply");
+    for (const auto& r : rows)
+      std::printf("%-5lld %-24s %-16s %-20s %-18s %-24s %-9s %3d %s%s%s\n", r.id, r.created_at.c_str(),
+                  r.campaign.c_str(), r.letter.c_str(), r.target_id.c_str(), r.recipient.c_str(), r.status.c_str(),
+                  r.attempts, r.smtp_code ? std::to_string(r.smtp_code).c_str() : "", r.smtp_code ? " " : "",
+                  r.smtp_response.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string csv_field(const std::string& value) {
+  if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
+  std::string out = "\"";
+  for (char c : value) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string json_string(const std::string& value) {
+  std::string out = "\"";
+  for (unsigned char c : value) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+int run_cli(const std::vector<std::string>& argv) {
+  try {
+    Args args = parse_args(argv);
+    if (args.command.empty() || args.command == "help" || args.command == "--help" || args.command == "-h") {
+      std::cout << kUsage;
+      return args.command.empty() ? 2 : 0;
+    }
+    if (args.command == "run") {
+      auto opts = take_options(args.rest, {}, {"once"});
+      if (!args.rest.empty()) throw UsageError{"run takes no argument " + args.rest[0]};
+      return run_service({args.config, opts.count("once") > 0}, make_logger());
+    }
+    if (args.command == "check") return cmd_check(args);
+    if (args.command == "preview") return cmd_preview(args);
+    if (args.command == "enqueue") return cmd_enqueue(args);
+    if (args.command == "status") return cmd_status(args);
+    if (args.command == "log") return cmd_log(args);
+    throw UsageError{"unknown command " + args.command};
+  } catch (const UsageError& e) {
+    std::cerr << "letterd: " << e.what << "\n\n" << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "letterd: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace letterd

@@ -1,0 +1,398 @@
+#include "config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "message.h"
+
+namespace letterd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Walks one YAML map, recording every problem under its key path and
+// remembering which keys were read so the rest can be reported as unknown.
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string path, Problems& problems)
+      : node_(node), path_(std::move(path)), problems_(problems) {
+    if (!node_.IsMap()) {
+      problem(path_, "must be a map");
+      ok_ = false;
+    }
+  }
+
+  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  void problem(const std::string& where, const std::string& what) { problems_.push_back({where, what}); }
+  bool ok() const { return ok_; }
+  Problems& problems() { return problems_; }
+
+  // The value at `key`, or an undefined node (false in a condition) when absent or null.
+  YAML::Node child(const std::string& key, bool required) {
+    seen_.insert(key);
+    if (!ok_) return YAML::Node(YAML::NodeType::Undefined);
+    // Const lookup: yaml-cpp's non-const operator[] would add the key.
+    const YAML::Node& map = node_;
+    YAML::Node value = map[key];
+    if (!value.IsDefined() || value.IsNull()) {
+      if (required) problem(key_path(key), "is required");
+      return YAML::Node(YAML::NodeType::Undefined);
+    }
+    return value;
+  }
+
+  std::optional<std::string> string(const std::string& key, bool required) {
+    YAML::Node value = child(key, required);
+    if (!value) return std::nullopt;
+    if (!value.IsScalar()) {
+      problem(key_path(key), "must be a string");
+      return std::nullopt;
+    }
+    return value.Scalar();
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    YAML::Node value = child(key, false);
+    if (!value) return std::nullopt;
+    bool out = false;
+    if (!value.IsScalar() || !YAML::convert<bool>::decode(value, out)) {
+      problem(key_path(key), "must be true or false");
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  std::optional<long> positive(const std::string& key, long max) {
+    YAML::Node value = child(key, false);
+    if (!value) return std::nullopt;
+    long out = 0;
+    if (!value.IsScalar() || !YAML::convert<long>::decode(value, out) || out < 1 || out > max) {
+      problem(key_path(key), "must be a whole number from 1 to " + std::to_string(max));
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  std::optional<Duration> duration(const std::string& key) {
+    auto text = string(key, false);
+    if (!text) return std::nullopt;
+    auto d = parse_duration(*text);
+    if (!d) problem(key_path(key), "'" + *text + "' is not a duration (500ms, 30s, 5m, 1h, 3d)");
+    return d;
+  }
+
+  // One of `choices`; nullopt (with a problem) otherwise.
+  std::optional<std::string> choice(const std::string& key, std::initializer_list<std::string_view> choices) {
+    auto text = string(key, false);
+    if (!text) return std::nullopt;
+    for (auto c : choices)
+      if (*text == c) return text;
+    std::string list;
+    for (auto c : choices) list += (list.empty() ? "" : " | ") + std::string(c);
+    problem(key_path(key), "'" + *text + "' is not one of " + list);
+    return std::nullopt;
+  }
+
+  // Reports keys present but never read: a typo must not silently do nothing.
+  void finish() {
+    if (!ok_) return;
+    for (const auto& kv : node_) {
+      std::string key = kv.first.Scalar();
+      if (!seen_.count(key)) problem(key_path(key), "unknown key");
+    }
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  Problems& problems_;
+  std::set<std::string> seen_;
+  bool ok_ = true;
+};
+
+std::string resolve(const fs::path& base, const std::string& path) {
+  fs::path p(path);
+  return (p.is_absolute() ? p : base / p).lexically_normal().string();
+}
+
+RateLimits read_rate(MapReader& parent, const std::string& key) {
+  RateLimits rate;
+  YAML::Node node = parent.child(key, false);
+  if (!node) return rate;
+  MapReader r(node, parent.key_path(key), parent.problems());
+  rate.per_second = r.positive("per_second", 1'000'000);
+  rate.per_minute = r.positive("per_minute", 1'000'000'000);
+  rate.per_hour = r.positive("per_hour", 1'000'000'000);
+  rate.per_day = r.positive("per_day", 1'000'000'000);
+  r.finish();
+  return rate;
+}
+
+void check_file(MapReader& r, const std::string& key, const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) r.problem(r.key_path(key), "no such file (" + path + ")");
+}
+
+void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
+  if (auto url = r.string("url", true)) {
+    if (url->rfind("smtp://", 0) != 0 && url->rfind("smtps://", 0) != 0)
+      r.problem(r.key_path("url"), "must start with smtp:// or smtps://");
+    relay.url = *url;
+  }
+  if (auto tls = r.choice("tls", {"required", "opportunistic", "none"}))
+    relay.tls = *tls == "required" ? TlsMode::required : *tls == "opportunistic" ? TlsMode::opportunistic
+                                                                                 : TlsMode::none;
+  if (relay.tls == TlsMode::none && relay.url.rfind("smtps://", 0) == 0)
+    r.problem(r.key_path("tls"), "is none but the url is smtps:// (implicit TLS)");
+  relay.username = r.string("username", false).value_or("");
+  if (auto file = r.string("password_file", false)) {
+    relay.password_file = resolve(base, *file);
+    check_file(r, "password_file", relay.password_file);
+  }
+  relay.password_env = r.string("password_env", false).value_or("");
+  if (r.child("password", false))
+    r.problem(r.key_path("password"), "passwords are never inline: use password_file or password_env");
+  if (!relay.password_file.empty() && !relay.password_env.empty())
+    r.problem(r.key_path("password_env"), "give password_file or password_env, not both");
+  if (!relay.username.empty() && relay.password_file.empty() && relay.password_env.empty())
+    r.problem(r.key_path("username"), "needs password_file or password_env");
+  if (relay.username.empty() && (!relay.password_file.empty() || !relay.password_env.empty()))
+    r.problem(r.key_path("username"), "is required when a password is given");
+  if (auto ca = r.string("ca_file", false)) {
+    relay.ca_file = resolve(base, *ca);
+    check_file(r, "ca_file", relay.ca_file);
+  }
+  if (auto n = r.positive("connections", 64)) relay.connections = static_cast<int>(*n);
+  if (auto t = r.duration("timeout")) relay.timeout = *t;
+  relay.rate = read_rate(r, "rate");
+  r.finish();
+}
+
+std::shared_ptr<const Targets> load_targets(MapReader& r, const std::string& path) {
+  auto text = read_text(path);
+  if (!text) {
+    r.problem(r.key_path("targets"), "no such file (" + path + ")");
+    return nullptr;
+  }
+  std::optional<Targets> targets;
+  if (path.ends_with(".csv")) {
+    targets = Targets::parse_csv(*text, path, r.problems());
+  } else if (path.ends_with(".yaml") || path.ends_with(".yml")) {
+    targets = Targets::parse_yaml(*text, path, r.problems());
+  } else {
+    r.problem(r.key_path("targets"), "must be a .csv, .yaml or .yml file");
+  }
+  return targets ? std::make_shared<const Targets>(std::move(*targets)) : nullptr;
+}
+
+void read_letter(MapReader& r, LetterConfig& letter, const CampaignConfig& campaign, const fs::path& base) {
+  if (auto file = r.string("template", true)) {
+    letter.template_path = resolve(base, *file);
+    if (auto text = read_text(letter.template_path)) {
+      Problems template_problems;
+      if (auto parsed = parse_letter_template(*text, letter.template_path, template_problems)) {
+        letter.templ = std::make_shared<const LetterTemplate>(std::move(*parsed));
+        if (campaign.targets) {
+          NameRules rules = template_names_for(campaign);
+          letter.templ->subject.check_names(rules, template_problems);
+          letter.templ->body.check_names(rules, template_problems);
+        }
+      }
+      for (auto& p : template_problems) r.problem(r.key_path("template") + ": " + p.where, p.what);
+    } else {
+      r.problem(r.key_path("template"), "no such file (" + letter.template_path + ")");
+    }
+  }
+  if (YAML::Node to = r.child("to", true)) {
+    MapReader t(to, r.key_path("to"), r.problems());
+    auto by = t.choice("by", {"constituency"});
+    auto target = t.string("target", false);
+    t.finish();
+    if (by && target) {
+      t.problem(r.key_path("to"), "give by or target, not both");
+    } else if (by) {
+      letter.by_constituency = true;
+      if (campaign.targets && !campaign.targets->columns().count("constituency"))
+        t.problem(t.key_path("by"), "the campaign's targets have no constituency column");
+    } else if (target) {
+      letter.target_id = *target;
+      if (campaign.targets && !campaign.targets->by_id(*target))
+        t.problem(t.key_path("target"), "no target with id '" + *target + "' in " + campaign.targets_path);
+    } else if (t.ok()) {
+      t.problem(r.key_path("to"), "needs by: constituency or target: ID");
+    }
+  }
+  r.finish();
+}
+
+void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const fs::path& base) {
+  if (auto relay = r.string("relay", true)) {
+    c.relay = *relay;
+    if (!config.relays.count(*relay)) r.problem(r.key_path("relay"), "no relay named '" + *relay + "'");
+  }
+  if (YAML::Node from = r.child("from", true)) {
+    MapReader f(from, r.key_path("from"), r.problems());
+    if (auto address = f.string("address", true)) {
+      c.from_address = *address;
+      if (!is_valid_address(*address)) f.problem(f.key_path("address"), "not a valid address");
+    }
+    auto name = f.string("name", false).value_or("");
+    if (auto t = Template::parse(name, f.key_path("name"), 1, r.problems())) {
+      c.from_name = std::make_shared<const Template>(std::move(*t));
+    }
+    f.finish();
+  }
+  if (auto v = r.choice("reply_to", {"supporter", "none"})) c.reply_to_supporter = *v == "supporter";
+  if (auto v = r.choice("copy_to_supporter", {"bcc", "none"})) c.copy_to_supporter = *v == "bcc";
+  if (auto v = r.boolean("require_authorisation")) c.require_authorisation = *v;
+  if (auto v = r.boolean("allow_repeat")) c.allow_repeat = *v;
+  if (auto v = r.choice("mode", {"live", "reflect"})) c.mode = *v == "live" ? CampaignMode::live : CampaignMode::reflect;
+  if (YAML::Node require = r.child("require", false)) {
+    if (!require.IsSequence()) {
+      r.problem(r.key_path("require"), "must be a list (postcode, address)");
+    } else {
+      for (const auto& item : require) {
+        std::string field = item.IsScalar() ? item.Scalar() : "";
+        if (field != "postcode" && field != "address")
+          r.problem(r.key_path("require"), "'" + field + "' is not postcode or address");
+        else
+          c.require.insert(field);
+      }
+    }
+  }
+  if (auto targets = r.string("targets", true)) {
+    c.targets_path = resolve(base, *targets);
+    c.targets = load_targets(r, c.targets_path);
+  }
+  c.per_target = read_rate(r, "per_target");
+  if (c.from_name && c.targets) {
+    Problems name_problems;
+    c.from_name->check_names(template_names_for(c), name_problems);
+    for (auto& p : name_problems) r.problem(p.where, p.what);
+  }
+  if (YAML::Node letters = r.child("letters", true)) {
+    MapReader l(letters, r.key_path("letters"), r.problems());
+    if (l.ok()) {
+      for (const auto& kv : letters) {
+        LetterConfig letter;
+        letter.name = kv.first.Scalar();
+        MapReader one(kv.second, l.key_path(letter.name), r.problems());
+        if (one.ok()) read_letter(one, letter, c, base);
+        c.letters.push_back(std::move(letter));
+      }
+      if (c.letters.empty()) l.problem(r.key_path("letters"), "a campaign needs at least one letter");
+    }
+  }
+  r.finish();
+}
+
+}  // namespace
+
+
+const LetterConfig* CampaignConfig::letter(std::string_view name) const {
+  for (const auto& l : letters)
+    if (l.name == name) return &l;
+  return nullptr;
+}
+
+const CampaignConfig* Config::campaign(std::string_view name) const {
+  auto it = campaigns.find(std::string(name));
+  return it == campaigns.end() ? nullptr : &it->second;
+}
+
+NameRules template_names_for(const CampaignConfig& campaign) {
+  NameRules rules;
+  rules.exact = {"supporter.name", "supporter.email", "supporter.postcode", "supporter.address",
+                 "campaign.name",  "personal_note",   "submission.id"};
+  if (campaign.targets)
+    for (const auto& column : campaign.targets->columns()) rules.exact.insert("target." + column);
+  rules.open_prefixes = {"fields."};
+  return rules;
+}
+
+std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems) {
+  std::size_t before = problems.size();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    problems.push_back({path + ":" + std::to_string(e.mark.line + 1), e.msg});
+    return std::nullopt;
+  }
+  Config config;
+  config.path = path;
+  fs::path base = fs::path(path).parent_path();
+  MapReader r(root, "", problems);
+  if (!r.ok()) return std::nullopt;
+
+  if (auto q = r.string("queue_dir", true)) config.queue_dir = resolve(base, *q);
+  if (auto d = r.string("database", true)) config.database = resolve(base, *d);
+  if (auto level = r.choice("log_level", {"trace", "debug", "info", "warn", "error"})) config.log_level = *level;
+  if (YAML::Node queue = r.child("queue", false)) {
+    MapReader q(queue, "queue", problems);
+    if (auto keep = q.boolean("keep_accepted")) config.keep_accepted = *keep;
+    if (auto rescan = q.duration("rescan")) config.rescan_interval = *rescan;
+    q.finish();
+  }
+  if (YAML::Node relays = r.child("relays", true)) {
+    MapReader all(relays, "relays", problems);
+    if (all.ok())
+      for (const auto& kv : relays) {
+        RelayConfig relay;
+        relay.name = kv.first.Scalar();
+        MapReader one(kv.second, all.key_path(relay.name), problems);
+        if (one.ok()) read_relay(one, relay, base);
+        config.relays.emplace(relay.name, std::move(relay));
+      }
+  }
+  if (YAML::Node retry = r.child("retry", false)) {
+    MapReader rr(retry, "retry", problems);
+    if (auto d = rr.duration("first")) config.retry.first = *d;
+    if (auto d = rr.duration("max")) config.retry.max = *d;
+    if (auto d = rr.duration("lifetime")) config.retry.lifetime = *d;
+    rr.finish();
+    if (config.retry.max < config.retry.first) rr.problem("retry.max", "is shorter than retry.first");
+  }
+  if (YAML::Node campaigns = r.child("campaigns", true)) {
+    MapReader all(campaigns, "campaigns", problems);
+    if (all.ok())
+      for (const auto& kv : campaigns) {
+        CampaignConfig campaign;
+        campaign.name = kv.first.Scalar();
+        MapReader one(kv.second, all.key_path(campaign.name), problems);
+        if (one.ok()) read_campaign(one, campaign, config, base);
+        config.campaigns.emplace(campaign.name, std::move(campaign));
+      }
+  }
+  if (YAML::Node retention = r.child("retention", false)) {
+    MapReader rr(retention, "retention", problems);
+    if (auto d = rr.duration("bodies")) config.retention_bodies = *d;
+    rr.finish();
+  }
+  r.finish();
+  if (problems.size() != before) return std::nullopt;
+  return config;
+}
+
+std::optional<Config> load_config(const std::string& path, Problems& problems) {
+  auto text = read_text(path);
+  if (!text) {
+    problems.push_back({path, "cannot read the config file"});
+    return std::nullopt;
+  }
+  return parse_config(*text, fs::absolute(path).lexically_normal().string(), problems);
+}
+
+}  // namespace letterd

@@ -1,0 +1,102 @@
+// The organiser's YAML config: relays, retry policy, campaigns with their
+// letters, targets and templates. Loading checks everything `letterd check`
+// promises and reports every problem with its key path.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "duration.h"
+#include "problem.h"
+#include "targets.h"
+#include "template.h"
+
+namespace letterd {
+
+enum class TlsMode { required, opportunistic, none };
+enum class CampaignMode { live, reflect };
+
+// Sends allowed in each window; nullopt means no limit for that window.
+struct RateLimits {
+  std::optional<long> per_second, per_minute, per_hour, per_day;
+
+  bool any() const { return per_second || per_minute || per_hour || per_day; }
+};
+
+struct RelayConfig {
+  std::string name;
+  std::string url;  // smtp://host:port or smtps://host:port
+  TlsMode tls = TlsMode::required;
+  std::string username;
+  std::string password_file;  // absolute path, or empty
+  std::string password_env;   // environment variable name, or empty
+  std::string ca_file;        // absolute path, or empty for the system store
+  int connections = 1;
+  Duration timeout = std::chrono::seconds(60);
+  RateLimits rate;
+};
+
+struct RetryPolicy {
+  Duration first = std::chrono::minutes(1);
+  Duration max = std::chrono::hours(1);
+  Duration lifetime = std::chrono::hours(72);
+};
+
+struct LetterConfig {
+  std::string name;
+  std::string template_path;  // absolute
+  bool by_constituency = false;
+  std::string target_id;  // when not by constituency
+  std::shared_ptr<const LetterTemplate> templ;
+};
+
+struct CampaignConfig {
+  std::string name;
+  std::string relay;
+  std::string from_address;
+  std::shared_ptr<const Template> from_name;  // a template: "{{supporter.name}} via Example Campaign"
+  bool reply_to_supporter = true;
+  bool copy_to_supporter = false;
+  bool require_authorisation = true;
+  bool allow_repeat = false;
+  CampaignMode mode = CampaignMode::live;
+  std::set<std::string> require;  // supporter fields: postcode, address
+  std::string targets_path;       // absolute
+  std::shared_ptr<const Targets> targets;
+  RateLimits per_target;
+  std::vector<LetterConfig> letters;  // in config order
+
+  const LetterConfig* letter(std::string_view name) const;
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  std::string queue_dir;
+  std::string database;
+  std::string log_level = "info";
+  bool keep_accepted = false;
+  Duration rescan_interval = std::chrono::seconds(30);
+  std::map<std::string, RelayConfig> relays;
+  RetryPolicy retry;
+  std::map<std::string, CampaignConfig> campaigns;
+  Duration retention_bodies = std::chrono::hours(24 * 30);
+
+  const CampaignConfig* campaign(std::string_view name) const;
+};
+
+// Reads and checks the config at `path` with its targets and templates.
+// Relative paths are resolved against the config file's folder.
+// nullopt when anything is wrong; `problems` then lists every problem.
+std::optional<Config> load_config(const std::string& path, Problems& problems);
+
+// The same, from text already read (for tests); `path` still anchors relative paths.
+std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems);
+
+// The names a campaign's templates may use.
+NameRules template_names_for(const CampaignConfig& campaign);
+
+}  // namespace letterd

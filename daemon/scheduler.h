@@ -1,0 +1,65 @@
+// Delivery decisions as pure functions of values and time: what a send
+// result means for a message, when to try again, and when the relay's rate
+// limits let the next letter go. No I/O here; time always comes in.
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "timefmt.h"
+
+namespace letterd {
+
+// What became of one try at a message, decided in one place (smtp.cpp classify()).
+enum class Outcome {
+  sent,         // 2xx after DATA
+  deferred,     // 4xx, a timeout or a dropped connection: try again later
+  failed,       // 5xx to this message: give up now
+  relay_fault,  // cannot connect, TLS or AUTH refused, 421: the relay, not the message
+};
+
+const char* to_string(Outcome outcome);
+
+// The wait before retry number `attempts` + 1 (attempts >= 1): retry.first,
+// doubling each time, never above retry.max, then shortened by up to 15 %
+// with `jitter` in [0, 1) so deferred letters do not return in lockstep.
+Duration retry_delay(int attempts, const RetryPolicy& policy, double jitter);
+
+// The status a message takes after a try.
+struct Verdict {
+  std::string status;  // sent, deferred, failed
+  std::optional<TimePoint> next_attempt_at;
+  std::string reason;  // set when retry.lifetime turned a deferral into a failure
+};
+
+// `attempts` counts this try; `created_at` starts retry.lifetime.
+Verdict judge(Outcome outcome, int attempts, TimePoint created_at, TimePoint now, const RetryPolicy& policy,
+              double jitter);
+
+// Sliding-window limits for one relay: at most N sends in any second,
+// minute, hour and day. It remembers the latest sends (as many as the
+// largest limit), so the windows are exact, not bucketed.
+class RateLimiter {
+ public:
+  explicit RateLimiter(RateLimits limits);
+
+  // The earliest time, not before `now`, at which one more send keeps
+  // every window within its limit.
+  TimePoint next_slot(TimePoint now) const;
+
+  // Counts a send (times must not go backwards by more than a window).
+  void record(TimePoint at);
+
+  // How many past sends the limiter needs to be exact: seed it with that
+  // many of the latest sends from the log, oldest first.
+  std::size_t memory() const { return memory_; }
+
+ private:
+  RateLimits limits_;
+  std::size_t memory_ = 0;
+  std::deque<TimePoint> sends_;  // oldest first
+};
+
+}  // namespace letterd

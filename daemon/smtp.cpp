@@ -1,0 +1,221 @@
+#include "smtp.h"
+
+#include <curl/curl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+namespace letterd {
+
+Outcome classify(int curl_code, int smtp_code, SmtpStage stage) {
+  if (curl_code == CURLE_OK) return Outcome::sent;
+  // 421 is the relay closing the session on everyone, whatever the stage.
+  if (smtp_code == 421 || curl_code == CURLE_LOGIN_DENIED) return Outcome::relay_fault;
+  switch (stage) {
+    case SmtpStage::connect:
+    case SmtpStage::greeting:
+    case SmtpStage::tls:
+    case SmtpStage::auth:
+    case SmtpStage::mail:
+      // Nothing about this message has been said yet: the relay itself is
+      // unreachable or refuses us, and every message would meet the same.
+      return Outcome::relay_fault;
+    case SmtpStage::rcpt:
+    case SmtpStage::data:
+    case SmtpStage::done:
+      if (smtp_code >= 500 && smtp_code < 600) return Outcome::failed;
+      return Outcome::deferred;  // 4xx, a timeout or a dropped connection
+  }
+  return Outcome::deferred;
+}
+
+namespace {
+
+void global_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The EHLO name goes in the URL's path, which libcurl otherwise fills with
+// "localhost"; strict relays refuse that.
+std::string url_with_helo(const std::string& url, const std::string& helo) {
+  auto scheme_end = url.find("://");
+  auto path = url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  if (path != std::string::npos && path + 1 < url.size()) return url;
+  return (path == std::string::npos ? url : url.substr(0, path)) + "/" + helo;
+}
+
+}  // namespace
+
+struct SmtpSession::Impl {
+  RelayConfig relay;
+  std::string password;
+  std::string helo;
+  CURL* easy = nullptr;
+  char error[CURL_ERROR_SIZE] = {};
+
+  // What the dialogue has reached, read from libcurl's protocol trace.
+  SmtpStage stage = SmtpStage::connect;
+  int reply_code = 0;
+  std::string reply_text;
+  bool reply_complete = true;
+  int rcpt_index = -1;
+  int refused_recipient = -1;
+
+  const std::string* upload = nullptr;
+  std::size_t upload_pos = 0;
+
+  ~Impl() { drop(); }
+
+  void drop() {
+    if (easy) curl_easy_cleanup(easy);
+    easy = nullptr;
+  }
+
+  static int on_trace(CURL*, curl_infotype type, char* data, std::size_t size, void* self) {
+    static_cast<Impl*>(self)->trace(type, std::string_view(data, size));
+    return 0;
+  }
+
+  void trace(curl_infotype type, std::string_view line) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (type == CURLINFO_HEADER_OUT) {
+      // Only the verb is read: an AUTH line carries the credentials.
+      auto starts = [&](std::string_view verb) {
+        return line.size() >= verb.size() && strncasecmp(line.data(), verb.data(), verb.size()) == 0;
+      };
+      if (starts("STARTTLS")) stage = SmtpStage::tls;
+      else if (starts("AUTH")) stage = SmtpStage::auth;
+      else if (starts("MAIL")) stage = SmtpStage::mail;
+      else if (starts("RCPT")) stage = SmtpStage::rcpt, ++rcpt_index;
+      else if (starts("DATA")) stage = SmtpStage::data;
+    } else if (type == CURLINFO_HEADER_IN) {
+      if (stage == SmtpStage::connect) stage = SmtpStage::greeting;
+      if (line.size() < 3) return;
+      if (reply_complete) reply_text.clear();
+      if (!reply_text.empty()) reply_text += ' ';
+      reply_text += line.size() > 4 ? line.substr(4) : std::string_view{};
+      reply_code = std::atoi(std::string(line.substr(0, 3)).c_str());
+      reply_complete = line.size() == 3 || line[3] != '-';
+      if (reply_complete && stage == SmtpStage::rcpt && reply_code >= 400 && refused_recipient < 0)
+        refused_recipient = rcpt_index;
+    }
+  }
+
+  static std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* self) {
+    auto* impl = static_cast<Impl*>(self);
+    std::size_t n = std::min(size * count, impl->upload->size() - impl->upload_pos);
+    std::memcpy(buffer, impl->upload->data() + impl->upload_pos, n);
+    impl->upload_pos += n;
+    return n;
+  }
+
+  void open() {
+    global_init_once();
+    easy = curl_easy_init();
+    if (!easy) throw std::runtime_error("libcurl could not create a handle");
+    long timeout_ms = static_cast<long>(relay.timeout.count());
+    curl_easy_setopt(easy, CURLOPT_URL, url_with_helo(relay.url, helo).c_str());
+    curl_easy_setopt(easy, CURLOPT_USE_SSL,
+                     relay.tls == TlsMode::required        ? CURLUSESSL_ALL
+                     : relay.tls == TlsMode::opportunistic ? CURLUSESSL_TRY
+                                                           : CURLUSESSL_NONE);
+    if (!relay.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, relay.ca_file.c_str());
+    if (!relay.username.empty()) {
+      curl_easy_setopt(easy, CURLOPT_USERNAME, relay.username.c_str());
+      curl_easy_setopt(easy, CURLOPT_PASSWORD, password.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_SERVER_RESPONSE_TIMEOUT, std::max(1L, timeout_ms / 1000));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms * 3);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);  // feeds on_trace; nothing is printed
+    curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, &Impl::on_trace);
+    curl_easy_setopt(easy, CURLOPT_DEBUGDATA, this);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, &Impl::on_read);
+    curl_easy_setopt(easy, CURLOPT_READDATA, this);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  }
+};
+
+SmtpSession::SmtpSession(const RelayConfig& relay, std::string password, std::string helo_name)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->relay = relay;
+  impl_->password = std::move(password);
+  impl_->helo = std::move(helo_name);
+}
+
+SmtpSession::~SmtpSession() = default;
+
+SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) {
+  Impl& s = *impl_;
+  if (!s.easy) s.open();
+  s.stage = SmtpStage::connect;
+  s.reply_code = 0;
+  s.reply_text.clear();
+  s.reply_complete = true;
+  s.rcpt_index = -1;
+  s.refused_recipient = -1;
+  s.error[0] = '\0';
+  s.upload = &data;
+  s.upload_pos = 0;
+
+  std::string from = "<" + envelope.mail_from + ">";
+  curl_slist* rcpts = nullptr;
+  for (const auto& r : envelope.recipients) rcpts = curl_slist_append(rcpts, ("<" + r + ">").c_str());
+  curl_easy_setopt(s.easy, CURLOPT_MAIL_FROM, from.c_str());
+  curl_easy_setopt(s.easy, CURLOPT_MAIL_RCPT, rcpts);
+  curl_easy_setopt(s.easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(data.size()));
+
+  CURLcode rc = curl_easy_perform(s.easy);
+  curl_easy_setopt(s.easy, CURLOPT_MAIL_RCPT, nullptr);
+  curl_slist_free_all(rcpts);
+  s.upload = nullptr;
+  // libcurl keeps the connection open on success; on SMTP it does not
+  // trace the reply to end of DATA as a header, so take the code it read.
+  long response_code = 0;
+  curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &response_code);
+  if (rc == CURLE_OK && s.stage == SmtpStage::data) s.stage = SmtpStage::done;
+
+  SendResult result;
+  result.stage = s.stage;
+  result.code = s.reply_code ? s.reply_code : static_cast<int>(response_code);
+  result.refused_recipient = s.refused_recipient;
+  result.outcome = classify(rc, result.code, s.stage);
+  if (rc == CURLE_OK || s.reply_code >= 400) {
+    result.response = s.reply_text;
+  } else {
+    result.response = s.error[0] ? s.error : curl_easy_strerror(rc);
+  }
+  if (rc != CURLE_OK) s.drop();  // start clean: never reuse a session that went wrong
+  return result;
+}
+
+void SmtpSession::close() { impl_->drop(); }
+
+std::string read_relay_password(const RelayConfig& relay) {
+  if (relay.username.empty()) return {};
+  if (!relay.password_env.empty()) {
+    const char* value = std::getenv(relay.password_env.c_str());
+    if (!value || !*value)
+      throw std::runtime_error("relays." + relay.name + ".password_env: $" + relay.password_env + " is not set");
+    return value;
+  }
+  std::ifstream in(relay.password_file);
+  if (!in) throw std::runtime_error("relays." + relay.name + ".password_file: cannot read " + relay.password_file);
+  std::string password;
+  std::getline(in, password);
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  if (password.empty())
+    throw std::runtime_error("relays." + relay.name + ".password_file: " + relay.password_file + " is empty");
+  return password;
+}
+
+}  // namespace letterd

@@ -1,0 +1,59 @@
+// One SMTP session to a relay, through libcurl. The only module that knows
+// libcurl. A session keeps its connection open between messages and opens
+// a new one when the relay closed it or something went wrong.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "scheduler.h"
+
+namespace letterd {
+
+struct Envelope {
+  std::string mail_from;
+  std::vector<std::string> recipients;  // the first is the letter's recipient
+};
+
+// Where in the SMTP dialogue a try ended.
+enum class SmtpStage { connect, greeting, tls, auth, mail, rcpt, data, done };
+
+struct SendResult {
+  Outcome outcome = Outcome::deferred;
+  int code = 0;            // the relay's last reply code, 0 when it gave none
+  std::string response;    // the relay's last reply text (its queue id on success), or what went wrong
+  SmtpStage stage = SmtpStage::connect;
+  int refused_recipient = -1;  // index into Envelope::recipients when an RCPT was refused
+};
+
+// The one place that decides what a try meant, from libcurl's result code,
+// the relay's last reply code and the stage the dialogue reached.
+Outcome classify(int curl_code, int smtp_code, SmtpStage stage);
+
+class SmtpSession {
+ public:
+  // `password` is empty when the relay takes no AUTH. `helo_name` is the
+  // name presented in EHLO.
+  SmtpSession(const RelayConfig& relay, std::string password, std::string helo_name);
+  ~SmtpSession();
+  SmtpSession(const SmtpSession&) = delete;
+  SmtpSession& operator=(const SmtpSession&) = delete;
+
+  // Sends one message (CRLF line ends, not dot-stuffed: libcurl does that).
+  SendResult send(const Envelope& envelope, const std::string& data);
+
+  // Sends QUIT and closes the connection, if one is open.
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The relay's password from password_file or password_env; empty when the
+// relay has no username. Throws std::runtime_error naming the file or variable.
+std::string read_relay_password(const RelayConfig& relay);
+
+}  // namespace letterd

@@ -1,0 +1,126 @@
+// The delivery log and queue of record: SQLite, WAL, schema in
+// PRAGMA user_version. The only module that writes SQL. Every change of a
+// message's status is committed before the step it guards: `sending` before
+// the SMTP dialogue, `sent` only after the relay's 2xx.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "submission.h"
+#include "timefmt.h"
+
+namespace letterd {
+
+// A message as stored: everything needed to rebuild its exact bytes.
+struct StoredMessage {
+  long long id = 0;
+  std::string submission_id, campaign, letter, target_id;
+  Mailbox to;
+  Mailbox from;
+  std::optional<Mailbox> reply_to;
+  std::string copy_to;
+  std::string subject, body, message_id, relay, status;
+  bool reflect = false;
+  int attempts = 0;
+  TimePoint created_at;
+};
+
+// One row of the delivery log as organisers read it.
+struct LogRow {
+  long long id = 0;
+  std::string created_at, campaign, submission_id, letter, target_id, recipient, status;
+  int attempts = 0;
+  std::string next_attempt_at, sent_at, relay, message_id, smtp_response;
+  int smtp_code = 0;
+};
+
+struct LogFilter {
+  std::optional<std::string> status, campaign, target, since;
+};
+
+struct StatusCount {
+  std::string campaign, status;
+  long long count = 0;
+};
+
+struct RecentError {
+  std::string at, relay, outcome, smtp_response;
+  int smtp_code = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) and migrates the database. Throws
+  // std::runtime_error naming the file when it cannot.
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // --- intake ---
+
+  // The file name a submission id was accepted from, if it was.
+  std::optional<std::string> submission_source(const std::string& campaign, const std::string& id);
+
+  // Whether this supporter already has a message to this target in this campaign.
+  bool supporter_wrote_to(const std::string& campaign, const std::string& supporter_email,
+                          const std::string& target_id);
+
+  // Commits the submission and its messages (status queued, due now) in one
+  // transaction, plus a rejection row when `duplicates` is not empty.
+  struct NewMessage {
+    PlannedMessage planned;
+    std::string message_id;
+    std::string relay;
+  };
+  void accept(const Submission& submission, const std::string& source_file, TimePoint received_at,
+              const std::vector<NewMessage>& messages, const std::string& duplicates);
+
+  void add_rejection(const std::string& file, TimePoint at, const std::string& reasons);
+
+  // --- delivery ---
+
+  // Messages of `relay` due at `now` (queued, or deferred and due), oldest first.
+  std::vector<StoredMessage> due(const std::string& relay, TimePoint now, int limit);
+  // When the next not-yet-due message of `relay` falls due.
+  std::optional<TimePoint> next_due(const std::string& relay);
+
+  void mark_sending(long long id, TimePoint now);
+
+  // Records a try: one attempts row, and the message's new status, in one transaction.
+  struct AttemptRecord {
+    long long message = 0;
+    TimePoint at;
+    std::string relay;
+    int smtp_code = 0;
+    std::string smtp_response;
+    long long duration_ms = 0;
+    std::string outcome;                       // sent, deferred, failed, relay-fault
+    std::string status;                        // the message's new status
+    std::optional<TimePoint> next_attempt_at;  // for deferred
+    bool counts_as_attempt = true;             // a relay fault costs the message no attempt
+  };
+  void record_attempt(const AttemptRecord& record);
+
+  // Puts messages left `sending` by a crash back in the queue; returns how many.
+  int requeue_interrupted(TimePoint now);
+
+  // The times of the latest `count` tries that reached the relay, oldest first:
+  // rate windows are counted from the log, so a restart cannot exceed them.
+  std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since);
+
+  // --- reading ---
+  std::vector<LogRow> log(const LogFilter& filter);
+  std::vector<StatusCount> status_counts();
+  std::vector<RecentError> recent_errors(int limit);
+  long long sent_since(TimePoint since);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace letterd

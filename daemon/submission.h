@@ -1,0 +1,70 @@
+// One supporter's submission file, as SPEC "The submission file" fixes it.
+//
+// parse_submission checks what the file alone can tell (shape, types, sizes,
+// addresses, times); plan_messages then checks it against the campaign and
+// renders its letters. Both report every problem, each naming its key.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "message.h"
+#include "problem.h"
+#include "timefmt.h"
+
+namespace letterd {
+
+constexpr std::size_t kMaxSubmissionBytes = 64 * 1024;
+
+struct Authorisation {
+  bool given = false;
+  std::string at;  // as written, RFC 3339
+  std::string statement;
+};
+
+struct Submission {
+  std::string id;
+  std::string campaign;
+  std::vector<std::string> letters;  // empty: all of the campaign's letters
+  std::string supporter_name;
+  std::string supporter_email;
+  std::optional<std::string> postcode, address;
+  std::optional<std::string> constituency, target;
+  std::optional<std::string> personal_note;
+  std::optional<Authorisation> authorisation;
+  std::map<std::string, std::string, std::less<>> fields;
+};
+
+// Parses a submission. `file_name` is the queue file's name: its extension
+// picks JSON or YAML and its stem is the default id. `now` bounds
+// authorisation.at. nullopt when there is any problem.
+std::optional<Submission> parse_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                           Problems& problems);
+
+// One message a submission yields, rendered and ready to store.
+struct PlannedMessage {
+  std::string letter;
+  std::string target_id;
+  Mailbox to;                   // the target (or the supporter, in reflect mode)
+  Mailbox from;
+  std::optional<Mailbox> reply_to;
+  std::string copy_to;          // the supporter's address for the envelope copy, or empty
+  std::string subject;
+  std::string body;
+  bool reflect = false;
+};
+
+// Checks the submission against its campaign and renders every letter.
+// nullopt (with every problem) when the campaign, a letter, a required
+// field, the authorisation, the target or a template value is wrong.
+std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& submission, const Config& config,
+                                                         Problems& problems);
+
+// The lower-cased address used to tell whether a supporter already wrote.
+std::string supporter_key(std::string_view email);
+
+}  // namespace letterd

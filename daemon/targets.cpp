@@ -1,0 +1,187 @@
+#include "targets.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "message.h"
+
+namespace letterd {
+
+std::string fold_constituency(std::string_view name) {
+  std::string out;
+  bool pending_space = false;
+  for (char c : name) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out += ' ';
+    pending_space = false;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+namespace {
+
+std::string where(const std::string& file, int line) { return file + ":" + std::to_string(line); }
+
+// RFC 4180 records: quoted fields may hold commas, doubled quotes and line
+// breaks. Each record keeps the line it starts on, for problems.
+std::vector<std::pair<int, std::vector<std::string>>> split_csv(std::string_view text, const std::string& file,
+                                                                Problems& problems) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::vector<std::pair<int, std::vector<std::string>>> records;
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false, field_started = false;
+  int line = 1, record_line = 1;
+  auto end_record = [&] {
+    if (field_started || !fields.empty() || !field.empty()) {
+      fields.push_back(std::move(field));
+      records.emplace_back(record_line, std::move(fields));
+    }
+    fields.clear();
+    field.clear();
+    field_started = false;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+    } else if (c == '"' && field.empty()) {
+      quoted = field_started = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+      field_started = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      end_record();
+      record_line = ++line;
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (quoted) problems.push_back({where(file, record_line), "a quoted field is never closed"});
+  end_record();
+  return records;
+}
+
+}  // namespace
+
+std::optional<Targets> Targets::parse_csv(std::string_view text, const std::string& file, Problems& problems) {
+  std::size_t before = problems.size();
+  auto records = split_csv(text, file, problems);
+  if (records.empty()) {
+    problems.push_back({file, "no header row"});
+    return std::nullopt;
+  }
+  const auto& header = records.front().second;
+  std::vector<std::pair<int, Target>> rows;
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    const auto& [line, values] = records[r];
+    if (values.size() != header.size()) {
+      problems.push_back({where(file, line), "has " + std::to_string(values.size()) + " fields, the header has " +
+                                                 std::to_string(header.size())});
+      continue;
+    }
+    Target target;
+    for (std::size_t i = 0; i < header.size(); ++i) target.columns[header[i]] = values[i];
+    rows.emplace_back(line, std::move(target));
+  }
+  if (problems.size() != before) return std::nullopt;
+  return from_rows(std::move(rows), file, problems);
+}
+
+std::optional<Targets> Targets::parse_yaml(std::string_view text, const std::string& file, Problems& problems) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    problems.push_back({where(file, e.mark.line + 1), e.msg});
+    return std::nullopt;
+  }
+  if (!root.IsSequence()) {
+    problems.push_back({file, "must be a list of targets, each a map with id, name and email"});
+    return std::nullopt;
+  }
+  std::size_t before = problems.size();
+  std::vector<std::pair<int, Target>> rows;
+  for (const auto& item : root) {
+    int line = item.Mark().line + 1;
+    if (!item.IsMap()) {
+      problems.push_back({where(file, line), "a target must be a map"});
+      continue;
+    }
+    Target target;
+    for (const auto& kv : item) {
+      if (!kv.second.IsScalar()) {
+        problems.push_back({where(file, line), "column " + kv.first.Scalar() + " must be a string"});
+        continue;
+      }
+      target.columns[kv.first.Scalar()] = kv.second.Scalar();
+    }
+    rows.emplace_back(line, std::move(target));
+  }
+  if (problems.size() != before) return std::nullopt;
+  return from_rows(std::move(rows), file, problems);
+}
+
+std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> rows, const std::string& file,
+                                          Problems& problems) {
+  std::size_t before = problems.size();
+  Targets out;
+  bool first = true;
+  for (auto& [line, target] : rows) {
+    std::size_t row_before = problems.size();
+    for (const char* required : {"id", "name", "email"}) {
+      auto it = target.columns.find(required);
+      if (it == target.columns.end() || it->second.empty())
+        problems.push_back({where(file, line), std::string("no ") + required});
+    }
+    if (problems.size() != row_before) continue;
+    if (!is_valid_address(target.email()))
+      problems.push_back({where(file, line), "email '" + target.email() + "' is not a valid address"});
+    if (out.by_id_.count(target.id())) problems.push_back({where(file, line), "id '" + target.id() + "' appears twice"});
+    if (auto c = target.columns.find("constituency"); c != target.columns.end() && !c->second.empty()) {
+      std::string key = fold_constituency(c->second);
+      if (out.by_constituency_.count(key))
+        problems.push_back({where(file, line), "constituency '" + c->second + "' appears twice"});
+      out.by_constituency_[key] = out.targets_.size();
+    }
+    // Only the columns every row has may appear in a template as target.*.
+    std::set<std::string, std::less<>> names;
+    for (const auto& kv : target.columns) names.insert(kv.first);
+    if (first) {
+      out.columns_ = std::move(names);
+      first = false;
+    } else {
+      std::erase_if(out.columns_, [&](const std::string& n) { return !names.count(n); });
+    }
+    out.by_id_[target.id()] = out.targets_.size();
+    out.targets_.push_back(std::move(target));
+  }
+  if (problems.size() != before) return std::nullopt;
+  return out;
+}
+
+const Target* Targets::by_id(std::string_view id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &targets_[it->second];
+}
+
+const Target* Targets::by_constituency(std::string_view constituency) const {
+  auto it = by_constituency_.find(fold_constituency(constituency));
+  return it == by_constituency_.end() ? nullptr : &targets_[it->second];
+}
+
+}  // namespace letterd

@@ -1,0 +1,54 @@
+// The people a campaign writes to: MPs, ministers. Recipients come only from
+// here; a submission can name a target, never an address.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "problem.h"
+
+namespace letterd {
+
+struct Target {
+  // Every column of the target's row: at least id, name and email.
+  std::map<std::string, std::string, std::less<>> columns;
+
+  const std::string& id() const { return columns.at("id"); }
+  const std::string& name() const { return columns.at("name"); }
+  const std::string& email() const { return columns.at("email"); }
+};
+
+class Targets {
+ public:
+  // A CSV file with a header row (RFC 4180 quoting). Problems name the file and line.
+  static std::optional<Targets> parse_csv(std::string_view text, const std::string& file, Problems& problems);
+  // A YAML list of maps, each a target's columns.
+  static std::optional<Targets> parse_yaml(std::string_view text, const std::string& file, Problems& problems);
+
+  const Target* by_id(std::string_view id) const;
+  // The one target whose constituency matches, compared case-insensitively
+  // with runs of spaces folded; nullptr when none does.
+  const Target* by_constituency(std::string_view constituency) const;
+
+  // The columns every target has: the names a template may use as target.*.
+  const std::set<std::string, std::less<>>& columns() const { return columns_; }
+  std::size_t size() const { return targets_.size(); }
+
+ private:
+  static std::optional<Targets> from_rows(std::vector<std::pair<int, Target>> rows, const std::string& file,
+                                          Problems& problems);
+
+  std::vector<Target> targets_;
+  std::map<std::string, std::size_t, std::less<>> by_id_;
+  std::map<std::string, std::size_t, std::less<>> by_constituency_;
+  std::set<std::string, std::less<>> columns_;
+};
+
+// Lower-case ASCII letters, trim, and collapse every run of white space to one space.
+std::string fold_constituency(std::string_view name);
+
+}  // namespace letterd
