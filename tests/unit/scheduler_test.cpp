@@ -1,0 +1,139 @@
+#include <gtest/gtest.h>
+
+#include "scheduler.h"
+
+namespace letterd {
+namespace {
+
+using namespace std::chrono;
+
+TimePoint at(const char* text) { return *parse_rfc3339(text); }
+
+RetryPolicy policy() {
+  RetryPolicy p;
+  p.first = minutes(1);
+  p.max = hours(1);
+  p.lifetime = hours(72);
+  return p;
+}
+
+TEST(RetryDelay, DoublesFromFirstUpToMax) {
+  EXPECT_EQ(retry_delay(1, policy(), 0.0), minutes(1));
+  EXPECT_EQ(retry_delay(2, policy(), 0.0), minutes(2));
+  EXPECT_EQ(retry_delay(3, policy(), 0.0), minutes(4));
+  EXPECT_EQ(retry_delay(7, policy(), 0.0), hours(1));
+  EXPECT_EQ(retry_delay(1000, policy(), 0.0), hours(1));
+}
+
+TEST(RetryDelay, JitterOnlyShortensAndByAtMostFifteenPercent) {
+  for (double j : {0.0, 0.25, 0.5, 0.99}) {
+    Duration d = retry_delay(3, policy(), j);
+    EXPECT_LE(d, minutes(4));
+    EXPECT_GE(d, duration_cast<Duration>(minutes(4) * 0.85));
+  }
+  EXPECT_LT(retry_delay(3, policy(), 0.9), retry_delay(3, policy(), 0.1));
+}
+
+TEST(RetryDelay, SubSecondPoliciesStillGrow) {
+  RetryPolicy p;
+  p.first = milliseconds(100);
+  p.max = seconds(10);
+  EXPECT_EQ(retry_delay(1, p, 0.0), milliseconds(100));
+  EXPECT_EQ(retry_delay(2, p, 0.0), milliseconds(200));
+  EXPECT_EQ(retry_delay(3, p, 0.0), milliseconds(400));
+}
+
+TEST(Judge, SentAndFailedAreFinal) {
+  TimePoint now = at("2026-11-25T12:00:00Z");
+  Verdict sent = judge(Outcome::sent, 1, now, now, policy(), 0.0);
+  EXPECT_EQ(sent.status, "sent");
+  EXPECT_FALSE(sent.next_attempt_at);
+  Verdict failed = judge(Outcome::failed, 1, now, now, policy(), 0.0);
+  EXPECT_EQ(failed.status, "failed");
+  EXPECT_FALSE(failed.next_attempt_at);
+}
+
+TEST(Judge, DeferredWaitsTheBackoff) {
+  TimePoint created = at("2026-11-25T12:00:00Z");
+  TimePoint now = at("2026-11-25T12:10:00Z");
+  Verdict v = judge(Outcome::deferred, 2, created, now, policy(), 0.0);
+  EXPECT_EQ(v.status, "deferred");
+  ASSERT_TRUE(v.next_attempt_at);
+  EXPECT_EQ(format_utc(*v.next_attempt_at), "2026-11-25T12:12:00.000Z");
+}
+
+TEST(Judge, DeferredPastLifetimeFails) {
+  TimePoint created = at("2026-11-22T12:00:00Z");
+  TimePoint now = at("2026-11-25T11:30:00Z");  // the next try would fall after 3 days
+  Verdict v = judge(Outcome::deferred, 40, created, now, policy(), 0.0);
+  EXPECT_EQ(v.status, "failed");
+  EXPECT_NE(v.reason.find("retry.lifetime"), std::string::npos);
+}
+
+TEST(Judge, RelayFaultNeverFailsAMessage) {
+  TimePoint created = at("2026-11-01T12:00:00Z");
+  TimePoint now = at("2026-11-25T12:00:00Z");  // weeks past the lifetime
+  Verdict v = judge(Outcome::relay_fault, 1, created, now, policy(), 0.0);
+  EXPECT_EQ(v.status, "deferred");
+  ASSERT_TRUE(v.next_attempt_at);
+}
+
+TEST(RateLimiter, NoLimitsNeverWaits) {
+  RateLimiter limiter(RateLimits{});
+  TimePoint now = at("2026-11-25T12:00:00Z");
+  for (int i = 0; i < 1000; ++i) limiter.record(now);
+  EXPECT_EQ(limiter.next_slot(now), now);
+}
+
+TEST(RateLimiter, PerSecondHoldsTheSixthSendForAFullSecond) {
+  RateLimits limits;
+  limits.per_second = 5;
+  RateLimiter limiter(limits);
+  TimePoint start = at("2026-11-25T12:00:00Z");
+  for (int i = 0; i < 5; ++i) {
+    TimePoint t = start + milliseconds(10 * i);
+    EXPECT_EQ(limiter.next_slot(t), t);
+    limiter.record(t);
+  }
+  // The sixth may go only when the first has left the one-second window.
+  EXPECT_EQ(limiter.next_slot(start + milliseconds(50)), start + seconds(1));
+}
+
+TEST(RateLimiter, NoOneSecondWindowEverExceedsTheLimit) {
+  RateLimits limits;
+  limits.per_second = 7;
+  limits.per_minute = 100;
+  RateLimiter limiter(limits);
+  TimePoint t = at("2026-11-25T12:00:00Z");
+  std::vector<TimePoint> sends;
+  for (int i = 0; i < 300; ++i) {
+    t = limiter.next_slot(t);
+    limiter.record(t);
+    sends.push_back(t);
+  }
+  for (std::size_t i = 0; i < sends.size(); ++i) {
+    auto in_second = std::count_if(sends.begin() + static_cast<long>(i), sends.end(),
+                                   [&](TimePoint s) { return s < sends[i] + seconds(1); });
+    auto in_minute = std::count_if(sends.begin() + static_cast<long>(i), sends.end(),
+                                   [&](TimePoint s) { return s < sends[i] + minutes(1); });
+    ASSERT_LE(in_second, 7) << "window starting at send " << i;
+    ASSERT_LE(in_minute, 100) << "window starting at send " << i;
+  }
+  // 300 sends at 100 a minute take at least two whole minutes.
+  EXPECT_GE(sends.back() - sends.front(), minutes(2));
+}
+
+TEST(RateLimiter, SeededFromTheLogAfterARestart) {
+  RateLimits limits;
+  limits.per_hour = 3;
+  RateLimiter limiter(limits);
+  EXPECT_EQ(limiter.memory(), 3u);
+  TimePoint now = at("2026-11-25T12:30:00Z");
+  limiter.record(at("2026-11-25T12:00:00Z"));
+  limiter.record(at("2026-11-25T12:05:00Z"));
+  limiter.record(at("2026-11-25T12:20:00Z"));
+  EXPECT_EQ(format_utc(limiter.next_slot(now)), "2026-11-25T13:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace letterd
