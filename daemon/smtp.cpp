@@ -66,6 +66,7 @@ struct SmtpSession::Impl {
   bool reply_complete = true;
   int rcpt_index = -1;
   int refused_recipient = -1;
+  bool quitting = false;  // the 221 to QUIT must not hide the reply that ended the dialogue
 
   const std::string* upload = nullptr;
   std::size_t upload_pos = 0;
@@ -94,7 +95,8 @@ struct SmtpSession::Impl {
       else if (starts("MAIL")) stage = SmtpStage::mail;
       else if (starts("RCPT")) stage = SmtpStage::rcpt, ++rcpt_index;
       else if (starts("DATA")) stage = SmtpStage::data;
-    } else if (type == CURLINFO_HEADER_IN) {
+      else if (starts("QUIT")) quitting = true;
+    } else if (type == CURLINFO_HEADER_IN && !quitting) {
       if (stage == SmtpStage::connect) stage = SmtpStage::greeting;
       if (line.size() < 3) return;
       if (reply_complete) reply_text.clear();
@@ -163,6 +165,7 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   s.reply_complete = true;
   s.rcpt_index = -1;
   s.refused_recipient = -1;
+  s.quitting = false;
   s.error[0] = '\0';
   s.upload = &data;
   s.upload_pos = 0;

@@ -1,0 +1,268 @@
+"""letterd sends the seed campaign over real SMTP (aiosmtpd, strict like
+Postfix) and records every outcome in SQLite."""
+import os
+import re
+import tempfile
+import time
+import unittest
+
+from harness import Letterd, body_of, parse, submission
+from smtp_server import CaptureServer, make_self_signed_cert
+
+NOTE_WITH_DOT = "First line of my note.\n.This line begins with a dot – “quoted” • bullet £5"
+
+
+class PlainSmtp(unittest.TestCase):
+    def setUp(self):
+        self.server = CaptureServer()
+        self.server.start()
+        self.letterd = Letterd(port=self.server.port)
+
+    def tearDown(self):
+        self.letterd.cleanup()
+        self.server.stop()
+
+    def test_both_seed_letters_arrive_intact_and_are_logged_sent(self):
+        self.letterd.drop("web-1.json", submission(id="web-1", personal_note=NOTE_WITH_DOT))
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+        received = self.server.wait_for(2)
+        rows = self.letterd.messages()
+        self.assertEqual([r["status"] for r in rows], ["sent", "sent"])
+        self.assertEqual(self.letterd.waiting(), [], "an accepted file must leave new/")
+
+        by_to = {}
+        for raw in received:
+            self.assertNotIn(b"\n", raw["data"].replace(b"\r\n", b""), "bare LF in DATA")
+            self.assertTrue(all(len(line) <= 998 for line in raw["data"].split(b"\r\n")))
+            self.assertTrue(all(b < 128 for b in raw["data"]), "DATA must be 7-bit clean")
+            msg = parse(raw["data"])
+            by_to[msg["To"].addresses[0].addr_spec] = (raw, msg)
+
+        raw, mp = by_to["alex.example.mp@example.org"]
+        self.assertEqual(raw["mail_from"], "letters@example.org")
+        # The letter goes to the target and, as a blind copy, to the supporter.
+        self.assertEqual(raw["rcpt_tos"], ["alex.example.mp@example.org", "jane@example.org"])
+        self.assertIsNone(mp["Bcc"])
+        self.assertEqual(mp["From"].addresses[0].display_name, "Jane Doe via Example Campaign")
+        self.assertEqual(mp["Reply-To"].addresses[0].addr_spec, "jane@example.org")
+        self.assertEqual(str(mp["Subject"]),
+                         "Please support free and independent legal advocacy for sexual offence complainants")
+        self.assertEqual(mp.get_content_type(), "text/plain")
+        self.assertEqual(mp.get_content_charset(), "utf-8")
+        self.assertEqual(mp["Content-Transfer-Encoding"], "quoted-printable")
+        self.assertIsNotNone(mp["Date"].datetime)
+        body = body_of(mp)
+        self.assertTrue(body.startswith("Dear Alex Example MP,\n"))
+        self.assertIn("My name is Jane Doe and I’m writing as your constituent", body)
+        self.assertIn("£12.2 billion", body)
+        self.assertIn("  • Many victim-survivors regretted reporting", body)
+        self.assertIn("\n.This line begins with a dot – “quoted” • bullet £5\n", body)
+        self.assertTrue(body.rstrip("\n").endswith("Jane Doe\n1 Example Street, London\nSW1A 1AA"))
+        self.assertNotIn("{{", body)
+
+        mp_row = next(r for r in rows if r["letter"] == "mp")
+        self.assertEqual(mp["Message-ID"], "<" + mp_row["message_id"] + ">")
+        self.assertEqual(mp_row["recipient"], "alex.example.mp@example.org")
+        self.assertEqual(mp_row["smtp_code"], 250)
+        self.assertIn(raw["queue_id"], mp_row["smtp_response"], "the relay's queue id traces the letter")
+        self.assertRegex(mp_row["sent_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(mp_row["attempts"], 1)
+
+        _, js = by_to["justice.secretary@example.org"]
+        self.assertTrue(body_of(js).startswith("Dear Rt Hon Robert Buckland QC MP,\n"))
+
+        attempts = self.letterd.query("SELECT * FROM attempts")
+        self.assertEqual(len(attempts), 2)
+        self.assertTrue(all(a["smtp_code"] == 250 and a["duration_ms"] >= 0 for a in attempts))
+        self.assertEqual(self.letterd.query("PRAGMA journal_mode")[0]["journal_mode"], "wal")
+        self.assertGreaterEqual(self.letterd.query("PRAGMA user_version")[0]["user_version"], 1)
+
+    def test_one_connection_carries_many_letters(self):
+        for i in range(5):
+            self.letterd.drop(f"s{i}.json", submission(
+                id=f"s{i}", supporter={"name": f"Supporter {i}", "email": f"s{i}@example.org",
+                                       "postcode": "SW1A 1AA", "address": "1 Example Street"}))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.server.wait_for(10)
+        self.assertEqual(self.server.connections, 1)
+
+    def test_no_personal_note_leaves_no_gap(self):
+        sub = submission(id="quiet")
+        del sub["personal_note"]
+        self.letterd.drop("quiet.json", sub)
+        self.letterd.run_once()
+        for raw in self.server.wait_for(2):
+            body = body_of(parse(raw["data"]))
+            self.assertNotIn("\n\n\n", body)
+
+    def test_non_ascii_names_are_encoded_in_headers_and_survive(self):
+        self.letterd.drop("zoe.json", submission(id="zoe", supporter={
+            "name": "Zoë Brontë-O'Neill", "email": "zoe@example.com", "postcode": "BS1 5TR", "address": "7 Row"},
+            constituency="bristol   CENTRAL"))
+        self.letterd.run_once()
+        received = self.server.wait_for(2)
+        for raw in received:
+            self.assertIn(b"=?UTF-8?", raw["data"].split(b"\r\n\r\n")[0])
+            msg = parse(raw["data"])
+            self.assertEqual(msg["From"].addresses[0].display_name, "Zoë Brontë-O'Neill via Example Campaign")
+        self.assertIn("robin.fictional.mp@example.org", [r["rcpt_tos"][0] for r in received])
+
+    def test_a_4xx_is_deferred_then_sent_with_the_same_message_id(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.fail_next(1, 451, "4.3.0 try again later")
+        self.letterd.drop("w.json", submission(id="w"))
+        self.letterd.run_once()
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "deferred")
+        self.assertEqual(row["attempts"], 1)
+        self.assertEqual(row["smtp_code"], 451)
+        self.assertIn("try again later", row["smtp_response"])
+        self.assertGreater(row["next_attempt_at"], row["created_at"])
+
+        time.sleep(0.6)  # retry.first is 500ms
+        self.letterd.run_once()
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "sent")
+        self.assertEqual(row["attempts"], 2)
+        self.assertEqual(len(self.server.transactions), 2)
+        ids = [parse(t["data"])["Message-ID"] for t in self.server.transactions]
+        self.assertEqual(ids[0], ids[1], "a retry must carry the same Message-ID")
+        self.assertEqual(len(self.letterd.query("SELECT * FROM attempts")), 2)
+
+    def test_a_5xx_fails_the_message_at_once_and_keeps_the_reply(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.fail_next(1, 554, "5.7.1 message content rejected")
+        self.letterd.drop("f.json", submission(id="f"))
+        self.letterd.run_once()
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "failed")
+        self.assertEqual(row["smtp_code"], 554)
+        self.assertIn("message content rejected", row["smtp_response"])
+        self.assertIsNone(row["next_attempt_at"])
+
+    def test_a_refused_recipient_fails_only_that_letter(self):
+        self.server.reject_rcpt("alex.example.mp@example.org", 550, "5.1.1 no such mailbox")
+        self.letterd.drop("r.json", submission(id="r"))
+        self.letterd.run_once()
+        status = {r["letter"]: r for r in self.letterd.messages()}
+        self.assertEqual(status["mp"]["status"], "failed")
+        self.assertEqual(status["mp"]["smtp_code"], 550)
+        self.assertEqual(status["justice-secretary"]["status"], "sent")
+
+    def test_a_refused_supporter_copy_does_not_stop_the_letter(self):
+        self.server.reject_rcpt("jane@example.org", 550, "5.7.1 relaying denied")
+        self.letterd.drop("c.json", submission(id="c"))
+        self.letterd.run_once()
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
+        for raw in self.server.wait_for(2):
+            self.assertNotIn("jane@example.org", raw["rcpt_tos"])
+
+    def test_reflect_mode_sends_to_the_supporter_marked_as_a_test(self):
+        self.letterd.campaign["mode"] = "reflect"
+        self.letterd.write_config()
+        self.letterd.drop("t.json", submission(id="t"))
+        self.letterd.run_once()
+        for raw in self.server.wait_for(2):
+            self.assertEqual(raw["rcpt_tos"], ["jane@example.org"])
+            msg = parse(raw["data"])
+            self.assertTrue(str(msg["Subject"]).startswith("[TEST] "))
+            self.assertIn("When the campaign is live, this letter goes to", body_of(msg))
+
+    def test_the_daemon_notices_a_drop_and_stops_cleanly_on_sigterm(self):
+        self.letterd.start()
+        self.letterd.drop("d.json", submission(id="d"))
+        self.letterd.wait_for_status("sent", 2, timeout=10)
+        self.assertEqual(self.letterd.stop(), 0)
+        self.assertIn("letterd stopped", self.letterd.daemon_log())
+
+
+class RelayDown(unittest.TestCase):
+    def test_messages_wait_while_the_relay_is_unreachable_and_none_fail(self):
+        server = CaptureServer()
+        server.start()
+        port = server.port
+        server.stop()  # nothing listens on the port now
+        letterd = Letterd(port=port)
+        try:
+            letterd.drop("x.json", submission(id="x"))
+            result = letterd.run_once()
+            self.assertEqual(result.returncode, 0, result.stderr)
+            rows = letterd.messages()
+            self.assertEqual(len(rows), 2)
+            self.assertTrue(all(r["status"] in ("queued", "deferred") for r in rows), rows)
+            self.assertTrue(all(r["attempts"] == 0 for r in rows), "a relay fault costs no attempt")
+            self.assertEqual(result.stderr.count("relay local paused"), 1, result.stderr)
+        finally:
+            letterd.cleanup()
+
+
+class StartTlsAndAuth(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="letterd-tls-")
+        self.cert, self.key = make_self_signed_cert(self.tmp)
+        self.server = CaptureServer(tls_cert=self.cert, tls_key=self.key, require_starttls=True,
+                                    auth_users={"letters@example.org": "correct horse"})
+        self.server.start()
+        self.secret = os.path.join(self.tmp, "relay.secret")
+        with open(self.secret, "w") as f:
+            f.write("correct horse\n")
+        os.chmod(self.secret, 0o600)
+
+    def tearDown(self):
+        self.server.stop()
+
+    def letterd_with(self, **relay):
+        base = {"url": f"smtp://localhost:{self.server.port}", "tls": "required", "ca_file": self.cert,
+                "username": "letters@example.org"}
+        base.update(relay)
+        letterd = Letterd(port=self.server.port, relay=base)
+        self.addCleanup(letterd.cleanup)
+        return letterd
+
+    def test_starttls_and_auth_with_a_password_file(self):
+        letterd = self.letterd_with(password_file=self.secret)
+        letterd.drop("a.json", submission(id="a"))
+        result = letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        received = self.server.wait_for(2)
+        self.assertTrue(all(m["authenticated_user"] == "letters@example.org" for m in received))
+        self.assertEqual([r["status"] for r in letterd.messages()], ["sent", "sent"])
+        self.assertNotIn("correct horse", result.stderr, "a password must never reach the log")
+
+    def test_auth_with_a_password_from_the_environment(self):
+        letterd = self.letterd_with(password_env="LETTERD_TEST_PASSWORD")
+        letterd.drop("b.json", submission(id="b"))
+        letterd.run_once(env={"LETTERD_TEST_PASSWORD": "correct horse"})
+        self.assertEqual(len(self.server.wait_for(2)), 2)
+
+    def test_a_refused_password_pauses_the_relay_and_fails_nothing(self):
+        with open(self.secret, "w") as f:
+            f.write("wrong\n")
+        letterd = self.letterd_with(password_file=self.secret)
+        letterd.drop("c.json", submission(id="c"))
+        result = letterd.run_once()
+        self.assertEqual(result.returncode, 0)
+        rows = letterd.messages()
+        self.assertTrue(all(r["status"] in ("queued", "deferred") for r in rows), rows)
+        self.assertEqual(self.server.messages, [])
+        self.assertIn("relay local paused", result.stderr)
+        self.assertNotIn("wrong", re.sub(r"wrong(?= )", "", result.stderr.replace("went wrong", "")))
+
+    def test_tls_required_refuses_a_server_without_starttls(self):
+        plain = CaptureServer()
+        plain.start()
+        self.addCleanup(plain.stop)
+        letterd = Letterd(port=plain.port, relay={"tls": "required"})
+        self.addCleanup(letterd.cleanup)
+        letterd.drop("d.json", submission(id="d"))
+        letterd.run_once()
+        self.assertEqual(plain.messages, [], "nothing may go in clear text when tls is required")
+        self.assertTrue(all(r["status"] in ("queued", "deferred") for r in letterd.messages()))
+
+
+if __name__ == "__main__":
+    unittest.main()
