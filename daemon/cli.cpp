@@ -147,13 +147,12 @@ int cmd_preview(const Args& args) {
   std::fclose(f);
 
   Problems problems;
-  auto submission = parse_submission(text, name, now_ms(), problems);
-  std::optional<std::vector<PlannedMessage>> planned;
-  if (submission) planned = plan_messages(*submission, *config, problems);
-  if (!planned) {
+  auto checked = check_submission(text, name, now_ms(), *config, problems);
+  if (!checked) {
     for (const auto& p : problems) std::cerr << "letterd: " << path << ": " << p.text() << "\n";
     return 1;
   }
+  const auto* planned = &checked->messages;
   int index = 0;
   for (const auto& p : *planned) {
     OutgoingMessage out{p.from, p.reply_to, p.to, p.subject, p.body, "preview.assigned-at-intake@" + address_domain(p.from.address),

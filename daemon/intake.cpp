@@ -54,15 +54,15 @@ IntakeCounts Intake::take(const std::string& name) {
 
   TimePoint now = now_ms();
   Problems problems;
-  auto submission = parse_submission(*text, name, now, problems);
-  std::optional<std::vector<PlannedMessage>> planned;
-  if (submission) planned = plan_messages(*submission, config_, problems);
-  if (!planned) {
+  auto checked = check_submission(*text, name, now, config_, problems);
+  if (!checked) {
     std::vector<std::string> reasons;
     for (const auto& p : problems) reasons.push_back(p.text());
     reject(name, reasons, counts);
     return counts;
   }
+  Submission* submission = &checked->submission;
+  std::vector<PlannedMessage>* planned = &checked->messages;
 
   if (auto source = store_.submission_source(submission->campaign, submission->id)) {
     if (*source == name) {

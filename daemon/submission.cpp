@@ -156,9 +156,12 @@ std::string supporter_key(std::string_view email) {
   return out;
 }
 
-std::optional<Submission> parse_submission(std::string_view text, std::string_view file_name, TimePoint now,
-                                           Problems& problems) {
-  std::size_t before = problems.size();
+namespace {
+
+// The submission as far as it could be read, or nullopt when the file is
+// not a map at all; problems appended either way.
+std::optional<Submission> read_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                          Problems& problems) {
   if (text.size() > kMaxSubmissionBytes) {
     problems.push_back({"", "the file is larger than 64 KiB"});
     return std::nullopt;
@@ -244,6 +247,15 @@ std::optional<Submission> parse_submission(std::string_view text, std::string_vi
       }
     }
   }
+  return s;
+}
+
+}  // namespace
+
+std::optional<Submission> parse_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                           Problems& problems) {
+  std::size_t before = problems.size();
+  auto s = read_submission(text, file_name, now, problems);
   if (problems.size() != before) return std::nullopt;
   return s;
 }
@@ -358,6 +370,19 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
   }
   if (problems.size() != before) return std::nullopt;
   return planned;
+}
+
+
+std::optional<CheckedSubmission> check_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                                  const Config& config, Problems& problems) {
+  std::size_t before = problems.size();
+  auto submission = read_submission(text, file_name, now, problems);
+  if (!submission) return std::nullopt;
+  // Checked against the campaign even when the file had problems of its
+  // own, so one rejection lists everything the sender must fix.
+  auto messages = plan_messages(*submission, config, problems);
+  if (problems.size() != before || !messages) return std::nullopt;
+  return CheckedSubmission{std::move(*submission), std::move(*messages)};
 }
 
 }  // namespace letterd

@@ -64,6 +64,16 @@ struct PlannedMessage {
 std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& submission, const Config& config,
                                                          Problems& problems);
 
+struct CheckedSubmission {
+  Submission submission;
+  std::vector<PlannedMessage> messages;
+};
+
+// parse_submission and plan_messages together, reporting the problems of
+// both even when the file alone already has some.
+std::optional<CheckedSubmission> check_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                                  const Config& config, Problems& problems);
+
 // The lower-cased address used to tell whether a supporter already wrote.
 std::string supporter_key(std::string_view email);
 
