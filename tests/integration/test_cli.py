@@ -1,0 +1,151 @@
+"""The organiser's commands: check, preview, enqueue, log, status, and
+the exit codes scripts rely on (0 done, 1 runtime failure, 2 bad usage or config)."""
+import csv
+import io
+import json
+import os
+import unittest
+
+from harness import Letterd, submission
+from smtp_server import CaptureServer
+
+
+class Cli(unittest.TestCase):
+    def setUp(self):
+        self.server = CaptureServer()
+        self.server.start()
+        self.letterd = Letterd(port=self.server.port)
+
+    def tearDown(self):
+        self.letterd.cleanup()
+        self.server.stop()
+
+    def write_template(self, name, text):
+        path = os.path.join(self.letterd.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_check_passes_a_good_config(self):
+        result = self.letterd.cli("check")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("OK", result.stdout)
+        self.assertIn("7 target(s)", result.stdout)
+
+    def test_check_lists_every_problem_with_its_key_path_and_exits_2(self):
+        typo = self.write_template("typo.txt", "---\nsubject: Hi {{target.nmae}}\n---\nDear {{target.name}},\n")
+        unbalanced = self.write_template("unbalanced.txt", "---\nsubject: Hi\n---\nDear {{target.name}},\n"
+                                                           "{{#personal_note}}\n{{personal_note}}\n\nYours,\n")
+        self.letterd.campaign["letters"]["mp"]["template"] = typo
+        self.letterd.campaign["letters"]["justice-secretary"]["template"] = unbalanced
+        self.letterd.campaign["letters"]["third"] = {"template": "missing.txt", "to": {"target": "justice-secretary"}}
+        self.letterd.campaign["relay"] = "nowhere"
+        self.letterd.campaign["copy_to_supporter"] = "cc"
+        self.letterd.retry = {"first": "5 minutes"}
+        self.letterd.relay["pasword_file"] = "/etc/letterd/x"
+        self.letterd.write_config()
+        result = self.letterd.cli("check")
+        self.assertEqual(result.returncode, 2)
+        err = result.stderr
+        c = "campaigns.legal-advocacy"
+        self.assertIn(f"{c}.letters.third.template: no such file", err)
+        self.assertIn(f"{c}.relay: no relay named 'nowhere'", err)
+        self.assertIn(f"{c}.copy_to_supporter: 'cc' is not one of bcc | none", err)
+        self.assertIn("retry.first: '5 minutes' is not a duration", err)
+        self.assertIn("relays.local.pasword_file: unknown key", err)
+        self.assertIn(f"{typo}:2: unknown name target.nmae", err)
+        self.assertIn(f"{unbalanced}:5: section personal_note is never closed", err)
+        self.assertIn("7 problem(s)", err)
+
+    def test_run_with_a_bad_config_exits_2_and_touches_nothing(self):
+        self.letterd.write_config("queue_dir: [not, a, path]\n")
+        self.letterd.drop("a.json", submission(id="a"))
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("queue_dir", result.stderr)
+        self.assertEqual(self.letterd.waiting(), ["a.json"])
+
+    def test_bad_usage_exits_2(self):
+        self.assertEqual(self.letterd.cli("frobnicate").returncode, 2)
+        self.assertEqual(self.letterd.cli("log", "--format", "xml").returncode, 2)
+        self.assertEqual(self.letterd.cli("log", "--status", "lost").returncode, 2)
+        self.assertEqual(self.letterd.cli("preview").returncode, 2)
+
+    def test_preview_prints_the_messages_and_sends_nothing(self):
+        path = os.path.join(self.letterd.dir, "web-9.json")
+        with open(path, "w") as f:
+            json.dump(submission(id="web-9", personal_note="My own words – £5"), f, ensure_ascii=False)
+        result = self.letterd.cli("preview", path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout
+        self.assertIn("letter mp to target mp-cities-of-london-and-westminster", out)
+        self.assertIn("To: Alex Example MP <alex.example.mp@example.org>", out)
+        self.assertIn("To: Rt Hon Robert Buckland QC MP <justice.secretary@example.org>", out)
+        self.assertIn("Content-Transfer-Encoding: quoted-printable", out)
+        self.assertIn("My own words – £5", out)
+        self.assertEqual(self.server.transactions, [])
+        self.assertFalse(os.path.exists(self.letterd.database), "preview opens no database")
+
+    def test_preview_of_a_bad_submission_names_the_problem(self):
+        path = os.path.join(self.letterd.dir, "bad.json")
+        with open(path, "w") as f:
+            json.dump(submission(constituency="Atlantis"), f)
+        result = self.letterd.cli("preview", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("constituency: 'Atlantis' matches none of the campaign's targets", result.stderr)
+
+    def test_enqueue_drops_files_atomically_and_never_replaces_one(self):
+        path = os.path.join(self.letterd.dir, "web-5.json")
+        with open(path, "w") as f:
+            json.dump(submission(id="web-5"), f)
+        result = self.letterd.cli("enqueue", path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.letterd.waiting(), ["web-5.json"])
+        self.assertEqual(os.listdir(os.path.join(self.letterd.queue, "tmp")), [])
+        again = self.letterd.cli("enqueue", path)
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("web-5.json", again.stderr)
+        self.assertEqual(self.letterd.cli("enqueue", "/nonexistent/file.json").returncode, 1)
+
+    def test_log_formats_parse_back_and_filters_apply(self):
+        self.server.reject_rcpt("justice.secretary@example.org", 550, "5.1.1 no such user")
+        self.letterd.drop("a.json", submission(id="a"))
+        self.letterd.run_once()
+
+        table = self.letterd.cli("log", check=True).stdout
+        self.assertIn("mp-cities-of-london-and-westminster", table)
+        self.assertIn("failed", table)
+
+        rows = list(csv.DictReader(io.StringIO(self.letterd.cli("log", "--format", "csv", check=True).stdout)))
+        self.assertEqual([(r["letter"], r["status"]) for r in rows], [("mp", "sent"), ("justice-secretary", "failed")])
+        self.assertEqual(rows[1]["smtp_code"], "550")
+        self.assertIn("no such user", rows[1]["smtp_response"])
+
+        data = json.loads(self.letterd.cli("log", "--format", "json", check=True).stdout)
+        self.assertEqual(len(data), 2)
+        self.assertEqual(data[0]["status"], "sent")
+        self.assertEqual(data[0]["smtp_code"], 250)
+        self.assertIsInstance(data[0]["attempts"], int)
+
+        failed = json.loads(self.letterd.cli("log", "--status", "failed", "--format", "json", check=True).stdout)
+        self.assertEqual([r["target"] for r in failed], ["justice-secretary"])
+        by_target = json.loads(self.letterd.cli("log", "--target", "justice-secretary", "--format=json").stdout)
+        self.assertEqual(len(by_target), 1)
+        future = json.loads(self.letterd.cli("log", "--since", "2999-01-01", "--format", "json").stdout)
+        self.assertEqual(future, [])
+        self.assertEqual(json.loads(self.letterd.cli("log", "--campaign", "other", "--format", "json").stdout), [])
+
+    def test_status_shows_counts_and_the_last_errors(self):
+        self.server.fail_next(1, 451, "4.7.0 greylisted")
+        self.letterd.drop("a.json", submission(id="a"))
+        self.letterd.run_once()
+        out = self.letterd.cli("status", check=True).stdout
+        line = next(l for l in out.splitlines() if l.startswith("legal-advocacy"))
+        queued, sending, deferred, sent, failed = [int(x) for x in line.split()[1:]]
+        self.assertEqual((deferred, sent, failed), (1, 1, 0))
+        self.assertIn("greylisted", out)
+        self.assertIn("sent in the last minute: 1", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
