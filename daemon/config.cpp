@@ -31,7 +31,13 @@ class MapReader {
     if (!node_.IsMap()) {
       problem(path_, "must be a map");
       ok_ = false;
+      return;
     }
+    // yaml-cpp keeps the first of two equal keys; a second "mp:" letter or
+    // relay must not vanish without a word.
+    std::set<std::string> keys;
+    for (const auto& kv : node_)
+      if (!keys.insert(kv.first.Scalar()).second) problem(key_path(kv.first.Scalar()), "is given twice");
   }
 
   std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -278,8 +284,11 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
   }
   c.per_target = read_rate(r, "per_target");
   if (c.from_name && c.targets) {
+    // One From for every letter of a submission: it cannot name a target.
+    NameRules rules = template_names_for(c);
+    std::erase_if(rules.exact, [](const std::string& n) { return n.starts_with("target."); });
     Problems name_problems;
-    c.from_name->check_names(template_names_for(c), name_problems);
+    c.from_name->check_names(rules, name_problems);
     for (auto& p : name_problems) r.problem(p.where, p.what);
   }
   if (YAML::Node letters = r.child("letters", true)) {

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <map>
@@ -104,6 +105,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     return signals.stop;
   };
   bool scan = true;
+  bool ready = false;
   TimePoint next_rescan = now_ms();
   for (;;) {
     try {
@@ -115,6 +117,12 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         }
         scan = false;
         next_rescan = now_ms() + engine.config->rescan_interval;
+        if (!ready) {
+          // systemd (Type=notify) starts dependants only once the database is
+          // open and what waited in new/ has been taken in.
+          sd_notify(0, "READY=1");
+          ready = true;
+        }
       }
       TimePoint wake = next_rescan;
       for (auto& [name, worker] : engine.workers) {
@@ -145,6 +153,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (signals.stop) break;
       if (signals.reload) {
         signals.reload = false;
+        sd_notify(0, "RELOADING=1");
         Problems reload_problems;
         if (auto fresh = load_config(options.config_path, reload_problems)) {
           log->set_level(level_of(fresh->log_level));
@@ -156,6 +165,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
           log->error("reload refused: the config has {} problem(s); the previous config stays in force",
                      reload_problems.size());
         }
+        sd_notify(0, "READY=1");
       }
     } catch (const std::exception& e) {
       // One bad moment (a full disk, a locked database) must not end the daemon.
@@ -166,6 +176,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (signals.stop) break;
     }
   }
+  sd_notify(0, "STOPPING=1");
   for (auto& [name, worker] : engine.workers) worker->close();
   log->info("letterd stopped");
   return 0;

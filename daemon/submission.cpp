@@ -80,10 +80,15 @@ class Reader {
     return value;
   }
 
+  // Unknown keys and keys given twice are problems: yaml-cpp keeps the first
+  // of two, most JSON writers mean the last, and either way one is lost.
   void only_keys(const YAML::Node& map, const std::string& prefix, std::initializer_list<std::string_view> known) {
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-      if (std::find(known.begin(), known.end(), key) == known.end())
+      if (!seen.insert(key).second)
+        problem(prefix + key, "is given twice");
+      else if (known.size() && std::find(known.begin(), known.end(), key) == known.end())
         problem(prefix + key, "unknown key (known: " + join(known) + ")");
     }
   }
@@ -113,6 +118,8 @@ void read_supporter(Reader& r, const YAML::Node& node, Submission& s) {
   }
   r.only_keys(node, "supporter.", {"name", "email", "postcode", "address"});
   s.supporter_name = r.line(node["name"], "supporter.name", kMaxNameChars, true).value_or("");
+  if (!s.supporter_name.empty() && s.supporter_name.find_first_not_of(' ') == std::string::npos)
+    r.problem("supporter.name", "must not be blank");
   if (auto email = r.line(node["email"], "supporter.email", 254, true)) {
     if (is_valid_address(*email))
       s.supporter_email = *email;
@@ -131,10 +138,13 @@ void read_authorisation(Reader& r, const YAML::Node& node, TimePoint now, Submis
   }
   r.only_keys(node, "authorisation.", {"given", "at", "statement"});
   Authorisation a;
-  bool given = false;
-  if (!node["given"].IsScalar() || !YAML::convert<bool>::decode(node["given"], given))
+  // Consent is the literal true: not "yes", "on" or a quoted "true".
+  const YAML::Node given = node["given"];
+  bool literal = given.IsScalar() && given.Tag() != "!";
+  if (literal && given.Scalar() == "true")
+    a.given = true;
+  else if (!literal || given.Scalar() != "false")
     r.problem("authorisation.given", "must be true or false");
-  a.given = given;
   if (auto at = r.line(node["at"], "authorisation.at", 64, true)) {
     auto t = parse_rfc3339(*at);
     if (!t)
@@ -198,7 +208,7 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
       s.id = *id;
     else
       r.problem("id", "must be 1-128 of A-Z a-z 0-9 . _ -");
-  } else if (!root["id"].IsDefined()) {
+  } else if (!root["id"].IsDefined() || root["id"].IsNull()) {
     s.id = std::string(stem(file_name));
     if (!valid_id(s.id)) r.problem("id", "not given, and the file name is not a valid id (1-128 of A-Z a-z 0-9 . _ -)");
   }
@@ -233,6 +243,7 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     } else if (fields.size() > kMaxFields) {
       r.problem("fields", "has more than " + std::to_string(kMaxFields) + " keys");
     } else {
+      r.only_keys(fields, "fields.", {});
       for (const auto& kv : fields) {
         std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
         if (!valid_id(key) || key.find('.') != std::string::npos) {
@@ -286,6 +297,11 @@ const Target* pick_target(const Submission& s, const CampaignConfig& campaign, c
   const Target* by_id = s.target ? targets.by_id(*s.target) : nullptr;
   const Target* by_name = s.constituency ? targets.by_constituency(*s.constituency) : nullptr;
   if (s.target && !by_id) problems.push_back({"target", "'" + *s.target + "' is not one of the campaign's targets"});
+  if (by_id && by_id->columns.count("constituency") && by_id->columns.at("constituency").empty()) {
+    problems.push_back({"target", "'" + *s.target + "' has no constituency, but letter " + letter.name +
+                                      " goes to the supporter's constituency"});
+    by_id = nullptr;
+  }
   if (s.constituency && !by_name)
     problems.push_back({"constituency", "'" + *s.constituency + "' matches none of the campaign's targets"});
   if (!s.target && !s.constituency)

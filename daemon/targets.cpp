@@ -149,6 +149,8 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
         problems.push_back({where(file, line), std::string("no ") + required});
     }
     if (problems.size() != row_before) continue;
+    if (has_header_breaking_chars(target.name()))
+      problems.push_back({where(file, line), "name must be one line without control characters"});
     if (!is_valid_address(target.email()))
       problems.push_back({where(file, line), "email '" + target.email() + "' is not a valid address"});
     if (out.by_id_.count(target.id())) problems.push_back({where(file, line), "id '" + target.id() + "' appears twice"});
