@@ -6,6 +6,7 @@ The config is written as JSON, which YAML (and so letterd) reads as is.
 import email
 import email.policy
 import json
+import logging
 import os
 import shutil
 import signal
@@ -13,6 +14,10 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+
+# The tests provoke TLS and protocol failures on purpose; aiosmtpd's own
+# tracebacks for them would only bury the test runner's report.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 LETTERD = os.environ.get("LETTERD_BIN", "letterd")
 SOURCE = os.environ.get("LETTERD_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))

@@ -13,7 +13,7 @@ Library use::
 
 CaptureServer(host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
               require_starttls=False, auth_users=None, maildir=None, strict=True,
-              auth_required=None)
+              auth_required=None, implicit_tls=False)
   .port              actual port (known after start())
   .messages          copy of accepted messages: dicts with mail_from, rcpt_tos,
                      mail_options, data (bytes as received, dot-unstuffed),
@@ -32,7 +32,8 @@ CaptureServer(host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
   "250 2.0.0 Ok: queued as <QUEUEID>" (unique uppercase hex), and are written to
   maildir/NNNN.eml when maildir is given.
 
-TLS: with tls_cert/tls_key, STARTTLS is offered (require_starttls -> 530 until
+TLS: with tls_cert/tls_key and implicit_tls=True, the server speaks TLS from
+the first byte (smtps://). Otherwise with tls_cert/tls_key, STARTTLS is offered (require_starttls -> 530 until
 done).  With auth_users={user: password}, AUTH PLAIN/LOGIN is offered (only
 after STARTTLS when TLS is configured) and required for MAIL unless
 auth_required=False; bad credentials -> "535 5.7.8".  AUTH is never advertised
@@ -188,7 +189,8 @@ class _Controller(Controller):
         # self.port), so bind here and record the real port before the probe.
         async def bind():
             srv = await self.loop.create_server(
-                self._factory_invoker, host=self.hostname, port=self.port)
+                self._factory_invoker, host=self.hostname, port=self.port,
+                ssl=self.ssl_context)
             self.port = srv.sockets[0].getsockname()[1]
             return srv
         return bind()
@@ -199,7 +201,7 @@ class CaptureServer:
 
     def __init__(self, host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
                  require_starttls=False, auth_users=None, maildir=None, strict=True,
-                 auth_required=None):
+                 auth_required=None, implicit_tls=False):
         if host != "127.0.0.1":
             raise ValueError("CaptureServer only listens on 127.0.0.1")
         if bool(tls_cert) != bool(tls_key):
@@ -207,6 +209,7 @@ class CaptureServer:
         self.host, self.port, self.strict, self.maildir = host, port, strict, maildir
         self._tls = (tls_cert, tls_key) if tls_cert else None
         self._require_starttls = require_starttls
+        self._implicit_tls = implicit_tls  # smtps: TLS from the first byte, no STARTTLS
         self._users = dict(auth_users or {})
         self._auth_required = bool(self._users) if auth_required is None else auth_required
         self._cond = threading.Condition()
@@ -232,8 +235,10 @@ class CaptureServer:
             self, _Handler(self), hostname=self.host, port=self.port,
             server_hostname="localhost",   # default is socket.getfqdn(): DNS per connection
             decode_data=False, enable_SMTPUTF8=True,
-            tls_context=tls_context, require_starttls=self._require_starttls,
-            auth_require_tls=bool(self._tls) or not self._users,
+            ssl_context=tls_context if self._implicit_tls else None,
+            tls_context=None if self._implicit_tls else tls_context,
+            require_starttls=self._require_starttls and not self._implicit_tls,
+            auth_require_tls=(bool(self._tls) and not self._implicit_tls) or not self._users,
             auth_required=self._auth_required, authenticator=self._check_login,
             auth_exclude_mechanism=[] if self._users else ["PLAIN", "LOGIN"])
         self._controller.start()

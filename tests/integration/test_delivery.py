@@ -161,6 +161,46 @@ class PlainSmtp(unittest.TestCase):
         for raw in self.server.wait_for(2):
             self.assertNotIn("jane@example.org", raw["rcpt_tos"])
 
+    def test_a_dropped_connection_defers_and_the_retry_delivers(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.close_next(1)
+        self.letterd.drop("drop.json", submission(id="drop"))
+        self.letterd.run_once()
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "deferred")
+        self.assertEqual(row["attempts"], 1)
+        time.sleep(0.6)
+        self.letterd.run_once()
+        self.assertEqual(self.letterd.messages()[0]["status"], "sent")
+        self.assertEqual(len(self.server.wait_for(1)), 1)
+
+    def test_a_421_pauses_the_relay_without_costing_an_attempt(self):
+        self.server.reply_421_next(1)
+        self.letterd.drop("busy.json", submission(id="busy"))
+        result = self.letterd.run_once()
+        rows = self.letterd.messages()
+        self.assertTrue(all(r["status"] in ("queued", "deferred") for r in rows), rows)
+        self.assertTrue(all(r["attempts"] == 0 for r in rows))
+        self.assertIn("relay local paused", result.stderr)
+        time.sleep(0.6)
+        self.letterd.run_once()
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
+
+    def test_messages_left_sending_by_a_crash_are_sent_on_start(self):
+        self.letterd.drop("k.json", submission(id="k"))
+        self.letterd.run_once()
+        self.server.wait_for(2)
+        # As if letterd died after marking the letter sending, before the 2xx was recorded.
+        import sqlite3
+        with sqlite3.connect(self.letterd.database) as db:
+            db.execute("UPDATE messages SET status = 'sending', sent_at = NULL WHERE letter = 'mp'")
+        result = self.letterd.run_once()
+        self.assertIn("will be sent again", result.stderr)
+        received = self.server.wait_for(3)
+        self.assertEqual(received[0]["data"], received[2]["data"], "the same bytes, the same Message-ID")
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
+
     def test_reflect_mode_sends_to_the_supporter_marked_as_a_test(self):
         self.letterd.campaign["mode"] = "reflect"
         self.letterd.write_config()
@@ -251,6 +291,32 @@ class StartTlsAndAuth(unittest.TestCase):
         self.assertEqual(self.server.messages, [])
         self.assertIn("relay local paused", result.stderr)
         self.assertNotIn("wrong", re.sub(r"wrong(?= )", "", result.stderr.replace("went wrong", "")))
+
+    def test_smtps_speaks_tls_from_the_first_byte(self):
+        server = CaptureServer(tls_cert=self.cert, tls_key=self.key, implicit_tls=True,
+                               auth_users={"letters@example.org": "correct horse"})
+        server.start()
+        self.addCleanup(server.stop)
+        letterd = Letterd(port=server.port, relay={
+            "url": f"smtps://localhost:{server.port}", "tls": "required", "ca_file": self.cert,
+            "username": "letters@example.org", "password_file": self.secret})
+        self.addCleanup(letterd.cleanup)
+        letterd.drop("s.json", submission(id="s"))
+        result = letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        received = server.wait_for(2)
+        self.assertTrue(all(m["authenticated_user"] == "letters@example.org" for m in received))
+
+    def test_an_untrusted_certificate_is_refused(self):
+        other_dir = tempfile.mkdtemp(prefix="letterd-other-ca-")
+        other_cert, _ = make_self_signed_cert(other_dir)
+        letterd = self.letterd_with(password_file=self.secret, ca_file=other_cert)
+        letterd.drop("u.json", submission(id="u"))
+        result = letterd.run_once()
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(self.server.messages, [], "no letter may go to a relay whose certificate fails")
+        self.assertTrue(all(r["status"] in ("queued", "deferred") for r in letterd.messages()))
+        self.assertIn("relay local paused", result.stderr)
 
     def test_tls_required_refuses_a_server_without_starttls(self):
         plain = CaptureServer()
