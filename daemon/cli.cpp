@@ -213,6 +213,30 @@ int cmd_status(const Args& args) {
   return 0;
 }
 
+// Columns as wide as their widest cell, counted in characters, not bytes.
+void print_table(const std::vector<LogRow>& rows) {
+  std::vector<std::vector<std::string>> cells{
+      {"id", "created_at", "campaign", "letter", "target", "recipient", "status", "tries", "reply"}};
+  for (const auto& r : rows)
+    cells.push_back({std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
+                     std::to_string(r.attempts),
+                     r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response});
+  auto width = [](const std::string& s) {
+    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  };
+  std::vector<std::size_t> widths(cells[0].size(), 0);
+  for (const auto& row : cells)
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], width(row[i]));
+  for (const auto& row : cells) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - width(row[i]) + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
 int cmd_log(Args args) {
   auto opts = take_options(args.rest, {"status", "campaign", "target", "since", "format"});
   if (!args.rest.empty()) throw UsageError{"log takes no argument " + args.rest[0]};
@@ -269,13 +293,7 @@ int cmd_log(Args args) {
     }
     std::cout << (rows.empty() ? "]\n" : "\n]\n");
   } else {
-    std::printf("%-5s %-24s %-16s %-20s %-18s %-24s %-9s %3s %s\n", "id", "created_at", "campaign", "letter", "target",
-                "recipient", "status", "try", "reply");
-    for (const auto& r : rows)
-      std::printf("%-5lld %-24s %-16s %-20s %-18s %-24s %-9s %3d %s%s%s\n", r.id, r.created_at.c_str(),
-                  r.campaign.c_str(), r.letter.c_str(), r.target_id.c_str(), r.recipient.c_str(), r.status.c_str(),
-                  r.attempts, r.smtp_code ? std::to_string(r.smtp_code).c_str() : "", r.smtp_code ? " " : "",
-                  r.smtp_response.c_str());
+    print_table(rows);
   }
   return 0;
 }
