@@ -82,7 +82,18 @@ void RelayWorker::send_one(const StoredMessage& m) {
       return;
     }
   }
-  std::string data = message_bytes(m);
+  std::string data;
+  try {
+    data = message_bytes(m);
+  } catch (const std::exception& e) {
+    // Intake checks every value that reaches a header, so this is a stored
+    // row changed by hand: fail it rather than retry it for ever.
+    TimePoint now = now_ms();
+    store_.record_attempt({m.id, now, relay_.name, 0, std::string("cannot build the message: ") + e.what(), 0,
+                           "failed", "failed", std::nullopt, true});
+    log_.error("failed message {}: cannot build it: {}", m.id, e.what());
+    return;
+  }
   Envelope envelope{m.from.address, {m.to.address}};
   if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
 

@@ -47,7 +47,7 @@ IntakeCounts Intake::take(const std::string& name) {
   std::string error;
   auto text = queue_.read(name, kMaxSubmissionBytes, error);
   if (!text) {
-    if (error.rfind("cannot open", 0) == 0) return counts;  // taken away meanwhile: nothing to do
+    if (error.empty()) return counts;  // taken away meanwhile: nothing to do
     reject(name, {error}, counts);
     return counts;
   }

@@ -62,7 +62,9 @@ std::vector<std::string> QueueDir::waiting(std::size_t limit) const {
   if (!dir) throw sys_error("cannot read " + new_dir());
   while (dirent* entry = ::readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
-    if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN) continue;
+    // Symlinks and other non-files are listed so intake rejects them
+    // visibly; following one could read any file letterd can.
+    if (entry->d_type == DT_DIR) continue;
     names.emplace_back(entry->d_name);
   }
   ::closedir(dir);
@@ -79,7 +81,7 @@ std::optional<std::string> QueueDir::read(const std::string& name, std::size_t m
   std::string path = new_dir() + "/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
-    error = std::string("cannot open: ") + std::strerror(errno);
+    error = errno == ENOENT ? "" : std::string("cannot open: ") + std::strerror(errno);
     return std::nullopt;
   }
   struct stat st;

@@ -24,12 +24,12 @@ class QueueDir {
   // Creates tmp/, new/, rejected/ and accepted/ where missing.
   void ensure_layout() const;
 
-  // Up to `limit` names waiting in new/, oldest name first; names starting
-  // with '.' and anything not a regular file are left alone.
+  // Up to `limit` names waiting in new/, in name order; names starting
+  // with '.' and directories are left alone.
   std::vector<std::string> waiting(std::size_t limit) const;
 
-  // The contents of new/NAME, or nullopt with `error` set (gone, unreadable,
-  // or larger than `max_bytes`).
+  // The contents of new/NAME, or nullopt with `error` saying why (unreadable,
+  // or larger than `max_bytes`); `error` is empty when the file is gone.
   std::optional<std::string> read(const std::string& name, std::size_t max_bytes, std::string& error) const;
 
   // Moves new/NAME to rejected/ and writes rejected/NAME.error, one line a

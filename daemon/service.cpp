@@ -106,13 +106,16 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   };
   bool scan = true;
   bool ready = false;
+  bool intake_progress = true;
   TimePoint next_rescan = now_ms();
   for (;;) {
     try {
       if (scan || now_ms() >= next_rescan) {
         Intake intake(*engine.config, *store, *queue, *log);
+        intake_progress = false;
         while (!stop_requested()) {
           IntakeCounts counts = intake.run(kIntakeBatch);
+          intake_progress = intake_progress || counts.files() > 0;
           if (counts.files() < static_cast<int>(kIntakeBatch)) break;
         }
         scan = false;
@@ -131,10 +134,13 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (signals.stop) break;
 
       if (options.once) {
-        bool more = !queue->waiting(1).empty();
+        // Files that arrived meanwhile are taken too; a file intake could not
+        // move (it stays in new/) must not keep --once running for ever.
+        bool files = intake_progress && !queue->waiting(1).empty();
+        bool more = files;
         for (auto& [name, worker] : engine.workers) more = more || worker->has_due(now_ms());
         if (!more) break;
-        if (queue->waiting(1).empty()) {
+        if (!files) {
           // Only rate limits hold the rest back: wait for the next slot.
           auto wait = std::max<long long>(0, (wake - now_ms()).count());
           pollfd fds[] = {{signals.fd(), POLLIN, 0}};

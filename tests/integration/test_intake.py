@@ -139,6 +139,17 @@ class Intake(unittest.TestCase):
         accepted = os.listdir(os.path.join(self.letterd.queue, "accepted"))
         self.assertIn("keep2.json", accepted)
 
+    def test_a_symlink_is_rejected_not_followed(self):
+        secret = os.path.join(self.letterd.dir, "secret.json")
+        with open(secret, "w") as f:
+            json.dump(submission(id="secret"), f)
+        os.symlink(secret, os.path.join(self.letterd.queue, "new", "link.json"))
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(self.letterd.messages(), [])
+        self.assertIn("link.json", self.letterd.rejected())
+        self.assertIn("cannot open", self.letterd.error_file("link.json"))
+
     def test_hidden_files_are_left_alone(self):
         self.letterd.drop(".partial.json", submission(id="partial"))
         self.letterd.run_once()
