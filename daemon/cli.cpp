@@ -203,6 +203,17 @@ int cmd_status(const Args& args) {
   TimePoint now = now_ms();
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));
+  std::printf("\nrelays:\n");
+  auto last = store.last_try_per_relay();
+  for (const auto& [name, relay] : config->relays) {
+    auto it = std::find_if(last.begin(), last.end(), [&](const RecentError& e) { return e.relay == name; });
+    if (it == last.end())
+      std::printf("  %-12s %s, no tries yet\n", name.c_str(), relay.url.c_str());
+    else
+      std::printf("  %-12s %s, %s: last try %s %s%s\n", name.c_str(), relay.url.c_str(),
+                  it->outcome == "relay-fault" ? "FAILING" : "ok", it->at.c_str(), it->outcome.c_str(),
+                  it->outcome == "relay-fault" ? (" (" + it->smtp_response + ")").c_str() : "");
+  }
   auto errors = store.recent_errors(5);
   if (!errors.empty()) {
     std::printf("\nlast errors:\n");

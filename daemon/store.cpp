@@ -81,6 +81,21 @@ std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::st
 
 TimePoint parse_time(const std::string& text) { return parse_rfc3339(text).value_or(TimePoint{}); }
 
+// Rows of (at, relay, outcome, smtp_code, smtp_response).
+std::vector<RecentError> read_tries(SQLite::Statement& q) {
+  std::vector<RecentError> out;
+  while (q.executeStep()) {
+    RecentError e;
+    e.at = q.getColumn(0).getString();
+    e.relay = q.getColumn(1).getString();
+    e.outcome = q.getColumn(2).getString();
+    e.smtp_code = q.getColumn(3).isNull() ? 0 : q.getColumn(3).getInt();
+    e.smtp_response = text_or_empty(q.getColumn(4));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Store::Impl {
@@ -385,17 +400,14 @@ std::vector<RecentError> Store::recent_errors(int limit) {
     SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts
     WHERE outcome != 'sent' ORDER BY id DESC LIMIT ?)sql");
   q.bind(1, limit);
-  std::vector<RecentError> out;
-  while (q.executeStep()) {
-    RecentError e;
-    e.at = q.getColumn(0).getString();
-    e.relay = q.getColumn(1).getString();
-    e.outcome = q.getColumn(2).getString();
-    e.smtp_code = q.getColumn(3).isNull() ? 0 : q.getColumn(3).getInt();
-    e.smtp_response = text_or_empty(q.getColumn(4));
-    out.push_back(std::move(e));
-  }
-  return out;
+  return read_tries(q);
+}
+
+std::vector<RecentError> Store::last_try_per_relay() {
+  SQLite::Statement q(impl_->db, R"sql(
+    SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts
+    WHERE id IN (SELECT max(id) FROM attempts GROUP BY relay) ORDER BY relay)sql");
+  return read_tries(q);
 }
 
 long long Store::sent_since(TimePoint since) {

@@ -116,6 +116,8 @@ class Store {
   std::vector<LogRow> log(const LogFilter& filter);
   std::vector<StatusCount> status_counts();
   std::vector<RecentError> recent_errors(int limit);
+  // Each relay's latest try: how it went tells whether the relay is healthy.
+  std::vector<RecentError> last_try_per_relay();
   long long sent_since(TimePoint since);
 
  private:

@@ -145,6 +145,7 @@ class Cli(unittest.TestCase):
         self.assertEqual((deferred, sent, failed), (1, 1, 0))
         self.assertIn("greylisted", out)
         self.assertIn("sent in the last minute: 1", out)
+        self.assertRegex(out, r"local +smtp://127\.0\.0\.1:\d+, ok: last try")
 
 
 if __name__ == "__main__":

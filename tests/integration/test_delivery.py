@@ -236,6 +236,8 @@ class RelayDown(unittest.TestCase):
             self.assertTrue(all(r["status"] in ("queued", "deferred") for r in rows), rows)
             self.assertTrue(all(r["attempts"] == 0 for r in rows), "a relay fault costs no attempt")
             self.assertEqual(result.stderr.count("relay local paused"), 1, result.stderr)
+            status = letterd.cli("status", check=True).stdout
+            self.assertRegex(status, r"local .*FAILING.*Couldn't connect")
         finally:
             letterd.cleanup()
 
