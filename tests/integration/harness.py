@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import unittest
 
 # The tests provoke TLS and protocol failures on purpose; aiosmtpd's own
 # tracebacks for them would only bury the test runner's report.
@@ -197,3 +198,15 @@ def parse(data):
 def body_of(msg):
     """The decoded text body with the wire's CRLF line ends read as newlines."""
     return msg.get_content().replace("\r\n", "\n")
+
+
+class RelayTestCase(unittest.TestCase):
+    """A test with a CaptureServer on 127.0.0.1 and a Letterd pointed at it."""
+
+    def setUp(self):
+        from smtp_server import CaptureServer
+        self.server = CaptureServer()
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.letterd = Letterd(port=self.server.port)
+        self.addCleanup(self.letterd.cleanup)

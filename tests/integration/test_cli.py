@@ -6,20 +6,10 @@ import json
 import os
 import unittest
 
-from harness import Letterd, submission
-from smtp_server import CaptureServer
+from harness import RelayTestCase, submission
 
 
-class Cli(unittest.TestCase):
-    def setUp(self):
-        self.server = CaptureServer()
-        self.server.start()
-        self.letterd = Letterd(port=self.server.port)
-
-    def tearDown(self):
-        self.letterd.cleanup()
-        self.server.stop()
-
+class Cli(RelayTestCase):
     def write_template(self, name, text):
         path = os.path.join(self.letterd.dir, name)
         with open(path, "w", encoding="utf-8") as f:

@@ -6,21 +6,13 @@ import tempfile
 import time
 import unittest
 
-from harness import Letterd, body_of, parse, submission
+from harness import RelayTestCase, Letterd, body_of, parse, submission
 from smtp_server import CaptureServer, make_self_signed_cert
 
 NOTE_WITH_DOT = "First line of my note.\n.This line begins with a dot – “quoted” • bullet £5"
 
 
-class PlainSmtp(unittest.TestCase):
-    def setUp(self):
-        self.server = CaptureServer()
-        self.server.start()
-        self.letterd = Letterd(port=self.server.port)
-
-    def tearDown(self):
-        self.letterd.cleanup()
-        self.server.stop()
+class PlainSmtp(RelayTestCase):
 
     def test_both_seed_letters_arrive_intact_and_are_logged_sent(self):
         self.letterd.drop("web-1.json", submission(id="web-1", personal_note=NOTE_WITH_DOT))

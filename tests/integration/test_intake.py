@@ -4,20 +4,10 @@ import json
 import os
 import unittest
 
-from harness import Letterd, submission
-from smtp_server import CaptureServer
+from harness import RelayTestCase, submission
 
 
-class Intake(unittest.TestCase):
-    def setUp(self):
-        self.server = CaptureServer()
-        self.server.start()
-        self.letterd = Letterd(port=self.server.port)
-
-    def tearDown(self):
-        self.letterd.cleanup()
-        self.server.stop()
-
+class Intake(RelayTestCase):
     def rejection_reasons(self):
         return {r["file"]: r["reasons"] for r in self.letterd.query("SELECT * FROM rejections")}
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -15,27 +17,8 @@ namespace letterd {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace letterd::testing;
 using namespace std::chrono_literals;
-
-std::vector<std::string> texts(const Problems& problems) {
-  std::vector<std::string> out;
-  for (const auto& p : problems) out.push_back(p.text());
-  return out;
-}
-
-std::vector<std::string> wheres(const Problems& problems) {
-  std::vector<std::string> out;
-  for (const auto& p : problems) out.push_back(p.where);
-  return out;
-}
-
-// `text` with `from` replaced by `to`, once; fails the test when `from` is not there.
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  const auto at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << "'" << from << "' is not in the config";
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  return text;
-}
 
 constexpr std::string_view kTargetsCsv =
     "id,name,email,constituency\n"
@@ -116,28 +99,13 @@ retention:
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/letterd-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(name), nullptr);
-    dir_ = name;
     write("targets/mps.csv", kTargetsCsv);
     write("templates/mp.txt", kMpTemplate);
     write("templates/justice-secretary.txt", kJusticeTemplate);
     write("secrets/main.secret", "not-a-real-password\n");
   }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
-  void write(const std::string& relative, std::string_view text) {
-    fs::path p = fs::path(dir_) / relative;
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary);
-    out << text;
-    ASSERT_TRUE(out.good()) << p;
-  }
-
-  std::string path(const std::string& relative) const { return (fs::path(dir_) / relative).string(); }
+  void write(const std::string& relative, std::string_view text) { dir_.write(relative, text); }
+  std::string path(const std::string& relative) const { return dir_.path(relative); }
   std::string config_path() const { return path("letterd.yaml"); }
 
   Config parse_ok(const std::string& text) {
@@ -155,7 +123,7 @@ class ConfigTest : public ::testing::Test {
     return problems;
   }
 
-  std::string dir_;
+  TempDir dir_;
 };
 
 // ---------------------------------------------------------------- a good config

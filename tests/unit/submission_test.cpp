@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -16,40 +18,7 @@ namespace letterd {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> texts(const Problems& problems) {
-  std::vector<std::string> out;
-  for (const auto& p : problems) out.push_back(p.text());
-  return out;
-}
-
-std::vector<std::string> wheres(const Problems& problems) {
-  std::vector<std::string> out;
-  for (const auto& p : problems) out.push_back(p.where);
-  return out;
-}
-
-// `text` with `from` replaced by `to`, once; fails the test when `from` is not there.
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  const auto at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << "'" << from << "' is not in the text";
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  return text;
-}
-
-std::string repeat(std::string_view s, std::size_t n) {
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) out += s;
-  return out;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << path;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using namespace letterd::testing;
 
 TimePoint now() { return *parse_rfc3339("2026-11-25T00:00:00Z"); }
 
@@ -563,28 +532,16 @@ campaigns:
 class PlanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/letterd-submission-test-XXXXXX";
-    ASSERT_NE(mkdtemp(name), nullptr);
-    dir_ = name;
     write("targets.csv", kTargetsCsv);
     write("mp.txt", kMpTemplate);
     write("justice-secretary.txt", kJusticeTemplate);
     write("postcode.txt", kPostcodeTemplate);
     Problems problems;
-    auto config = parse_config(std::string(kConfig), dir_ + "/letterd.yaml", problems);
+    auto config = parse_config(std::string(kConfig), dir_.path("letterd.yaml"), problems);
     ASSERT_TRUE(config.has_value()) << ::testing::PrintToString(texts(problems));
     config_ = std::move(*config);
   }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
-  void write(const std::string& relative, std::string_view text) {
-    std::ofstream out(fs::path(dir_) / relative, std::ios::binary);
-    out << text;
-    ASSERT_TRUE(out.good());
-  }
+  void write(const std::string& relative, std::string_view text) { dir_.write(relative, text); }
 
   std::vector<PlannedMessage> plan_ok(std::string_view json) {
     Submission s = parse_ok(json);
@@ -603,7 +560,7 @@ class PlanTest : public ::testing::Test {
     return problems;
   }
 
-  std::string dir_;
+  TempDir dir_;
   Config config_;
 };
 

@@ -1,0 +1,84 @@
+// Helpers the unit tests share: problem lists as text, and a throwaway
+// directory for the modules that read files (config, templates, targets).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "problem.h"
+
+namespace letterd::testing {
+
+inline std::vector<std::string> texts(const Problems& problems) {
+  std::vector<std::string> out;
+  for (const auto& p : problems) out.push_back(p.text());
+  return out;
+}
+
+inline std::vector<std::string> wheres(const Problems& problems) {
+  std::vector<std::string> out;
+  for (const auto& p : problems) out.push_back(p.where);
+  return out;
+}
+
+// `text` with `from` replaced by `to`, once; fails the test when `from` is not there.
+inline std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "'" << from << "' is not in the text";
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+inline std::string repeat(std::string_view s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << "cannot open " << path;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string name = (std::filesystem::temp_directory_path() / "letterd-unit-XXXXXX").string();
+    if (mkdtemp(name.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string path(const std::string& relative) const { return (std::filesystem::path(path_) / relative).string(); }
+
+  // Writes `text` to `relative`, creating folders on the way.
+  void write(const std::string& relative, std::string_view text) const {
+    std::filesystem::path p = std::filesystem::path(path_) / relative;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream out(p, std::ios::binary);
+    out << text;
+    EXPECT_TRUE(out.good()) << p;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace letterd::testing
