@@ -131,23 +131,16 @@ int cmd_preview(const Args& args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
   const std::string& path = args.rest[0];
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  QueueDir reader(dir.empty() ? "." : dir);
-  std::string error, name = std::filesystem::path(path).filename().string();
-  // QueueDir reads from DIR/new; a preview reads the file where it is.
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    std::cerr << "letterd: " << path << ": cannot open\n";
+  std::string error;
+  auto text = read_file_bounded(path, kMaxSubmissionBytes, error);
+  if (!text) {
+    std::cerr << "letterd: " << path << ": " << (error.empty() ? "no such file" : error) << "\n";
     return 1;
   }
-  std::string text;
-  char buffer[16384];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0 && text.size() <= kMaxSubmissionBytes) text.append(buffer, n);
-  std::fclose(f);
+  std::string name = std::filesystem::path(path).filename().string();
 
   Problems problems;
-  auto checked = check_submission(text, name, now_ms(), *config, problems);
+  auto checked = check_submission(*text, name, now_ms(), *config, problems);
   if (!checked) {
     for (const auto& p : problems) std::cerr << "letterd: " << path << ": " << p.text() << "\n";
     return 1;
@@ -187,7 +180,7 @@ int cmd_enqueue(const Args& args) {
 int cmd_status(const Args& args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
-  Store store(config->database);
+  Store store(config->database, Store::Access::read_only);
   std::map<std::string, std::map<std::string, long long>> counts;
   for (const auto& c : store.status_counts()) counts[c.campaign][c.status] = c.count;
   std::size_t waiting = 0;
@@ -272,7 +265,7 @@ int cmd_log(Args args) {
   }
   auto config = load_or_report(args.config);
   if (!config) return 2;
-  Store store(config->database);
+  Store store(config->database, Store::Access::read_only);
   auto rows = store.log(filter);
 
   const char* header[] = {"id", "created_at", "campaign", "submission", "letter", "target", "recipient", "status",

@@ -174,12 +174,20 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
     r.problem(r.key_path("password_env"), "give password_file or password_env, not both");
   if (!relay.username.empty() && relay.password_file.empty() && relay.password_env.empty())
     r.problem(r.key_path("username"), "needs password_file or password_env");
+  bool loopback = relay.url.find("://127.") != std::string::npos || relay.url.find("://localhost") != std::string::npos ||
+                  relay.url.find("://[::1]") != std::string::npos;
+  if (!relay.username.empty() && relay.tls != TlsMode::required && relay.url.rfind("smtps://", 0) != 0 && !loopback)
+    r.problem(r.key_path("username"), "AUTH needs tls: required (or an smtps:// url): the password must never "
+                                      "cross the network in clear");
   if (relay.username.empty() && (!relay.password_file.empty() || !relay.password_env.empty()))
     r.problem(r.key_path("username"), "is required when a password is given");
   if (auto ca = r.string("ca_file", false)) {
     relay.ca_file = resolve(base, *ca);
     check_file(r, "ca_file", relay.ca_file);
   }
+  relay.helo_name = r.string("helo_name", false).value_or("");
+  if (relay.helo_name.find_first_of(" \t\r\n/") != std::string::npos)
+    r.problem(r.key_path("helo_name"), "must be a host name");
   if (auto n = r.positive("connections", 64)) relay.connections = static_cast<int>(*n);
   if (auto t = r.duration("timeout")) relay.timeout = *t;
   relay.rate = read_rate(r, "rate");

@@ -35,6 +35,7 @@ struct RelayConfig {
   std::string password_file;  // absolute path, or empty
   std::string password_env;   // environment variable name, or empty
   std::string ca_file;        // absolute path, or empty for the system store
+  std::string helo_name;      // the EHLO name; empty: this machine's fully qualified name
   int connections = 1;
   Duration timeout = std::chrono::seconds(60);
   RateLimits rate;

@@ -37,6 +37,8 @@ class RelayWorker {
  private:
   void send_one(const StoredMessage& message);
   void pause(const SendResult& result, TimePoint now);
+  // Records a try; if the database refuses, keeps it to record before anything else.
+  void record(const Store::AttemptRecord& record);
 
   RelayConfig relay_;
   const Config& config_;
@@ -47,6 +49,8 @@ class RelayWorker {
   std::mt19937_64 random_;
   std::optional<TimePoint> paused_until_;
   int consecutive_faults_ = 0;
+  int consecutive_refusals_ = 0;
+  std::optional<Store::AttemptRecord> unrecorded_;
 };
 
 }  // namespace letterd

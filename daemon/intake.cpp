@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <random>
+#include <set>
 
 namespace letterd {
 
@@ -17,13 +20,30 @@ std::string new_message_id(const std::string& from_address) {
   return id + ".letterd@" + address_domain(from_address);
 }
 
+std::string content_digest(std::string_view bytes) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
 Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log)
     : config_(config), store_(store), queue_(queue), log_(log) {}
 
 IntakeCounts Intake::run(std::size_t batch) {
   IntakeCounts total;
   for (const auto& name : queue_.waiting(batch)) {
-    IntakeCounts one = take(name);
+    IntakeCounts one;
+    try {
+      one = take(name);
+    } catch (const std::exception& e) {
+      log_.error("cannot take {} now: {}; it stays in new/ for the next scan", name, e.what());
+      continue;
+    }
     total.accepted += one.accepted;
     total.rejected += one.rejected;
     total.messages += one.messages;
@@ -38,7 +58,9 @@ void Intake::reject(const std::string& name, const std::vector<std::string>& rea
   // a second row for it is better than none.
   store_.add_rejection(name, now_ms(), joined);
   std::string moved = queue_.reject(name, reasons);
-  log_.warn("rejected {}: {} (see {}/rejected/{}.error)", name, joined, queue_.root(), moved);
+  // The reasons can quote what the supporter wrote: they stay in the .error
+  // file and the database, and the log says only how many there are.
+  log_.warn("rejected {}: {} problem(s), listed in {}/rejected/{}.error", name, reasons.size(), queue_.root(), moved);
   ++counts.rejected;
 }
 
@@ -49,6 +71,14 @@ IntakeCounts Intake::take(const std::string& name) {
   if (!text) {
     if (error.empty()) return counts;  // taken away meanwhile: nothing to do
     reject(name, {error}, counts);
+    return counts;
+  }
+
+  std::string digest = content_digest(*text);
+  if (store_.already_accepted(name, digest)) {
+    // Committed before a crash kept us from removing the file: finish that.
+    log_.info("{} was already accepted; removing it", name);
+    queue_.finish_accepted(name, config_.keep_accepted);
     return counts;
   }
 
@@ -65,12 +95,6 @@ IntakeCounts Intake::take(const std::string& name) {
   std::vector<PlannedMessage>* planned = &checked->messages;
 
   if (auto source = store_.submission_source(submission->campaign, submission->id)) {
-    if (*source == name) {
-      // Committed before a crash kept us from removing the file: finish that.
-      log_.info("{} was already accepted as submission {}; removing it", name, submission->id);
-      queue_.finish_accepted(name, config_.keep_accepted);
-      return counts;
-    }
     reject(name, {"duplicate: submission id " + submission->id + " was already accepted from " + *source}, counts);
     return counts;
   }
@@ -78,8 +102,11 @@ IntakeCounts Intake::take(const std::string& name) {
   const CampaignConfig& campaign = *config_.campaign(submission->campaign);
   std::vector<Store::NewMessage> messages;
   std::vector<std::string> duplicates;
+  std::set<std::string> targets_planned;
   for (auto& p : *planned) {
-    if (!campaign.allow_repeat && store_.supporter_wrote_to(campaign.name, submission->supporter_email, p.target_id)) {
+    bool again = !targets_planned.insert(p.target_id).second;
+    if (!campaign.allow_repeat &&
+        (again || store_.supporter_wrote_to(campaign.name, submission->supporter_email, p.target_id))) {
       duplicates.push_back("duplicate: this supporter already wrote to " + p.target_id + " (letter " + p.letter + ")");
       continue;
     }
@@ -91,7 +118,7 @@ IntakeCounts Intake::take(const std::string& name) {
   }
   std::string duplicate_text;
   for (const auto& d : duplicates) duplicate_text += (duplicate_text.empty() ? "" : "; ") + d;
-  store_.accept(*submission, name, now, messages, duplicate_text);
+  store_.accept(*submission, name, digest, now, messages, duplicate_text);
   queue_.finish_accepted(name, config_.keep_accepted);
   log_.info("accepted {}: submission {} of {}, {} message(s){}", name, submission->id, campaign.name,
             messages.size(), duplicates.empty() ? "" : ", " + std::to_string(duplicates.size()) + " duplicate(s) skipped");

@@ -25,10 +25,12 @@ class Intake {
  public:
   Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log);
 
-  // Takes up to `batch` files from new/.
+  // Takes up to `batch` files from new/. A file that cannot be taken for a
+  // reason of letterd's own (a full disk, a locked database) is logged and
+  // left in new/ for the next scan; the others go on.
   IntakeCounts run(std::size_t batch);
 
-  // Takes one file from new/.
+  // Takes one file from new/; throws when letterd itself is in trouble.
   IntakeCounts take(const std::string& name);
 
  private:
@@ -42,5 +44,9 @@ class Intake {
 
 // A new Message-ID's left and right parts: 128 random bits @ the sender's domain.
 std::string new_message_id(const std::string& from_address);
+
+// A digest of a file's bytes (64-bit FNV-1a, hex): tells a file read again
+// after a crash from a new file that reuses its name.
+std::string content_digest(std::string_view bytes);
 
 }  // namespace letterd

@@ -47,6 +47,43 @@ std::string unique_tmp_name(const std::string& base) {
 
 }  // namespace
 
+std::optional<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes, std::string& error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    // A file that can never be read is rejected; running out of descriptors
+    // or memory is letterd's trouble, not the file's: try it again later.
+    if (errno != ENOENT && errno != EACCES && errno != EPERM && errno != ELOOP && errno != ENXIO)
+      throw sys_error("cannot open " + path);
+    error = errno == ENOENT ? "" : std::string("cannot open: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error = "not a regular file";
+    return std::nullopt;
+  }
+  std::string data;
+  char buffer[16384];
+  while (data.size() <= max_bytes) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::string("cannot read: ") + std::strerror(errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (data.size() > max_bytes) {
+    error = "the file is larger than " + std::to_string(max_bytes / 1024) + " KiB";
+    return std::nullopt;
+  }
+  return data;
+}
+
 QueueDir::QueueDir(std::string root) : root_(std::move(root)) {}
 
 void QueueDir::ensure_layout() const {
@@ -78,37 +115,7 @@ std::vector<std::string> QueueDir::waiting(std::size_t limit) const {
 }
 
 std::optional<std::string> QueueDir::read(const std::string& name, std::size_t max_bytes, std::string& error) const {
-  std::string path = new_dir() + "/" + name;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) {
-    error = errno == ENOENT ? "" : std::string("cannot open: ") + std::strerror(errno);
-    return std::nullopt;
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    error = "not a regular file";
-    return std::nullopt;
-  }
-  std::string data;
-  char buffer[16384];
-  while (data.size() <= max_bytes) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = std::string("cannot read: ") + std::strerror(errno);
-      ::close(fd);
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    data.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  if (data.size() > max_bytes) {
-    error = "the file is larger than " + std::to_string(max_bytes / 1024) + " KiB";
-    return std::nullopt;
-  }
-  return data;
+  return read_file_bounded(new_dir() + "/" + name, max_bytes, error);
 }
 
 std::string QueueDir::reject(const std::string& name, const std::vector<std::string>& problems) const {
@@ -123,11 +130,18 @@ std::string QueueDir::reject(const std::string& name, const std::vector<std::str
   if (fd < 0) throw sys_error("cannot create " + error_tmp);
   std::string text;
   for (const auto& p : problems) text += p + "\n";
-  write_all(fd, text, error_tmp);
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(error_tmp.c_str(), (rejected + "/" + target + ".error").c_str()) != 0)
-    throw sys_error("cannot move " + error_tmp + " to " + rejected);
+  try {
+    write_all(fd, text, error_tmp);
+    if (::fsync(fd) != 0) throw sys_error("cannot sync " + error_tmp);
+    ::close(fd);
+    fd = -1;
+    if (::rename(error_tmp.c_str(), (rejected + "/" + target + ".error").c_str()) != 0)
+      throw sys_error("cannot move " + error_tmp + " to " + rejected);
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(error_tmp.c_str());
+    throw;
+  }
   if (::rename((new_dir() + "/" + name).c_str(), (rejected + "/" + target).c_str()) != 0)
     throw sys_error("cannot move new/" + name + " to " + rejected);
   sync_dir(rejected);

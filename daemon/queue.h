@@ -50,6 +50,12 @@ class QueueDir {
   std::string root_;
 };
 
+// Reads a regular file (never through a symlink) of at most `max_bytes`.
+// nullopt with `error` saying why the file cannot be read, or with `error`
+// empty when it does not exist. Throws on trouble that is letterd's own
+// (out of descriptors or memory), so the file is tried again later.
+std::optional<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes, std::string& error);
+
 // inotify on new/: tells the daemon a file arrived, within milliseconds.
 class QueueWatch {
  public:

@@ -11,6 +11,7 @@ const char* to_string(Outcome outcome) {
     case Outcome::deferred: return "deferred";
     case Outcome::failed: return "failed";
     case Outcome::relay_fault: return "relay-fault";
+    case Outcome::refused: return "refused";
   }
   return "unknown";
 }
@@ -31,11 +32,12 @@ Verdict judge(Outcome outcome, int attempts, TimePoint created_at, TimePoint now
     case Outcome::sent: return {"sent", std::nullopt, ""};
     case Outcome::failed: return {"failed", std::nullopt, ""};
     case Outcome::deferred:
+    case Outcome::refused:
     case Outcome::relay_fault: break;
   }
   TimePoint next = now + retry_delay(attempts, policy, jitter);
   // A relay fault is never the message's fault: it waits as long as it takes.
-  if (outcome == Outcome::deferred && next > created_at + policy.lifetime)
+  if (outcome != Outcome::relay_fault && next > created_at + policy.lifetime)
     return {"failed", std::nullopt, "still deferred after retry.lifetime (" + format_duration(policy.lifetime) + ")"};
   return {"deferred", next, ""};
 }

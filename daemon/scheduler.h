@@ -18,6 +18,8 @@ enum class Outcome {
   deferred,     // 4xx, a timeout or a dropped connection: try again later
   failed,       // 5xx to this message: give up now
   relay_fault,  // cannot connect, TLS or AUTH refused, 421: the relay, not the message
+  refused,      // the relay's policy refused the sender or recipient (5.7.x at MAIL or RCPT):
+                // retried like a deferral, and twice in a row pauses the relay
 };
 
 const char* to_string(Outcome outcome);

@@ -1,13 +1,18 @@
 #include "service.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <stdexcept>
 
 #include "config.h"
 #include "delivery.h"
@@ -20,9 +25,12 @@ namespace letterd {
 namespace {
 
 constexpr std::size_t kIntakeBatch = 500;
+// --once waits for rate-limit slots this near; a later one ends the run.
+constexpr auto kOnceLongestWait = std::chrono::seconds(60);
 
 // SIGTERM, SIGINT and SIGHUP arrive on a descriptor the loop polls, so a
-// signal never interrupts a send half-way.
+// signal never interrupts a send half-way. They stay blocked to the end:
+// one arriving during the last QUIT must not kill the process.
 class Signals {
  public:
   Signals() {
@@ -30,11 +38,9 @@ class Signals {
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask_, s);
     sigprocmask(SIG_BLOCK, &mask_, nullptr);
     fd_ = signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd_ < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
   }
-  ~Signals() {
-    if (fd_ >= 0) ::close(fd_);
-    sigprocmask(SIG_UNBLOCK, &mask_, nullptr);
-  }
+  ~Signals() { ::close(fd_); }
   int fd() const { return fd_; }
 
   // Reads pending signals; remembers a stop or a reload.
@@ -54,6 +60,26 @@ class Signals {
   int fd_ = -1;
 };
 
+// One letterd per database: a second would put the first's in-flight
+// messages back in the queue and send them again.
+class InstanceLock {
+ public:
+  explicit InstanceLock(const std::string& database) {
+    fd_ = ::open(database.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + database + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("another letterd is running on " + database);
+    }
+  }
+  ~InstanceLock() { ::close(fd_); }
+  InstanceLock(const InstanceLock&) = delete;
+  InstanceLock& operator=(const InstanceLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct Engine {
   std::unique_ptr<Config> config;
   std::map<std::string, std::unique_ptr<RelayWorker>> workers;
@@ -64,6 +90,17 @@ struct Engine {
     config = std::move(c);
     for (const auto& [name, relay] : config->relays)
       workers.emplace(name, std::make_unique<RelayWorker>(relay, *config, store, log));
+    // A campaign moved to another relay takes its waiting letters along;
+    // letters of a campaign no longer configured wait, and say so.
+    std::vector<std::string> names;
+    for (const auto& [name, campaign] : config->campaigns) {
+      names.push_back(name);
+      if (int moved = store.rehome_waiting(name, campaign.relay))
+        log.warn("{} waiting message(s) of campaign {} now go through relay {}", moved, name, campaign.relay);
+    }
+    for (const auto& orphan : store.waiting_outside(names))
+      log.error("{} {} message(s) of campaign {} wait, but the config has no such campaign; they are not sent",
+                orphan.count, orphan.status, orphan.campaign);
   }
 };
 
@@ -80,37 +117,42 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   }
   log->set_level(level_of(loaded->log_level));
 
-  Signals signals;
+  std::unique_ptr<Signals> signals;
   std::unique_ptr<Store> store;
+  std::unique_ptr<InstanceLock> lock;
   std::unique_ptr<QueueDir> queue;
   std::unique_ptr<QueueWatch> watch;
+  Engine engine;
   try {
+    signals = std::make_unique<Signals>();
     store = std::make_unique<Store>(loaded->database);
+    lock = std::make_unique<InstanceLock>(loaded->database);
     queue = std::make_unique<QueueDir>(loaded->queue_dir);
     queue->ensure_layout();
     watch = std::make_unique<QueueWatch>(queue->new_dir());
+    if (int n = store->requeue_interrupted(now_ms()))
+      log->warn("{} message(s) were being sent when letterd last stopped; they will be sent again", n);
+    engine.start(std::make_unique<Config>(std::move(*loaded)), *store, *log);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
   }
-  if (int n = store->requeue_interrupted(now_ms()))
-    log->warn("{} message(s) were being sent when letterd last stopped; they will be sent again", n);
-
-  Engine engine;
-  engine.start(std::make_unique<Config>(std::move(*loaded)), *store, *log);
   log->info("letterd started: queue {}, database {}", engine.config->queue_dir, engine.config->database);
 
   auto stop_requested = [&] {
-    signals.read();
-    return signals.stop;
+    signals->read();
+    return signals->stop;
   };
   bool scan = true;
   bool ready = false;
   bool intake_progress = true;
+  int exit_code = 0;
   TimePoint next_rescan = now_ms();
   for (;;) {
     try {
       if (scan || now_ms() >= next_rescan) {
+        scan = false;
+        next_rescan = now_ms() + engine.config->rescan_interval;
         Intake intake(*engine.config, *store, *queue, *log);
         intake_progress = false;
         while (!stop_requested()) {
@@ -118,74 +160,87 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
           intake_progress = intake_progress || counts.files() > 0;
           if (counts.files() < static_cast<int>(kIntakeBatch)) break;
         }
-        scan = false;
-        next_rescan = now_ms() + engine.config->rescan_interval;
-        if (!ready) {
-          // systemd (Type=notify) starts dependants only once the database is
-          // open and what waited in new/ has been taken in.
-          sd_notify(0, "READY=1");
-          ready = true;
-        }
-      }
-      TimePoint wake = next_rescan;
-      for (auto& [name, worker] : engine.workers) {
-        if (auto when = worker->run(stop_requested)) wake = std::min(wake, *when);
-      }
-      if (signals.stop) break;
-
-      if (options.once) {
-        // Files that arrived meanwhile are taken too; a file intake could not
-        // move (it stays in new/) must not keep --once running for ever.
-        bool files = intake_progress && !queue->waiting(1).empty();
-        bool more = files;
-        for (auto& [name, worker] : engine.workers) more = more || worker->has_due(now_ms());
-        if (!more) break;
-        if (!files) {
-          // Only rate limits hold the rest back: wait for the next slot.
-          auto wait = std::max<long long>(0, (wake - now_ms()).count());
-          pollfd fds[] = {{signals.fd(), POLLIN, 0}};
-          ::poll(fds, 1, static_cast<int>(std::min<long long>(wait, 1000)));
-        } else {
-          scan = true;
-        }
-        continue;
-      }
-
-      auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, 60'000);
-      pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
-      ::poll(fds, 2, static_cast<int>(wait));
-      if (watch->drain()) scan = true;
-      signals.read();
-      if (signals.stop) break;
-      if (signals.reload) {
-        signals.reload = false;
-        sd_notify(0, "RELOADING=1");
-        Problems reload_problems;
-        if (auto fresh = load_config(options.config_path, reload_problems)) {
-          log->set_level(level_of(fresh->log_level));
-          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, *log);
-          scan = true;
-          log->info("config reloaded from {}", options.config_path);
-        } else {
-          for (const auto& p : reload_problems) log->error("reload: {}", p.text());
-          log->error("reload refused: the config has {} problem(s); the previous config stays in force",
-                     reload_problems.size());
-        }
-        sd_notify(0, "READY=1");
       }
     } catch (const std::exception& e) {
+      // new/ unreadable, the database locked: delivery goes on regardless.
+      log->error("queue scan failed: {}; trying again at the next rescan", e.what());
+      if (options.once) exit_code = 1;
+    }
+    if (!ready) {
+      // systemd (Type=notify) starts dependants once the database is open
+      // and what waited in new/ has been taken in.
+      sd_notify(0, "READY=1");
+      ready = true;
+    }
+
+    TimePoint wake = next_rescan;
+    try {
+      for (auto& [name, worker] : engine.workers)
+        if (auto when = worker->run(stop_requested)) wake = std::min(wake, *when);
+    } catch (const std::exception& e) {
       // One bad moment (a full disk, a locked database) must not end the daemon.
-      log->error("{}; trying again in 5s", e.what());
-      pollfd fds[] = {{signals.fd(), POLLIN, 0}};
-      ::poll(fds, 1, 5000);
-      signals.read();
-      if (signals.stop) break;
+      log->error("delivery: {}; trying again in 5s", e.what());
+      wake = std::min(wake, now_ms() + std::chrono::seconds(5));
+      if (options.once) {
+        exit_code = 1;
+        break;
+      }
+    }
+    if (signals->stop) break;
+
+    if (options.once) {
+      // Files that arrived meanwhile are taken too; a file intake could not
+      // take (it stays in new/) must not keep --once running for ever.
+      bool files = intake_progress && !queue->waiting(1).empty();
+      bool due = false;
+      for (auto& [name, worker] : engine.workers) due = due || worker->has_due(now_ms());
+      if (files) {
+        scan = true;
+        continue;
+      }
+      if (!due) break;
+      // Only rate limits hold the rest back: wait for a near slot, not a far one.
+      if (wake - now_ms() > kOnceLongestWait) {
+        log->info("the relays' rate limits hold the remaining messages back for more than {}; "
+                  "letterd run sends them later", format_duration(kOnceLongestWait));
+        break;
+      }
+    }
+
+    auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, 60'000);
+    pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}};
+    ::poll(fds, 2, static_cast<int>(wait));
+    if (watch->drain()) scan = true;
+    signals->read();
+    if (signals->stop) break;
+    if (signals->reload) {
+      signals->reload = false;
+      sd_notify(0, "RELOADING=1");
+      Problems reload_problems;
+      auto fresh = load_config(options.config_path, reload_problems);
+      if (fresh && (fresh->database != engine.config->database || fresh->queue_dir != engine.config->queue_dir))
+        log->warn("reload: a new database or queue_dir takes effect only when letterd restarts");
+      if (fresh) {
+        log->set_level(level_of(fresh->log_level));
+        try {
+          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, *log);
+          log->info("config reloaded from {}", options.config_path);
+        } catch (const std::exception& e) {
+          log->error("reload: {}", e.what());
+        }
+        scan = true;
+      } else {
+        for (const auto& p : reload_problems) log->error("reload: {}", p.text());
+        log->error("reload refused: the config has {} problem(s); the previous config stays in force",
+                   reload_problems.size());
+      }
+      sd_notify(0, "READY=1");
     }
   }
   sd_notify(0, "STOPPING=1");
   for (auto& [name, worker] : engine.workers) worker->close();
   log->info("letterd stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace letterd

@@ -1,7 +1,6 @@
 #include "smtp.h"
 
 #include <curl/curl.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -12,24 +11,44 @@
 
 namespace letterd {
 
-Outcome classify(int curl_code, int smtp_code, SmtpStage stage) {
+namespace {
+
+// The enhanced status code ("5.7.1") a reply text starts with, or "".
+std::string_view enhanced_status(std::string_view text) {
+  std::size_t end = text.find(' ');
+  std::string_view word = text.substr(0, end);
+  bool shaped = word.size() >= 5 && word[1] == '.' && (word[0] >= '2' && word[0] <= '5');
+  return shaped ? word : std::string_view{};
+}
+
+}  // namespace
+
+Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text) {
   if (curl_code == CURLE_OK) return Outcome::sent;
   // 421 is the relay closing the session on everyone, whatever the stage.
   if (smtp_code == 421 || curl_code == CURLE_LOGIN_DENIED) return Outcome::relay_fault;
+  bool permanent = smtp_code >= 500 && smtp_code < 600;
+  // Postfix answers most policy checks (relay access, the sender, the HELO
+  // name) at RCPT: a refusal of the relay's terms, not of this letter.
+  std::string_view status = enhanced_status(reply_text);
+  bool policy = status.starts_with("5.7.") || status.starts_with("5.5.") || smtp_code == 530 || smtp_code == 504;
   switch (stage) {
     case SmtpStage::connect:
     case SmtpStage::greeting:
     case SmtpStage::tls:
     case SmtpStage::auth:
-    case SmtpStage::mail:
       // Nothing about this message has been said yet: the relay itself is
       // unreachable or refuses us, and every message would meet the same.
       return Outcome::relay_fault;
+    case SmtpStage::mail:
+      if (smtp_code == 552) return Outcome::failed;  // this message is too large for the relay
+      return permanent ? Outcome::refused : Outcome::relay_fault;
     case SmtpStage::rcpt:
+      if (permanent) return policy ? Outcome::refused : Outcome::failed;
+      return Outcome::deferred;
     case SmtpStage::data:
     case SmtpStage::done:
-      if (smtp_code >= 500 && smtp_code < 600) return Outcome::failed;
-      return Outcome::deferred;  // 4xx, a timeout or a dropped connection
+      return permanent ? Outcome::failed : Outcome::deferred;  // 4xx, a timeout or a dropped connection
   }
   return Outcome::deferred;
 }
@@ -117,33 +136,41 @@ struct SmtpSession::Impl {
     return n;
   }
 
+  // A refused option (an old libcurl, a TLS backend without a feature) must
+  // stop the session, never quietly weaken it: tls: required must mean TLS.
+  template <typename T>
+  void set(CURLoption option, T value, const char* name) {
+    if (CURLcode rc = curl_easy_setopt(easy, option, value); rc != CURLE_OK)
+      throw std::runtime_error(std::string("libcurl refused ") + name + ": " + curl_easy_strerror(rc));
+  }
+
   void open() {
     global_init_once();
     easy = curl_easy_init();
     if (!easy) throw std::runtime_error("libcurl could not create a handle");
     long timeout_ms = static_cast<long>(relay.timeout.count());
-    curl_easy_setopt(easy, CURLOPT_URL, url_with_helo(relay.url, helo).c_str());
-    curl_easy_setopt(easy, CURLOPT_USE_SSL,
-                     relay.tls == TlsMode::required        ? CURLUSESSL_ALL
-                     : relay.tls == TlsMode::opportunistic ? CURLUSESSL_TRY
-                                                           : CURLUSESSL_NONE);
-    if (!relay.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, relay.ca_file.c_str());
+    long use_ssl = relay.tls == TlsMode::required        ? static_cast<long>(CURLUSESSL_ALL)
+                   : relay.tls == TlsMode::opportunistic ? static_cast<long>(CURLUSESSL_TRY)
+                                                         : static_cast<long>(CURLUSESSL_NONE);
+    set(CURLOPT_URL, url_with_helo(relay.url, helo).c_str(), "the relay url");
+    set(CURLOPT_PROTOCOLS_STR, "smtp,smtps", "CURLOPT_PROTOCOLS_STR");
+    set(CURLOPT_USE_SSL, use_ssl, "CURLOPT_USE_SSL");
+    if (!relay.ca_file.empty()) set(CURLOPT_CAINFO, relay.ca_file.c_str(), "ca_file");
     if (!relay.username.empty()) {
-      curl_easy_setopt(easy, CURLOPT_USERNAME, relay.username.c_str());
-      curl_easy_setopt(easy, CURLOPT_PASSWORD, password.c_str());
+      set(CURLOPT_USERNAME, relay.username.c_str(), "CURLOPT_USERNAME");
+      set(CURLOPT_PASSWORD, password.c_str(), "CURLOPT_PASSWORD");
     }
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_SERVER_RESPONSE_TIMEOUT, std::max(1L, timeout_ms / 1000));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms * 3);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);  // feeds on_trace; nothing is printed
-    curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, &Impl::on_trace);
-    curl_easy_setopt(easy, CURLOPT_DEBUGDATA, this);
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, &Impl::on_read);
-    curl_easy_setopt(easy, CURLOPT_READDATA, this);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    set(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms, "CURLOPT_CONNECTTIMEOUT_MS");
+    set(CURLOPT_SERVER_RESPONSE_TIMEOUT, std::max(1L, timeout_ms / 1000), "CURLOPT_SERVER_RESPONSE_TIMEOUT");
+    set(CURLOPT_TIMEOUT_MS, timeout_ms * 3, "CURLOPT_TIMEOUT_MS");
+    set(CURLOPT_NOSIGNAL, 1L, "CURLOPT_NOSIGNAL");
+    set(CURLOPT_ERRORBUFFER, static_cast<char*>(error), "CURLOPT_ERRORBUFFER");
+    set(CURLOPT_VERBOSE, 1L, "CURLOPT_VERBOSE");  // feeds on_trace; nothing is printed
+    set(CURLOPT_DEBUGFUNCTION, &Impl::on_trace, "CURLOPT_DEBUGFUNCTION");
+    set(CURLOPT_DEBUGDATA, static_cast<void*>(this), "CURLOPT_DEBUGDATA");
+    set(CURLOPT_UPLOAD, 1L, "CURLOPT_UPLOAD");
+    set(CURLOPT_READFUNCTION, &Impl::on_read, "CURLOPT_READFUNCTION");
+    set(CURLOPT_READDATA, static_cast<void*>(this), "CURLOPT_READDATA");
   }
 };
 
@@ -158,7 +185,17 @@ SmtpSession::~SmtpSession() = default;
 
 SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) {
   Impl& s = *impl_;
-  if (!s.easy) s.open();
+  if (!s.easy) {
+    try {
+      s.open();
+    } catch (const std::exception& e) {
+      s.drop();
+      SendResult fault;
+      fault.outcome = Outcome::relay_fault;
+      fault.response = e.what();
+      return fault;
+    }
+  }
   s.stage = SmtpStage::connect;
   s.reply_code = 0;
   s.reply_text.clear();
@@ -189,10 +226,13 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
 
   SendResult result;
   result.stage = s.stage;
-  result.code = s.reply_code ? s.reply_code : static_cast<int>(response_code);
+  // Only a final reply is the relay's answer: a timeout after "354 go
+  // ahead" has no code of its own.
+  bool answered = rc == CURLE_OK || s.reply_code >= 400;
+  result.code = !answered ? 0 : s.reply_code ? s.reply_code : static_cast<int>(response_code);
   result.refused_recipient = s.refused_recipient;
-  result.outcome = classify(rc, result.code, s.stage);
-  if (rc == CURLE_OK || s.reply_code >= 400) {
+  result.outcome = classify(rc, result.code, s.stage, s.reply_text);
+  if (answered) {
     result.response = s.reply_text;
   } else {
     result.response = s.error[0] ? s.error : curl_easy_strerror(rc);
@@ -215,7 +255,8 @@ std::string read_relay_password(const RelayConfig& relay) {
   if (!in) throw std::runtime_error("relays." + relay.name + ".password_file: cannot read " + relay.password_file);
   std::string password;
   std::getline(in, password);
-  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  // getline took the \n; a file written on Windows leaves a \r. Spaces are the password's own.
+  if (!password.empty() && password.back() == '\r') password.pop_back();
   if (password.empty())
     throw std::runtime_error("relays." + relay.name + ".password_file: " + relay.password_file + " is empty");
   return password;

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -29,8 +30,8 @@ struct SendResult {
 };
 
 // The one place that decides what a try meant, from libcurl's result code,
-// the relay's last reply code and the stage the dialogue reached.
-Outcome classify(int curl_code, int smtp_code, SmtpStage stage);
+// the relay's last reply (code and text) and the stage the dialogue reached.
+Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text);
 
 class SmtpSession {
  public:

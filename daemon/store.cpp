@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace letterd {
@@ -25,6 +26,7 @@ CREATE TABLE submissions (
   authorisation   TEXT,
   received_at     TEXT NOT NULL,
   source_file     TEXT NOT NULL,
+  source_digest   TEXT NOT NULL,
   PRIMARY KEY (campaign, id)
 );
 CREATE TABLE messages (
@@ -58,6 +60,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_due ON messages (relay, next_attempt_at) WHERE status IN ('queued', 'deferred');
 CREATE INDEX messages_sending ON messages (status) WHERE status = 'sending';
 CREATE INDEX messages_supporter ON messages (campaign, supporter_email, target_id);
+CREATE INDEX submissions_source ON submissions (source_file);
 CREATE TABLE attempts (
   id             INTEGER PRIMARY KEY,
   message_id     INTEGER NOT NULL REFERENCES messages (id),
@@ -101,15 +104,29 @@ std::vector<RecentError> read_tries(SQLite::Statement& q) {
 struct Store::Impl {
   SQLite::Database db;
 
-  explicit Impl(const std::string& path) : db(open(path)) {
+  Impl(const std::string& path, Access access) : db(open(path, access)) {
     db.setBusyTimeout(5000);
+    if (access == Access::read_only) {
+      int version = db.execAndGet("PRAGMA user_version").getInt();
+      if (version != kSchemaVersion)
+        throw std::runtime_error("database " + path + " has schema version " + std::to_string(version) +
+                                 ", this letterd reads version " + std::to_string(kSchemaVersion) +
+                                 " (letterd run migrates it)");
+      return;
+    }
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
     migrate();
   }
 
-  static SQLite::Database open(const std::string& path) {
+  static SQLite::Database open(const std::string& path, Access access) {
+    if (access == Access::read_only) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0)
+        throw std::runtime_error("no database at " + path + " (letterd run creates it)");
+      return SQLite::Database(path, SQLite::OPEN_READONLY);
+    }
     // Supporters' letters live here: readable by letterd alone.
     mode_t old = ::umask(077);
     try {
@@ -136,9 +153,9 @@ struct Store::Impl {
   }
 };
 
-Store::Store(const std::string& path) {
+Store::Store(const std::string& path, Access access) {
   try {
-    impl_ = std::make_unique<Impl>(path);
+    impl_ = std::make_unique<Impl>(path, access);
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("database " + path + ": " + e.what());
   }
@@ -154,25 +171,35 @@ std::optional<std::string> Store::submission_source(const std::string& campaign,
   return q.getColumn(0).getString();
 }
 
+bool Store::already_accepted(const std::string& source_file, const std::string& digest) {
+  SQLite::Statement q(impl_->db, "SELECT 1 FROM submissions WHERE source_file = ? AND source_digest = ? LIMIT 1");
+  q.bind(1, source_file);
+  q.bind(2, digest);
+  return q.executeStep();
+}
+
 bool Store::supporter_wrote_to(const std::string& campaign, const std::string& supporter_email,
                                const std::string& target_id) {
-  SQLite::Statement q(impl_->db,
-                      "SELECT 1 FROM messages WHERE campaign = ? AND supporter_email = ? AND target_id = ? LIMIT 1");
+  // A failed letter may be written again; a test in reflect mode never reached the target.
+  SQLite::Statement q(impl_->db, R"sql(
+    SELECT 1 FROM messages WHERE campaign = ? AND supporter_email = ? AND target_id = ?
+      AND status != 'failed' AND reflect = 0 LIMIT 1)sql");
   q.bind(1, campaign);
   q.bind(2, supporter_key(supporter_email));
   q.bind(3, target_id);
   return q.executeStep();
 }
 
-void Store::accept(const Submission& s, const std::string& source_file, TimePoint received_at,
+void Store::accept(const Submission& s, const std::string& source_file, const std::string& digest,
+                   TimePoint received_at,
                    const std::vector<NewMessage>& messages, const std::string& duplicates) {
   auto& db = impl_->db;
   std::string now = format_utc(received_at);
   SQLite::Transaction t(db);
   SQLite::Statement sub(db, R"sql(
     INSERT INTO submissions (id, campaign, supporter_name, supporter_email, postcode, address, constituency,
-                             personal_note, authorised_at, authorisation, received_at, source_file)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
+                             personal_note, authorised_at, authorisation, received_at, source_file, source_digest)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
   int i = 1;
   auto bind_opt = [&](SQLite::Statement& q, const std::optional<std::string>& v) {
     if (v) q.bind(i++, *v);
@@ -186,10 +213,14 @@ void Store::accept(const Submission& s, const std::string& source_file, TimePoin
   bind_opt(sub, s.address);
   bind_opt(sub, s.constituency);
   bind_opt(sub, s.personal_note);
-  bind_opt(sub, s.authorisation ? std::optional(s.authorisation->at) : std::nullopt);
+  std::optional<std::string> authorised_at;
+  if (s.authorisation)
+    if (auto t = parse_rfc3339(s.authorisation->at)) authorised_at = format_utc(*t);
+  bind_opt(sub, authorised_at);
   bind_opt(sub, s.authorisation ? std::optional(s.authorisation->statement) : std::nullopt);
   sub.bind(i++, now);
   sub.bind(i++, source_file);
+  sub.bind(i++, digest);
   sub.exec();
 
   SQLite::Statement msg(db, R"sql(
@@ -287,11 +318,13 @@ std::optional<TimePoint> Store::next_due(const std::string& relay) {
   return parse_time(q.getColumn(0).getString());
 }
 
-void Store::mark_sending(long long id, TimePoint now) {
-  SQLite::Statement q(impl_->db, "UPDATE messages SET status = 'sending', next_attempt_at = ? WHERE id = ?");
+bool Store::mark_sending(long long id, TimePoint now) {
+  SQLite::Statement q(impl_->db, R"sql(
+    UPDATE messages SET status = 'sending', next_attempt_at = ?
+    WHERE id = ? AND status IN ('queued', 'deferred'))sql");
   q.bind(1, format_utc(now));
   q.bind(2, static_cast<int64_t>(id));
-  q.exec();
+  return q.exec() == 1;
 }
 
 void Store::record_attempt(const AttemptRecord& r) {
@@ -332,6 +365,28 @@ int Store::requeue_interrupted(TimePoint now) {
   SQLite::Statement q(impl_->db, "UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'");
   q.bind(1, format_utc(now));
   return q.exec();
+}
+
+int Store::rehome_waiting(const std::string& campaign, const std::string& relay) {
+  SQLite::Statement q(impl_->db, R"sql(
+    UPDATE messages SET relay = ? WHERE campaign = ? AND relay != ? AND status IN ('queued', 'deferred'))sql");
+  q.bind(1, relay);
+  q.bind(2, campaign);
+  q.bind(3, relay);
+  return q.exec();
+}
+
+std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& campaigns) {
+  SQLite::Statement q(impl_->db, R"sql(
+    SELECT campaign, status, count(*) FROM messages WHERE status IN ('queued', 'deferred')
+    GROUP BY campaign, status)sql");
+  std::vector<StatusCount> out;
+  while (q.executeStep()) {
+    std::string campaign = q.getColumn(0).getString();
+    if (std::find(campaigns.begin(), campaigns.end(), campaign) == campaigns.end())
+      out.push_back({campaign, q.getColumn(1).getString(), q.getColumn(2).getInt64()});
+  }
+  return out;
 }
 
 std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since) {

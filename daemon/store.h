@@ -53,9 +53,14 @@ struct RecentError {
 
 class Store {
  public:
-  // Opens (creating if needed) and migrates the database. Throws
-  // std::runtime_error naming the file when it cannot.
-  explicit Store(const std::string& path);
+  enum class Access {
+    daemon,     // creates and migrates the database: letterd run
+    read_only,  // opens it as it is, never creates or migrates: status, log
+  };
+
+  // Opens the database. Throws std::runtime_error naming the file when it
+  // cannot, or (read_only) when it is missing or of another schema version.
+  explicit Store(const std::string& path, Access access = Access::daemon);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -65,7 +70,12 @@ class Store {
   // The file name a submission id was accepted from, if it was.
   std::optional<std::string> submission_source(const std::string& campaign, const std::string& id);
 
-  // Whether this supporter already has a message to this target in this campaign.
+  // Whether a file of this name and these exact bytes was already accepted:
+  // letterd stopped between the commit and the file's removal.
+  bool already_accepted(const std::string& source_file, const std::string& digest);
+
+  // Whether this supporter already has a live message, not failed, to this
+  // target in this campaign (tests in reflect mode do not count).
   bool supporter_wrote_to(const std::string& campaign, const std::string& supporter_email,
                           const std::string& target_id);
 
@@ -76,8 +86,8 @@ class Store {
     std::string message_id;
     std::string relay;
   };
-  void accept(const Submission& submission, const std::string& source_file, TimePoint received_at,
-              const std::vector<NewMessage>& messages, const std::string& duplicates);
+  void accept(const Submission& submission, const std::string& source_file, const std::string& digest,
+              TimePoint received_at, const std::vector<NewMessage>& messages, const std::string& duplicates);
 
   void add_rejection(const std::string& file, TimePoint at, const std::string& reasons);
 
@@ -88,7 +98,9 @@ class Store {
   // When the next not-yet-due message of `relay` falls due.
   std::optional<TimePoint> next_due(const std::string& relay);
 
-  void mark_sending(long long id, TimePoint now);
+  // Claims a due message for sending; false when it is no longer queued or
+  // deferred (another process took it).
+  bool mark_sending(long long id, TimePoint now);
 
   // Records a try: one attempts row, and the message's new status, in one transaction.
   struct AttemptRecord {
@@ -107,6 +119,13 @@ class Store {
 
   // Puts messages left `sending` by a crash back in the queue; returns how many.
   int requeue_interrupted(TimePoint now);
+
+  // Moves a campaign's waiting messages to the relay the config now names
+  // for it (after a reload or restart); returns how many moved.
+  int rehome_waiting(const std::string& campaign, const std::string& relay);
+
+  // Waiting messages per campaign, for campaigns the config no longer has.
+  std::vector<StatusCount> waiting_outside(const std::vector<std::string>& campaigns);
 
   // The times of the latest `count` tries that reached the relay, oldest first:
   // rate windows are counted from the log, so a restart cannot exceed them.

@@ -55,6 +55,13 @@ class Cli(RelayTestCase):
         self.assertIn("queue_dir", result.stderr)
         self.assertEqual(self.letterd.waiting(), ["a.json"])
 
+    def test_status_and_log_never_create_a_database(self):
+        for command in ("status", "log"):
+            result = self.letterd.cli(command)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("no database at", result.stderr)
+        self.assertFalse(os.path.exists(self.letterd.database))
+
     def test_bad_usage_exits_2(self):
         self.assertEqual(self.letterd.cli("frobnicate").returncode, 2)
         self.assertEqual(self.letterd.cli("log", "--format", "xml").returncode, 2)

@@ -146,9 +146,10 @@ class PlainSmtp(RelayTestCase):
         self.assertEqual(status["justice-secretary"]["status"], "sent")
 
     def test_a_refused_supporter_copy_does_not_stop_the_letter(self):
-        self.server.reject_rcpt("jane@example.org", 550, "5.7.1 relaying denied")
+        self.server.reject_rcpt("jane@example.org", 550, "5.1.1 <jane@example.org>: mailbox unavailable")
         self.letterd.drop("c.json", submission(id="c"))
-        self.letterd.run_once()
+        result = self.letterd.run_once()
+        self.assertNotIn("jane@example.org", result.stderr, "the log must not carry the supporter's address")
         self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
         for raw in self.server.wait_for(2):
             self.assertNotIn("jane@example.org", raw["rcpt_tos"])
@@ -192,6 +193,42 @@ class PlainSmtp(RelayTestCase):
         received = self.server.wait_for(3)
         self.assertEqual(received[0]["data"], received[2]["data"], "the same bytes, the same Message-ID")
         self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
+
+    def test_a_relay_that_refuses_by_policy_is_paused_and_fails_no_letter(self):
+        # Postfix without the right credentials: "554 5.7.1 Relay access denied" at RCPT.
+        for target in ("alex.example.mp@example.org", "justice.secretary@example.org"):
+            self.server.reject_rcpt(target, 554, f"5.7.1 <{target}>: Relay access denied")
+        self.letterd.drop("p.json", submission(id="p"))
+        result = self.letterd.run_once()
+        rows = self.letterd.messages()
+        self.assertEqual([r["status"] for r in rows], ["deferred", "deferred"], rows)
+        self.assertIn("relay local paused", result.stderr)
+        self.assertIn("Relay access denied", rows[0]["smtp_response"])
+        self.server.clear_faults()
+        time.sleep(1.1)
+        self.letterd.run_once()
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent", "sent"])
+
+    def test_a_second_letterd_on_the_same_database_refuses_to_run(self):
+        self.letterd.start()
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("another letterd is running", result.stderr)
+        self.assertEqual(self.letterd.stop(), 0)
+
+    def test_moving_a_campaign_to_another_relay_takes_its_waiting_letters(self):
+        self.server.reply_421_next(1)
+        self.letterd.drop("m.json", submission(id="m"))
+        self.letterd.run_once()
+        self.assertTrue(all(r["relay"] == "local" for r in self.letterd.messages()))
+        self.letterd.extra = {"relays": {"renamed": dict(self.letterd.relay)}}
+        self.letterd.campaign["relay"] = "renamed"
+        self.letterd.write_config()
+        time.sleep(0.6)
+        result = self.letterd.run_once()
+        self.assertIn("now go through relay renamed", result.stderr)
+        rows = self.letterd.messages()
+        self.assertEqual([(r["relay"], r["status"]) for r in rows], [("renamed", "sent"), ("renamed", "sent")])
 
     def test_reflect_mode_sends_to_the_supporter_marked_as_a_test(self):
         self.letterd.campaign["mode"] = "reflect"

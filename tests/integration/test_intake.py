@@ -119,6 +119,54 @@ class Intake(RelayTestCase):
         self.assertEqual(len(self.server.transactions), 2)
         self.assertIn("already accepted", result.stderr)
 
+    def test_a_new_file_reusing_an_accepted_name_is_rejected_not_dropped(self):
+        jane = submission()
+        del jane["personal_note"]
+        self.letterd.drop("letter.json", jane)
+        self.letterd.run_once()
+        bob = submission(constituency="Islington North")
+        bob["supporter"] = {"name": "Bob", "email": "bob@example.org", "postcode": "N1", "address": "2 Road"}
+        self.letterd.drop("letter.json", bob)  # same name, other bytes, same default id "letter"
+        result = self.letterd.run_once()
+        self.assertIn("letter.json", self.letterd.rejected(), result.stderr)
+        self.assertIn("submission id letter was already accepted", self.letterd.error_file("letter.json"))
+
+    def test_one_submission_never_sends_one_target_two_letters(self):
+        self.letterd.campaign["letters"]["again"] = {
+            "template": self.letterd.campaign["letters"]["mp"]["template"],
+            "to": {"target": "mp-cities-of-london-and-westminster"}}
+        self.letterd.write_config()
+        self.letterd.drop("twice.json", submission(id="twice"))
+        self.letterd.run_once()
+        to_mp = [m for m in self.letterd.messages() if m["target_id"] == "mp-cities-of-london-and-westminster"]
+        self.assertEqual(len(to_mp), 1)
+        self.assertIn("duplicate", self.rejection_reasons()["twice.json"])
+
+    def test_a_failed_letter_or_a_test_in_reflect_mode_does_not_block_writing_again(self):
+        self.letterd.campaign["mode"] = "reflect"
+        self.letterd.write_config()
+        self.letterd.drop("test.json", submission(id="test"))
+        self.letterd.run_once()
+        self.letterd.campaign["mode"] = "live"
+        self.letterd.write_config()
+        self.server.reject_rcpt("alex.example.mp@example.org", 550, "5.1.1 no such mailbox")
+        self.letterd.drop("live.json", submission(id="live"))
+        self.letterd.run_once()
+        self.server.clear_faults()
+        self.letterd.drop("again.json", submission(id="again", letters=["mp"]))
+        self.letterd.run_once()
+        rows = [(m["submission_id"], m["letter"], m["status"]) for m in self.letterd.messages()]
+        self.assertEqual(rows[2:], [("live", "mp", "failed"), ("live", "justice-secretary", "sent"),
+                                    ("again", "mp", "sent")])
+
+    def test_rejections_are_logged_without_what_the_supporter_wrote(self):
+        sub = submission(id="private", constituency="My Secret Village")
+        self.letterd.drop("private.json", sub)
+        result = self.letterd.run_once()
+        self.assertIn("rejected private.json: 1 problem(s)", result.stderr)
+        self.assertNotIn("My Secret Village", result.stderr)
+        self.assertIn("My Secret Village", self.letterd.error_file("private.json"))
+
     def test_keep_accepted_moves_files_to_accepted(self):
         self.letterd.extra = {"queue": {"keep_accepted": True}}
         self.letterd.write_config()

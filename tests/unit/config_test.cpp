@@ -464,6 +464,20 @@ TEST_F(ConfigTest, FromNameCannotUseTargetNames) {
   EXPECT_EQ(problems[0].where.rfind("campaigns.c.from.name", 0), 0u) << problems[0].text();
 }
 
+// AUTH over a connection that may stay in clear (tls: opportunistic or none)
+// would hand the relay password to anyone on the path.
+TEST_F(ConfigTest, AuthWithoutRequiredTlsIsRefused) {
+  Problems problems = parse_bad(replace(std::string(kGoodConfig), "    tls: required\n", "    tls: opportunistic\n"));
+  EXPECT_EQ(texts(problems),
+            (std::vector<std::string>{"relays.main.username: AUTH needs tls: required (or an smtps:// url): the "
+                                      "password must never cross the network in clear"}));
+}
+
+TEST_F(ConfigTest, AuthToALoopbackRelayMayStayInClear) {
+  std::string text = replace(std::string(kGoodConfig), "url: smtp://smtp.example.org:587", "url: smtp://127.0.0.1:2525");
+  parse_ok(replace(text, "    tls: required\n", "    tls: none\n"));
+}
+
 // A copy-pasted letter line that was not renamed would send every MP two
 // letters, and `relay: main` followed by `relay: typo` would hide the typo.
 TEST_F(ConfigTest, KeyGivenTwiceIsReported) {
