@@ -138,6 +138,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     return 1;
   }
   log->info("letterd started: queue {}, database {}", engine.config->queue_dir, engine.config->database);
+  for (const auto& note : unenforced_settings(*engine.config)) log->warn("{}", note);
 
   auto stop_requested = [&] {
     signals->read();
