@@ -123,7 +123,6 @@ int cmd_check(const Args& args) {
   }
   std::cout << args.config << ": OK (" << config->relays.size() << " relay(s), " << config->campaigns.size()
             << " campaign(s), " << letters << " letter(s), " << targets << " target(s))\n";
-  for (const auto& note : unenforced_settings(*config)) std::cout << "note: " << note << "\n";
   return 0;
 }
 

@@ -329,18 +329,6 @@ const CampaignConfig* Config::campaign(std::string_view name) const {
   return it == campaigns.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> unenforced_settings(const Config& config) {
-  std::vector<std::string> notes;
-  for (const auto& [name, relay] : config.relays)
-    if (relay.connections > 1)
-      notes.push_back("relays." + name + ".connections: " + std::to_string(relay.connections) +
-                      " asked, one session per relay is used for now");
-  for (const auto& [name, campaign] : config.campaigns)
-    if (campaign.per_target.any())
-      notes.push_back("campaigns." + name + ".per_target: not enforced yet; the relay's own rate limits apply");
-  return notes;
-}
-
 NameRules template_names_for(const CampaignConfig& campaign) {
   NameRules rules;
   rules.exact = {"supporter.name", "supporter.email", "supporter.postcode", "supporter.address",

@@ -97,10 +97,6 @@ std::optional<Config> load_config(const std::string& path, Problems& problems);
 // The same, from text already read (for tests); `path` still anchors relative paths.
 std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems);
 
-// Settings the config accepts that this letterd does not act on yet, as
-// notes for `check` and the start-up log ("relays.main.connections: ...").
-std::vector<std::string> unenforced_settings(const Config& config);
-
 // The names a campaign's templates may use.
 NameRules template_names_for(const CampaignConfig& campaign);
 

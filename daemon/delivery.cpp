@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <regex>
-#include <thread>
 
 #include "message.h"
 
@@ -13,10 +12,9 @@ namespace letterd {
 
 namespace {
 
-constexpr int kBatch = 100;
-// One relay sends for at most this long before the loop takes new files,
-// signals and the other relays in turn.
-constexpr auto kTurn = std::chrono::seconds(1);
+// How many due messages one query brings for each idle session: enough to
+// skip those held back by their target's limit without a query each.
+constexpr int kDuePerSession = 8;
 
 // The name this machine gives in EHLO: its fully qualified name, which
 // strict relays (Postfix's reject_non_fqdn_helo_hostname) insist on.
@@ -54,149 +52,306 @@ std::string message_bytes(const StoredMessage& m) {
   return build_message(out);
 }
 
-RelayWorker::RelayWorker(const RelayConfig& relay, const Config& config, Store& store, spdlog::logger& log)
-    : relay_(relay), config_(config), store_(store), log_(log), limiter_(relay.rate), random_(std::random_device{}()) {
+struct Relay::Shared {
+  Shared(const RelayConfig& relay, const RetryPolicy& retry, std::string database, spdlog::logger& log, int wake_fd)
+      : relay(relay), retry(retry), database(std::move(database)), log(log), wake_fd(wake_fd),
+        helo(relay.helo_name.empty() ? default_helo_name() : relay.helo_name), random(std::random_device{}()) {}
+
+  const RelayConfig relay;
+  const RetryPolicy retry;
+  const std::string database;
+  spdlog::logger& log;
+  const int wake_fd;
+  const std::string helo;
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable work;
+  std::deque<StoredMessage> jobs;
+  int in_flight = 0;
+  bool stopping = false;
+  std::optional<TimePoint> paused_until;
+  int consecutive_faults = 0;
+  int consecutive_refusals = 0;
+  std::mt19937_64 random;
+
+  double jitter() {
+    std::uniform_real_distribution<double> d(0.0, 1.0);
+    return d(random);
+  }
+
+  // Pauses the relay (caller holds the mutex). Loud once; quieter while it stays down.
+  void pause(const SendResult& result, TimePoint now) {
+    if (paused_until && *paused_until > now) return;  // another session already paused it
+    ++consecutive_faults;
+    Duration wait = retry_delay(consecutive_faults, retry, jitter());
+    paused_until = now + wait;
+    std::string reason = (result.code ? std::to_string(result.code) + " " : "") + redact(result.response);
+    if (consecutive_faults == 1)
+      log.error("relay {} paused: {}; its messages wait, none fails for this; next try in {}", relay.name, reason,
+                format_duration(wait));
+    else
+      log.info("relay {} still failing ({}); next try in {}", relay.name, reason, format_duration(wait));
+  }
+
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+  }
+};
+
+namespace {
+
+// One SMTP session and one database connection, on a thread of its own.
+class Session {
+ public:
+  explicit Session(std::shared_ptr<Relay::Shared> shared) : shared_(std::move(shared)) {}
+
+  void run() {
+    auto& s = *shared_;
+    for (;;) {
+      StoredMessage m;
+      {
+        std::unique_lock lock(s.mutex);
+        s.work.wait(lock, [&] { return s.stopping || !s.jobs.empty(); });
+        if (s.stopping) break;
+        m = std::move(s.jobs.front());
+        s.jobs.pop_front();
+        ++s.in_flight;
+      }
+      try {
+        deliver(m);
+      } catch (const std::exception& e) {
+        // The database refused the outcome: the row stays `sending` and is
+        // sent again at the next start, as after a crash.
+        s.log.error("message {}: {}; it will be tried again when letterd restarts", m.id, e.what());
+      }
+      {
+        std::lock_guard lock(s.mutex);
+        --s.in_flight;
+      }
+      s.wake();
+    }
+    if (smtp_) smtp_->close();
+  }
+
+ private:
+  Store& store() {
+    if (!store_) store_ = std::make_unique<Store>(shared_->database);
+    return *store_;
+  }
+
+  void record(const Store::AttemptRecord& r) {
+    // A busy database gets a few chances before the outcome is given up to
+    // the restart recovery.
+    for (int tries = 1;; ++tries) {
+      try {
+        store().record_attempt(r);
+        return;
+      } catch (const std::exception&) {
+        if (tries == 5) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 * tries));
+      }
+    }
+  }
+
+  void deliver(const StoredMessage& m) {
+    auto& s = *shared_;
+    {
+      std::lock_guard lock(s.mutex);
+      if (s.paused_until && *s.paused_until > now_ms()) {
+        // Handed over before another session paused the relay: it waits too.
+        store().release(m.id, *s.paused_until);
+        return;
+      }
+    }
+    std::string data;
+    try {
+      data = message_bytes(m);
+    } catch (const std::exception& e) {
+      // Intake checks every value that reaches a header, so this is a stored
+      // row changed by hand: fail it rather than retry it for ever.
+      record({m.id, now_ms(), s.relay.name, 0, std::string("cannot build the message: ") + e.what(), 0, "failed",
+              "failed", std::nullopt, true});
+      s.log.error("failed message {}: cannot build it: {}", m.id, e.what());
+      return;
+    }
+    TimePoint started = now_ms();
+    SendResult result;
+    try {
+      if (!smtp_) smtp_ = std::make_unique<SmtpSession>(s.relay, read_relay_password(s.relay), s.helo);
+      Envelope envelope{m.from.address, {m.to.address}};
+      if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
+      result = smtp_->send(envelope, data);
+      if (result.refused_recipient == 1 && result.outcome != Outcome::relay_fault) {
+        // Only the supporter's own copy was refused: the letter must still go.
+        // (Not CURLOPT_MAIL_RCPT_ALLOWFAILS: with it, a refused target and an
+        // accepted copy would count as sent, the letter reaching only the supporter.)
+        s.log.warn("message {}: the relay refused the supporter's copy ({} {}); sending without it", m.id,
+                   result.code, redact(result.response));
+        envelope.recipients.pop_back();
+        result = smtp_->send(envelope, data);
+      }
+    } catch (const std::exception& e) {  // the password cannot be read
+      result.outcome = Outcome::relay_fault;
+      result.response = e.what();
+    }
+    TimePoint ended = now_ms();
+    long long took = (ended - started).count();
+
+    if (result.outcome == Outcome::relay_fault) {
+      smtp_.reset();
+      std::optional<TimePoint> until;
+      {
+        std::lock_guard lock(s.mutex);
+        s.pause(result, ended);
+        until = s.paused_until;
+      }
+      record({m.id, started, s.relay.name, result.code, result.response, took, to_string(result.outcome), "deferred",
+              until, false});
+      return;
+    }
+    Verdict verdict;
+    bool pause_for_refusals = false;
+    {
+      std::lock_guard lock(s.mutex);
+      if (s.consecutive_faults > 0) s.log.info("relay {} is working again", s.relay.name);
+      s.consecutive_faults = 0;
+      verdict = judge(result.outcome, m.attempts + 1, m.created_at, ended, s.retry, s.jitter());
+      // One policy refusal may be about one recipient; two in a row are the
+      // relay's terms (relay access, the sender, the HELO name): stop and wait.
+      s.consecutive_refusals = result.outcome == Outcome::refused ? s.consecutive_refusals + 1 : 0;
+      if (s.consecutive_refusals >= 2) {
+        s.pause(result, ended);
+        pause_for_refusals = true;
+      }
+    }
+    std::string response = verdict.reason.empty() ? result.response : result.response + " (" + verdict.reason + ")";
+    record({m.id, started, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
+            verdict.next_attempt_at, true});
+    if (pause_for_refusals) smtp_.reset();
+    if (verdict.status == "sent")
+      s.log.info("sent message {} ({} to {}) via {}: {} {}", m.id, m.letter, m.target_id, s.relay.name, result.code,
+                 redact(result.response));
+    else if (verdict.status == "deferred")
+      s.log.warn("deferred message {} ({} to {}): {} {}; next try at {}", m.id, m.letter, m.target_id, result.code,
+                 redact(result.response), format_utc(*verdict.next_attempt_at));
+    else
+      s.log.error("failed message {} ({} to {}): {} {}", m.id, m.letter, m.target_id, result.code, redact(response));
+  }
+
+  std::shared_ptr<Relay::Shared> shared_;
+  std::unique_ptr<SmtpSession> smtp_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace
+
+Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
+             spdlog::logger& log, int wake_fd)
+    : relay_(relay),
+      config_(config),
+      store_(store),
+      log_(log),
+      shared_(std::make_shared<Shared>(relay, config.retry, database, log, wake_fd)),
+      limiter_(relay.rate) {
   if (limiter_.memory() > 0) {
     // Seed the windows from the log, so a restart cannot exceed them.
     TimePoint day_ago = now_ms() - std::chrono::hours(24);
     for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
   }
+  for (int i = 0; i < relay.connections; ++i) sessions_.emplace_back([shared = shared_] { Session(shared).run(); });
 }
 
-bool RelayWorker::has_due(TimePoint now) {
-  if (paused_until_ && *paused_until_ > now) return false;
+Relay::~Relay() { stop(); }
+
+bool Relay::has_due(TimePoint now) {
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->paused_until && *shared_->paused_until > now) return false;
+  }
   auto next = store_.next_due(relay_.name);
   return next && *next <= now;
 }
 
-std::optional<TimePoint> RelayWorker::run(const std::function<bool()>& stop) {
-  if (unrecorded_) {
-    // The last outcome is not in the database yet: nothing else goes before it is.
-    store_.record_attempt(*unrecorded_);
-    unrecorded_.reset();
+bool Relay::busy() {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->in_flight > 0 || !shared_->jobs.empty();
+}
+
+bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot) {
+  const CampaignConfig* campaign = config_.campaign(m.campaign);
+  if (!campaign || !campaign->per_target.any()) return true;
+  auto key = std::make_pair(m.campaign, m.target_id);
+  auto it = target_limiters_.find(key);
+  if (it == target_limiters_.end()) {
+    RateLimiter limiter(campaign->per_target);
+    TimePoint day_ago = now - std::chrono::hours(24);
+    for (TimePoint t : store_.recent_target_sends(m.campaign, m.target_id, limiter.memory(), day_ago))
+      limiter.record(t);
+    it = target_limiters_.emplace(key, std::move(limiter)).first;
   }
-  TimePoint turn_ends = now_ms() + kTurn;
+  slot = it->second.next_slot(now);
+  return slot <= now;
+}
+
+std::optional<TimePoint> Relay::dispatch() {
   for (;;) {
     TimePoint now = now_ms();
-    if (paused_until_ && *paused_until_ > now) return paused_until_;
-    auto due = store_.due(relay_.name, now, kBatch);
+    int idle;
+    {
+      std::lock_guard lock(shared_->mutex);
+      if (shared_->paused_until && *shared_->paused_until > now) return shared_->paused_until;
+      idle = relay_.connections - shared_->in_flight - static_cast<int>(shared_->jobs.size());
+    }
+    if (idle <= 0) return std::nullopt;  // a session finishing wakes the loop
+    auto due = store_.due(relay_.name, now, idle * kDuePerSession);
     if (due.empty()) return store_.next_due(relay_.name);
-    for (const auto& message : due) {
-      if (stop() || now_ms() >= turn_ends) return now_ms();
-      TimePoint slot = limiter_.next_slot(now_ms());
-      if (slot > now_ms()) {
-        // Waits shorter than a poll are slept here; longer ones go back to the loop.
-        auto wait = slot - now_ms();
-        if (wait > std::chrono::milliseconds(200)) return slot;
-        std::this_thread::sleep_for(wait);
+    bool moved = false;
+    for (auto& m : due) {
+      if (idle == 0) return std::nullopt;
+      now = now_ms();
+      TimePoint slot = limiter_.next_slot(now);
+      if (slot > now) return slot;
+      TimePoint target_slot;
+      if (!target_allows(m, now, target_slot)) {
+        // Held back for its inbox's sake: it waits, costing no attempt.
+        store_.hold(m.id, target_slot);
+        moved = true;
+        continue;
       }
-      send_one(message);
-      if (paused_until_) return paused_until_;
+      if (!store_.mark_sending(m.id, now)) continue;  // taken meanwhile
+      limiter_.record(now);
+      if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.record(now);
+      {
+        std::lock_guard lock(shared_->mutex);
+        shared_->jobs.push_back(std::move(m));
+      }
+      shared_->work.notify_one();
+      --idle;
+      moved = true;
     }
+    if (!moved) return store_.next_due(relay_.name);
   }
 }
 
-void RelayWorker::record(const Store::AttemptRecord& record) {
-  try {
-    store_.record_attempt(record);
-  } catch (...) {
-    unrecorded_ = record;  // retried before the next send
-    throw;
+void Relay::stop() {
+  std::deque<StoredMessage> unstarted;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping && sessions_.empty()) return;
+    shared_->stopping = true;
+    unstarted.swap(shared_->jobs);
   }
-}
-
-void RelayWorker::send_one(const StoredMessage& m) {
-  std::string data;
-  try {
-    data = message_bytes(m);
-  } catch (const std::exception& e) {
-    // Intake checks every value that reaches a header, so this is a stored
-    // row changed by hand: fail it rather than retry it for ever.
-    record({m.id, now_ms(), relay_.name, 0, std::string("cannot build the message: ") + e.what(), 0, "failed",
-            "failed", std::nullopt, true});
-    log_.error("failed message {}: cannot build it: {}", m.id, e.what());
-    return;
-  }
-  if (!session_) {
+  shared_->work.notify_all();
+  for (auto& t : sessions_) t.join();
+  sessions_.clear();
+  for (const auto& m : unstarted) {
     try {
-      std::string helo = relay_.helo_name.empty() ? default_helo_name() : relay_.helo_name;
-      session_ = std::make_unique<SmtpSession>(relay_, read_relay_password(relay_), helo);
+      store_.release(m.id, now_ms());
     } catch (const std::exception& e) {
-      SendResult fault;
-      fault.outcome = Outcome::relay_fault;
-      fault.response = e.what();
-      pause(fault, now_ms());
-      return;
+      log_.error("message {}: {}; it is queued again when letterd restarts", m.id, e.what());
     }
   }
-  Envelope envelope{m.from.address, {m.to.address}};
-  if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
-
-  TimePoint started = now_ms();
-  // Claimed only if still waiting: another process cannot have it too.
-  if (!store_.mark_sending(m.id, started)) return;
-  limiter_.record(started);
-  SendResult result = session_->send(envelope, data);
-  if (result.refused_recipient == 1 && result.outcome != Outcome::relay_fault) {
-    // Only the supporter's own copy was refused: the letter must still go.
-    // (Not CURLOPT_MAIL_RCPT_ALLOWFAILS: with it, a refused target and an
-    // accepted copy would count as sent, the letter reaching only the supporter.)
-    log_.warn("message {}: the relay refused the supporter's copy ({} {}); sending without it", m.id, result.code,
-              redact(result.response));
-    envelope.recipients.pop_back();
-    result = session_->send(envelope, data);
-  }
-  TimePoint ended = now_ms();
-  long long took = (ended - started).count();
-
-  if (result.outcome == Outcome::relay_fault) {
-    pause(result, ended);
-    record({m.id, started, relay_.name, result.code, result.response, took, to_string(result.outcome), "deferred",
-            paused_until_, false});
-    return;
-  }
-  if (consecutive_faults_ > 0) log_.info("relay {} is working again", relay_.name);
-  consecutive_faults_ = 0;
-  paused_until_.reset();
-
-  std::uniform_real_distribution<double> jitter(0.0, 1.0);
-  Verdict verdict = judge(result.outcome, m.attempts + 1, m.created_at, ended, config_.retry, jitter(random_));
-  std::string response = verdict.reason.empty() ? result.response : result.response + " (" + verdict.reason + ")";
-  record({m.id, started, relay_.name, result.code, response, took, to_string(result.outcome), verdict.status,
-          verdict.next_attempt_at, true});
-  if (verdict.status == "sent")
-    log_.info("sent message {} ({} to {}) via {}: {} {}", m.id, m.letter, m.target_id, relay_.name, result.code,
-              redact(result.response));
-  else if (verdict.status == "deferred")
-    log_.warn("deferred message {} ({} to {}): {} {}; next try at {}", m.id, m.letter, m.target_id, result.code,
-              redact(result.response), format_utc(*verdict.next_attempt_at));
-  else
-    log_.error("failed message {} ({} to {}): {} {}", m.id, m.letter, m.target_id, result.code, redact(response));
-
-  // One policy refusal may be about one recipient; two in a row are the
-  // relay's terms (relay access, the sender, the HELO name): stop and wait.
-  consecutive_refusals_ = result.outcome == Outcome::refused ? consecutive_refusals_ + 1 : 0;
-  if (consecutive_refusals_ >= 2) pause(result, ended);
-}
-
-void RelayWorker::pause(const SendResult& result, TimePoint now) {
-  ++consecutive_faults_;
-  std::uniform_real_distribution<double> jitter(0.0, 1.0);
-  Duration wait = retry_delay(consecutive_faults_, config_.retry, jitter(random_));
-  paused_until_ = now + wait;
-  session_.reset();
-  // Loud once; then quieter while the relay stays down.
-  std::string reason = (result.code ? std::to_string(result.code) + " " : "") + redact(result.response);
-  if (consecutive_faults_ == 1)
-    log_.error("relay {} paused: {}; its messages wait, none fails for this; next try in {}", relay_.name, reason,
-               format_duration(wait));
-  else
-    log_.info("relay {} still failing ({}); next try in {}", relay_.name, reason, format_duration(wait));
-}
-
-void RelayWorker::close() {
-  if (session_) session_->close();
-  session_.reset();
 }
 
 }  // namespace letterd

@@ -1,14 +1,27 @@
-// Sends one relay's due messages through one reused SMTP session, within
-// the relay's rate limits, and records every try. A relay-wide fault
-// pauses the relay (logged once) instead of failing its messages.
+// Delivery through one relay: a dispatcher on the daemon's loop picks due
+// messages, within the relay's rate limits and each target's, and hands
+// them to `relays.NAME.connections` session threads. Each thread keeps its
+// own SMTP session open across messages (libcurl's easy interface blocks
+// until the relay answers the end of DATA, so one thread a session is the
+// simple sound design) and its own database connection.
+//
+// A message is claimed (`sending`) before it is handed over and recorded
+// `sent` only after the relay's 2xx. A relay-wide fault pauses the relay,
+// logged once; messages wait and never fail for it.
 #pragma once
 
 #include <spdlog/logger.h>
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "config.h"
 #include "scheduler.h"
@@ -20,37 +33,45 @@ namespace letterd {
 // The exact bytes a stored message goes out as: the same on every retry.
 std::string message_bytes(const StoredMessage& message);
 
-class RelayWorker {
+class Relay {
  public:
-  RelayWorker(const RelayConfig& relay, const Config& config, Store& store, spdlog::logger& log);
+  // `store` is the loop's own connection; each session thread opens
+  // `database` for itself. `wake_fd` (an eventfd) is written whenever a
+  // session finishes a message, so the loop can hand out the next.
+  Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
+        spdlog::logger& log, int wake_fd);
+  ~Relay();  // stop()
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
 
-  // Sends what is due and allowed at `now`, until nothing more is, or
-  // `stop()` says to. Returns when it next wants to run, if ever.
-  std::optional<TimePoint> run(const std::function<bool()>& stop);
+  // Hands due messages to idle sessions while the limits allow. Returns
+  // when it next wants to run (a rate slot, a retry, the end of a pause),
+  // if ever; a session finishing also wakes the loop.
+  std::optional<TimePoint> dispatch();
 
   // True when a message is due now and the relay is not paused.
   bool has_due(TimePoint now);
+  // True while a session has a message in hand or waiting for it.
+  bool busy();
 
-  // Ends the SMTP session politely (QUIT).
-  void close();
+  // Finishes the messages in flight, puts the ones not yet started back in
+  // the queue, and ends the sessions (QUIT). Waits at most the relay's
+  // transfer timeout for a send in flight.
+  void stop();
+
+  struct Shared;  // state the sessions share: defined in delivery.cpp
 
  private:
-  void send_one(const StoredMessage& message);
-  void pause(const SendResult& result, TimePoint now);
-  // Records a try; if the database refuses, keeps it to record before anything else.
-  void record(const Store::AttemptRecord& record);
+  bool target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot);
 
   RelayConfig relay_;
   const Config& config_;
   Store& store_;
   spdlog::logger& log_;
-  std::unique_ptr<SmtpSession> session_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::thread> sessions_;
   RateLimiter limiter_;
-  std::mt19937_64 random_;
-  std::optional<TimePoint> paused_until_;
-  int consecutive_faults_ = 0;
-  int consecutive_refusals_ = 0;
-  std::optional<Store::AttemptRecord> unrecorded_;
+  std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
 };
 
 }  // namespace letterd

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
@@ -80,16 +81,39 @@ class InstanceLock {
   int fd_ = -1;
 };
 
+// An eventfd the relays' sessions write when they finish a message.
+class WakeFd {
+ public:
+  WakeFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+  }
+  ~WakeFd() { ::close(fd_); }
+  WakeFd(const WakeFd&) = delete;
+  WakeFd& operator=(const WakeFd&) = delete;
+  int fd() const { return fd_; }
+  void drain() {
+    std::uint64_t n;
+    [[maybe_unused]] auto r = ::read(fd_, &n, sizeof n);
+  }
+
+ private:
+  int fd_;
+};
+
 struct Engine {
   std::unique_ptr<Config> config;
-  std::map<std::string, std::unique_ptr<RelayWorker>> workers;
+  std::map<std::string, std::unique_ptr<Relay>> relays;
 
-  void start(std::unique_ptr<Config> c, Store& store, spdlog::logger& log) {
-    for (auto& [name, w] : workers) w->close();
-    workers.clear();
+  void stop() {
+    for (auto& [name, relay] : relays) relay->stop();
+    relays.clear();
+  }
+
+  void start(std::unique_ptr<Config> c, Store& store, spdlog::logger& log, int wake_fd) {
+    stop();
     config = std::move(c);
     for (const auto& [name, relay] : config->relays)
-      workers.emplace(name, std::make_unique<RelayWorker>(relay, *config, store, log));
+      relays.emplace(name, std::make_unique<Relay>(relay, *config, store, config->database, log, wake_fd));
     // A campaign moved to another relay takes its waiting letters along;
     // letters of a campaign no longer configured wait, and say so.
     std::vector<std::string> names;
@@ -122,9 +146,11 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   std::unique_ptr<InstanceLock> lock;
   std::unique_ptr<QueueDir> queue;
   std::unique_ptr<QueueWatch> watch;
+  std::unique_ptr<WakeFd> wake_fd;
   Engine engine;
   try {
     signals = std::make_unique<Signals>();
+    wake_fd = std::make_unique<WakeFd>();
     store = std::make_unique<Store>(loaded->database);
     lock = std::make_unique<InstanceLock>(loaded->database);
     queue = std::make_unique<QueueDir>(loaded->queue_dir);
@@ -132,17 +158,21 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     watch = std::make_unique<QueueWatch>(queue->new_dir());
     if (int n = store->requeue_interrupted(now_ms()))
       log->warn("{} message(s) were being sent when letterd last stopped; they will be sent again", n);
-    engine.start(std::make_unique<Config>(std::move(*loaded)), *store, *log);
+    engine.start(std::make_unique<Config>(std::move(*loaded)), *store, *log, wake_fd->fd());
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
   }
   log->info("letterd started: queue {}, database {}", engine.config->queue_dir, engine.config->database);
-  for (const auto& note : unenforced_settings(*engine.config)) log->warn("{}", note);
 
   auto stop_requested = [&] {
     signals->read();
     return signals->stop;
+  };
+  auto busy = [&] {
+    for (auto& [name, relay] : engine.relays)
+      if (relay->busy()) return true;
+    return false;
   };
   bool scan = true;
   bool ready = false;
@@ -176,8 +206,8 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
 
     TimePoint wake = next_rescan;
     try {
-      for (auto& [name, worker] : engine.workers)
-        if (auto when = worker->run(stop_requested)) wake = std::min(wake, *when);
+      for (auto& [name, relay] : engine.relays)
+        if (auto when = relay->dispatch()) wake = std::min(wake, *when);
     } catch (const std::exception& e) {
       // One bad moment (a full disk, a locked database) must not end the daemon.
       log->error("delivery: {}; trying again in 5s", e.what());
@@ -194,14 +224,14 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       // take (it stays in new/) must not keep --once running for ever.
       bool files = intake_progress && !queue->waiting(1).empty();
       bool due = false;
-      for (auto& [name, worker] : engine.workers) due = due || worker->has_due(now_ms());
+      for (auto& [name, relay] : engine.relays) due = due || relay->has_due(now_ms());
       if (files) {
         scan = true;
         continue;
       }
-      if (!due) break;
+      if (!due && !busy()) break;
       // Only rate limits hold the rest back: wait for a near slot, not a far one.
-      if (wake - now_ms() > kOnceLongestWait) {
+      if (!busy() && wake - now_ms() > kOnceLongestWait) {
         log->info("the relays' rate limits hold the remaining messages back for more than {}; "
                   "letterd run sends them later", format_duration(kOnceLongestWait));
         break;
@@ -209,8 +239,9 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
 
     auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, 60'000);
-    pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}};
-    ::poll(fds, 2, static_cast<int>(wait));
+    pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}, {wake_fd->fd(), POLLIN, 0}};
+    ::poll(fds, 3, static_cast<int>(wait));
+    wake_fd->drain();
     if (watch->drain()) scan = true;
     signals->read();
     if (signals->stop) break;
@@ -224,7 +255,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (fresh) {
         log->set_level(level_of(fresh->log_level));
         try {
-          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, *log);
+          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, *log, wake_fd->fd());
           log->info("config reloaded from {}", options.config_path);
         } catch (const std::exception& e) {
           log->error("reload: {}", e.what());
@@ -239,7 +270,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
   }
   sd_notify(0, "STOPPING=1");
-  for (auto& [name, worker] : engine.workers) worker->close();
+  engine.stop();  // the sends in flight finish; the rest wait for the next start
   log->info("letterd stopped");
   return exit_code;
 }

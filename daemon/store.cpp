@@ -72,6 +72,7 @@ CREATE TABLE attempts (
   duration_ms    INTEGER NOT NULL
 );
 CREATE INDEX attempts_relay_at ON attempts (relay, at);
+CREATE INDEX attempts_message ON attempts (message_id);
 CREATE TABLE rejections (
   id       INTEGER PRIMARY KEY,
   file     TEXT NOT NULL,
@@ -361,6 +362,23 @@ void Store::record_attempt(const AttemptRecord& r) {
   t.commit();
 }
 
+void Store::release(long long id, TimePoint at) {
+  SQLite::Statement q(impl_->db, R"sql(
+    UPDATE messages SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END, next_attempt_at = ?
+    WHERE id = ? AND status = 'sending')sql");
+  q.bind(1, format_utc(at));
+  q.bind(2, static_cast<int64_t>(id));
+  q.exec();
+}
+
+void Store::hold(long long id, TimePoint at) {
+  SQLite::Statement q(impl_->db, R"sql(
+    UPDATE messages SET next_attempt_at = ? WHERE id = ? AND status IN ('queued', 'deferred'))sql");
+  q.bind(1, format_utc(at));
+  q.bind(2, static_cast<int64_t>(id));
+  q.exec();
+}
+
 int Store::requeue_interrupted(TimePoint now) {
   SQLite::Statement q(impl_->db, "UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'");
   q.bind(1, format_utc(now));
@@ -396,6 +414,21 @@ std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t
   q.bind(1, relay);
   q.bind(2, format_utc(since));
   q.bind(3, static_cast<int64_t>(count));
+  std::vector<TimePoint> out;
+  while (q.executeStep()) out.push_back(parse_time(q.getColumn(0).getString()));
+  return {out.rbegin(), out.rend()};
+}
+
+std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, const std::string& target_id,
+                                                  std::size_t count, TimePoint since) {
+  SQLite::Statement q(impl_->db, R"sql(
+    SELECT a.at FROM attempts a JOIN messages m ON m.id = a.message_id
+    WHERE m.campaign = ? AND m.target_id = ? AND a.at >= ? AND a.outcome != 'relay-fault'
+    ORDER BY a.at DESC LIMIT ?)sql");
+  q.bind(1, campaign);
+  q.bind(2, target_id);
+  q.bind(3, format_utc(since));
+  q.bind(4, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
   while (q.executeStep()) out.push_back(parse_time(q.getColumn(0).getString()));
   return {out.rbegin(), out.rend()};

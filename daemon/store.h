@@ -117,6 +117,13 @@ class Store {
   };
   void record_attempt(const AttemptRecord& record);
 
+  // Puts a claimed message that was never sent back in the queue, due at
+  // `at`, without counting an attempt.
+  void release(long long id, TimePoint at);
+
+  // Makes a waiting message due no earlier than `at` (a rate limit holds it).
+  void hold(long long id, TimePoint at);
+
   // Puts messages left `sending` by a crash back in the queue; returns how many.
   int requeue_interrupted(TimePoint now);
 
@@ -130,6 +137,9 @@ class Store {
   // The times of the latest `count` tries that reached the relay, oldest first:
   // rate windows are counted from the log, so a restart cannot exceed them.
   std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since);
+  // The same for one target of one campaign, for per_target limits.
+  std::vector<TimePoint> recent_target_sends(const std::string& campaign, const std::string& target_id,
+                                             std::size_t count, TimePoint since);
 
   // --- reading ---
   std::vector<LogRow> log(const LogFilter& filter);
