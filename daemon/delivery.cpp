@@ -66,7 +66,11 @@ struct Relay::Shared {
 
   std::mutex mutex;  // guards everything below
   std::condition_variable work;
-  std::deque<StoredMessage> jobs;
+  struct Job {
+    StoredMessage message;
+    TimePoint claimed_at;  // the time the rate limits counted: the attempt's `at`
+  };
+  std::deque<Job> jobs;
   int in_flight = 0;
   bool stopping = false;
   std::optional<TimePoint> paused_until;
@@ -109,17 +113,18 @@ class Session {
   void run() {
     auto& s = *shared_;
     for (;;) {
-      StoredMessage m;
+      Relay::Shared::Job job;
       {
         std::unique_lock lock(s.mutex);
         s.work.wait(lock, [&] { return s.stopping || !s.jobs.empty(); });
         if (s.stopping) break;
-        m = std::move(s.jobs.front());
+        job = std::move(s.jobs.front());
         s.jobs.pop_front();
         ++s.in_flight;
       }
+      const StoredMessage& m = job.message;
       try {
-        deliver(m);
+        deliver(m, job.claimed_at);
       } catch (const std::exception& e) {
         // The database refused the outcome: the row stays `sending` and is
         // sent again at the next start, as after a crash.
@@ -154,7 +159,9 @@ class Session {
     }
   }
 
-  void deliver(const StoredMessage& m) {
+  // `claimed_at` is when the rate limits counted this send, and so the
+  // attempt's time in the log the limits are seeded from after a restart.
+  void deliver(const StoredMessage& m, TimePoint claimed_at) {
     auto& s = *shared_;
     {
       std::lock_guard lock(s.mutex);
@@ -176,6 +183,7 @@ class Session {
       return;
     }
     TimePoint started = now_ms();
+    TimePoint at = claimed_at;
     SendResult result;
     try {
       if (!smtp_) smtp_ = std::make_unique<SmtpSession>(s.relay, read_relay_password(s.relay), s.helo);
@@ -206,8 +214,8 @@ class Session {
         s.pause(result, ended);
         until = s.paused_until;
       }
-      record({m.id, started, s.relay.name, result.code, result.response, took, to_string(result.outcome), "deferred",
-              until, false});
+      record({m.id, at, s.relay.name, result.code, result.response, took, to_string(result.outcome), "deferred", until,
+              false});
       return;
     }
     Verdict verdict;
@@ -226,7 +234,7 @@ class Session {
       }
     }
     std::string response = verdict.reason.empty() ? result.response : result.response + " (" + verdict.reason + ")";
-    record({m.id, started, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
+    record({m.id, at, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
             verdict.next_attempt_at, true});
     if (pause_for_refusals) smtp_.reset();
     if (verdict.status == "sent")
@@ -324,7 +332,7 @@ std::optional<TimePoint> Relay::dispatch() {
       if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.record(now);
       {
         std::lock_guard lock(shared_->mutex);
-        shared_->jobs.push_back(std::move(m));
+        shared_->jobs.push_back({std::move(m), now});
       }
       shared_->work.notify_one();
       --idle;
@@ -335,7 +343,7 @@ std::optional<TimePoint> Relay::dispatch() {
 }
 
 void Relay::stop() {
-  std::deque<StoredMessage> unstarted;
+  std::deque<Shared::Job> unstarted;
   {
     std::lock_guard lock(shared_->mutex);
     if (shared_->stopping && sessions_.empty()) return;
@@ -345,11 +353,11 @@ void Relay::stop() {
   shared_->work.notify_all();
   for (auto& t : sessions_) t.join();
   sessions_.clear();
-  for (const auto& m : unstarted) {
+  for (const auto& job : unstarted) {
     try {
-      store_.release(m.id, now_ms());
+      store_.release(job.message.id, now_ms());
     } catch (const std::exception& e) {
-      log_.error("message {}: {}; it is queued again when letterd restarts", m.id, e.what());
+      log_.error("message {}: {}; it is queued again when letterd restarts", job.message.id, e.what());
     }
   }
 }

@@ -94,10 +94,15 @@ void QueueDir::ensure_layout() const {
 }
 
 std::vector<std::string> QueueDir::waiting(std::size_t limit) const {
+  // The first `limit` names in directory order: taken files leave new/, so
+  // the next call finds the next ones, and 100,000 waiting files cost one
+  // pass over the directory in all, not one per batch.
   std::vector<std::string> names;
   DIR* dir = ::opendir(new_dir().c_str());
   if (!dir) throw sys_error("cannot read " + new_dir());
-  while (dirent* entry = ::readdir(dir)) {
+  while (names.size() < limit) {
+    dirent* entry = ::readdir(dir);
+    if (!entry) break;
     if (entry->d_name[0] == '.') continue;
     // Symlinks and other non-files are listed so intake rejects them
     // visibly; following one could read any file letterd can.
@@ -105,12 +110,6 @@ std::vector<std::string> QueueDir::waiting(std::size_t limit) const {
     names.emplace_back(entry->d_name);
   }
   ::closedir(dir);
-  // Keep only the `limit` smallest names without sorting the whole directory.
-  if (names.size() > limit) {
-    std::nth_element(names.begin(), names.begin() + static_cast<long>(limit), names.end());
-    names.resize(limit);
-  }
-  std::sort(names.begin(), names.end());
   return names;
 }
 

@@ -24,8 +24,8 @@ class QueueDir {
   // Creates tmp/, new/, rejected/ and accepted/ where missing.
   void ensure_layout() const;
 
-  // Up to `limit` names waiting in new/, in name order; names starting
-  // with '.' and directories are left alone.
+  // Up to `limit` names waiting in new/, in directory order; names
+  // starting with '.' and directories are left alone.
   std::vector<std::string> waiting(std::size_t limit) const;
 
   // The contents of new/NAME, or nullopt with `error` saying why (unreadable,

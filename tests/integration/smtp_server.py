@@ -17,7 +17,8 @@ CaptureServer(host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
   .port              actual port (known after start())
   .messages          copy of accepted messages: dicts with mail_from, rcpt_tos,
                      mail_options, data (bytes as received, dot-unstuffed),
-                     peer, session_id, authenticated_user, queue_id
+                     peer, session_id, authenticated_user, queue_id,
+                     received_at (time.time() at the end of DATA)
   .transactions      every end-of-DATA, accepted or not, with 'reply'
                      (None when the connection was dropped without a reply)
   .connections       number of SMTP sessions (connections that sent HELO/EHLO)
@@ -160,7 +161,8 @@ class _Handler:
         info = {"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos),
                 "mail_options": list(envelope.mail_options), "data": data,
                 "peer": session.peer, "session_id": server.capture_sid,
-                "authenticated_user": auth.login.decode("utf-8", "replace") if auth else None}
+                "authenticated_user": auth.login.decode("utf-8", "replace") if auth else None,
+                "received_at": time.time()}
         violation = _strict_violation(data) if cap.strict else None
         delay, kind, reply = cap._decide(violation)
         if delay:

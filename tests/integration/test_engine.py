@@ -1,0 +1,194 @@
+"""The delivery engine under load and faults: parallel sessions, rate
+limits that hold in every window, retries, signals and crash safety."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import unittest
+
+from harness import LETTERD, Letterd, RelayTestCase, submission
+from smtp_server import CaptureServer
+
+
+def supporters(letterd, count, prefix="s", **overrides):
+    """Drops `count` valid submissions from different supporters."""
+    for i in range(count):
+        sub = submission(id=f"{prefix}{i}", **overrides)
+        sub["supporter"] = dict(sub["supporter"], email=f"{prefix}{i}@example.org", name=f"Supporter {i}")
+        letterd.drop(f"{prefix}{i}.json", sub)
+
+
+def largest_window(times, span=1.0):
+    times = sorted(times)
+    best, start = 0, 0
+    for end in range(len(times)):
+        while times[end] - times[start] >= span:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+class Engine(RelayTestCase):
+    def test_parallel_sessions_share_the_work(self):
+        self.letterd.relay["connections"] = 3
+        self.letterd.write_config()
+        supporters(self.letterd, 15)
+        self.server.delay_next(30, 0.05)  # slow replies, so sessions overlap
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        received = self.server.wait_for(30)
+        self.assertEqual(len({m["session_id"] for m in received}), 3, "three sessions, each reused")
+        self.assertEqual(self.server.connections, 3)
+        self.assertEqual({r["status"] for r in self.letterd.messages()}, {"sent"})
+
+    def test_the_rate_limit_holds_in_every_one_second_window(self):
+        self.letterd.relay.update({"connections": 2, "rate": {"per_second": 10}})
+        self.letterd.write_config()
+        supporters(self.letterd, 20)  # 40 letters: at 10 a second, four seconds at least
+        started = time.time()
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        received = self.server.wait_for(40)
+        elapsed = time.time() - started
+        sends = [r["at"] for r in self.letterd.query("SELECT at FROM attempts ORDER BY at")]
+        # The limiter's own clock: when each send began, from the log.
+        as_seconds = [time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + int(s[20:23]) / 1000 for s in sends]
+        self.assertLessEqual(largest_window(as_seconds), 10)
+        # At the relay, the end of DATA lags the start by each reply's time:
+        # at most one late letter per session can fall into the next window.
+        self.assertLessEqual(largest_window([m["received_at"] for m in received], 1.0), 10 + 2)
+        self.assertGreaterEqual(elapsed, 3.0)
+        achieved = (len(as_seconds) - 1) / (as_seconds[-1] - as_seconds[0])
+        self.assertGreater(achieved, 8.5, f"{achieved:.1f}/s: the limit should be used, not wasted")
+
+    def test_per_target_limits_hold_letters_back_without_costing_attempts(self):
+        self.letterd.campaign["per_target"] = {"per_hour": 2}
+        self.letterd.write_config()
+        supporters(self.letterd, 4, letters=["justice-secretary"])
+        self.letterd.run_once()
+        rows = self.letterd.messages()
+        self.assertEqual(sorted(r["status"] for r in rows), ["queued", "queued", "sent", "sent"])
+        held = [r for r in rows if r["status"] == "queued"]
+        self.assertTrue(all(r["attempts"] == 0 for r in held))
+        self.assertTrue(all(r["next_attempt_at"] > r["created_at"] for r in held))
+        self.assertEqual(len(self.server.messages), 2)
+
+    def test_a_reply_slower_than_the_timeout_defers_and_the_retry_delivers(self):
+        self.letterd.relay["timeout"] = "1s"
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.delay_next(1, 3.5)
+        self.letterd.drop("slow.json", submission(id="slow"))
+        started = time.time()
+        self.letterd.run_once()
+        self.assertLess(time.time() - started, 4.5)
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "deferred", row)
+        self.assertIsNone(row["smtp_code"], "a timeout after 354 is no reply code")
+        time.sleep(1)
+        self.letterd.run_once()
+        self.assertEqual(self.letterd.messages()[0]["status"], "sent")
+
+    def test_a_drop_is_noticed_without_waiting_for_the_rescan(self):
+        self.letterd.extra = {"queue": {"rescan": "1h"}}
+        self.letterd.write_config()
+        self.letterd.start()
+        self.letterd.drop("fast.json", submission(id="fast"))
+        self.letterd.wait_for_status("sent", 2, timeout=5)
+        self.assertEqual(self.letterd.stop(), 0)
+
+    def test_sigterm_finishes_the_send_in_flight_and_exits_0(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.delay_next(1, 1.0)
+        self.letterd.start()
+        self.letterd.drop("t.json", submission(id="t"))
+        deadline = time.time() + 5
+        while time.time() < deadline and not self.letterd.query("SELECT 1 FROM messages WHERE status = 'sending'"):
+            time.sleep(0.01)
+        self.assertEqual(self.letterd.stop(signal.SIGTERM), 0)
+        self.assertEqual(self.letterd.messages()[0]["status"], "sent")
+        self.assertEqual(len(self.server.messages), 1)
+
+    def test_sighup_reloads_a_good_config_and_keeps_the_old_one_over_a_bad_one(self):
+        self.letterd.start()
+        self.letterd.write_config("campaigns: [this is not a config\n")
+        self.letterd.process.send_signal(signal.SIGHUP)
+        self.letterd.drop("a.json", submission(id="a"))
+        self.letterd.wait_for_status("sent", 2)
+        self.letterd.campaign["mode"] = "reflect"
+        self.letterd.write_config()
+        self.letterd.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "config reloaded" not in self.letterd.daemon_log() and time.time() < deadline:
+            time.sleep(0.02)
+        sub = submission(id="b")
+        sub["supporter"]["email"] = "b@example.org"
+        self.letterd.drop("b.json", sub)
+        self.letterd.wait_for_status("sent", 4)
+        self.assertEqual(self.letterd.stop(), 0)
+        log = self.letterd.daemon_log()
+        self.assertIn("reload refused", log)
+        self.assertIn("config reloaded", log)
+        rcpts = [m["rcpt_tos"] for m in self.server.messages]
+        self.assertEqual(rcpts[2:], [["b@example.org"], ["b@example.org"]], "the reloaded config is in force")
+
+
+class RelayComesBack(unittest.TestCase):
+    def test_a_relay_down_at_start_gets_the_letters_once_it_is_up(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        letterd = Letterd(port=port, retry={"first": "300ms", "max": "600ms", "lifetime": "1h"})
+        self.addCleanup(letterd.cleanup)
+        letterd.start()
+        letterd.drop("w.json", submission(id="w"))
+        deadline = time.time() + 5
+        while "relay local paused" not in letterd.daemon_log() and time.time() < deadline:
+            time.sleep(0.02)
+        server = CaptureServer(port=port)
+        server.start()
+        self.addCleanup(server.stop)
+        letterd.wait_for_status("sent", 2, timeout=10)
+        self.assertEqual(letterd.stop(), 0)
+        log = letterd.daemon_log()
+        self.assertEqual(log.count("relay local paused"), 1, "loud once, not once per message")
+        self.assertIn("relay local is working again", log)
+        self.assertTrue(all(r["attempts"] == 1 for r in letterd.messages()))
+
+
+class CrashSafety(unittest.TestCase):
+    def test_sigkill_mid_run_loses_nothing_and_duplicates_at_most_one_per_session(self):
+        server = CaptureServer()
+        server.start()
+        self.addCleanup(server.stop)
+        letterd = Letterd(port=server.port, relay={"connections": 2})
+        self.addCleanup(letterd.cleanup)
+        letterd.campaign["copy_to_supporter"] = "none"
+        letterd.write_config()
+        supporters(letterd, 1000)  # 2,000 letters
+        letterd.start()
+        deadline = time.time() + 60
+        while len(server.messages) < 400 and time.time() < deadline:
+            time.sleep(0.01)
+        letterd.process.kill()
+        letterd.process.wait()
+        letterd.process = None
+        letterd.log_file.close()
+        before = len(server.messages)
+        self.assertGreater(before, 0)
+
+        result = letterd.run_once(timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        counts = letterd.query("SELECT status, count(*) AS n FROM messages GROUP BY status")
+        self.assertEqual(counts, [{"status": "sent", "n": 2000}], "every letter sent, none left sending")
+        ids = [m["data"].split(b"Message-ID: <", 1)[1].split(b">", 1)[0] for m in server.messages]
+        self.assertEqual(len(set(ids)), 2000, "every letter arrived")
+        self.assertLessEqual(len(ids) - 2000, 2, "at most one duplicate per session in flight")
+        self.assertEqual(letterd.waiting(), [], "every file taken in exactly once")
+
+
+if __name__ == "__main__":
+    unittest.main()
