@@ -1,14 +1,11 @@
 """The delivery engine under load and faults: parallel sessions, rate
 limits that hold in every window, retries, signals and crash safety."""
-import os
 import signal
 import socket
-import sqlite3
-import subprocess
 import time
 import unittest
 
-from harness import LETTERD, Letterd, RelayTestCase, submission
+from harness import Letterd, RelayTestCase, submission
 from smtp_server import CaptureServer
 
 
