@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "intake.h"
+#include "logging.h"
 #include "queue.h"
 #include "service.h"
 #include "store.h"
@@ -94,13 +94,6 @@ std::map<std::string, std::string> take_options(std::vector<std::string>& rest, 
   }
   rest = positional;
   return out;
-}
-
-std::shared_ptr<spdlog::logger> make_logger() {
-  auto log = std::make_shared<spdlog::logger>("letterd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  log->flush_on(spdlog::level::info);
-  return log;
 }
 
 std::optional<Config> load_or_report(const std::string& path) {

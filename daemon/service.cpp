@@ -130,6 +130,43 @@ struct Engine {
 
 spdlog::level::level_enum level_of(const std::string& name) { return spdlog::level::from_str(name); }
 
+// What systemd hears besides READY and STOPPING: a STATUS line for
+// `systemctl status`, and the watchdog's keep-alive at half its interval.
+class Notifier {
+ public:
+  Notifier() {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0) watchdog_every_ = Duration(static_cast<long long>(usec / 2000));
+  }
+
+  // The longest the loop may sleep and still keep the watchdog fed.
+  Duration longest_sleep() const { return watchdog_every_.count() > 0 ? watchdog_every_ : Duration(60'000); }
+
+  void tick(Store& store) {
+    TimePoint now = now_ms();
+    if (now >= next_status_) {
+      long long waiting = 0, deferred = 0;
+      for (const auto& c : store.status_counts()) {
+        if (c.status == "queued" || c.status == "sending") waiting += c.count;
+        if (c.status == "deferred") deferred += c.count;
+      }
+      long long sent = store.sent_since(now - std::chrono::minutes(1));
+      sd_notifyf(0, "STATUS=%lld letter(s) to send, %lld deferred, %lld sent in the last minute", waiting, deferred,
+                 sent);
+      next_status_ = now + std::chrono::seconds(5);
+    }
+    if (watchdog_every_.count() > 0 && now >= next_watchdog_) {
+      sd_notify(0, "WATCHDOG=1");
+      next_watchdog_ = now + watchdog_every_;
+    }
+  }
+
+ private:
+  Duration watchdog_every_{0};  // 0: no watchdog
+  TimePoint next_watchdog_{};
+  TimePoint next_status_{};
+};
+
 }  // namespace
 
 int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) {
@@ -174,6 +211,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (relay->busy()) return true;
     return false;
   };
+  Notifier notifier;
   bool scan = true;
   bool ready = false;
   bool intake_progress = true;
@@ -202,6 +240,11 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       // and what waited in new/ has been taken in.
       sd_notify(0, "READY=1");
       ready = true;
+    }
+    try {
+      notifier.tick(*store);
+    } catch (const std::exception& e) {
+      log->warn("status for systemd: {}", e.what());
     }
 
     TimePoint wake = next_rescan;
@@ -238,7 +281,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       }
     }
 
-    auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, 60'000);
+    auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, notifier.longest_sleep().count());
     pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}, {wake_fd->fd(), POLLIN, 0}};
     ::poll(fds, 3, static_cast<int>(wait));
     wake_fd->drain();
