@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -166,20 +169,33 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   if (auto file = r.string("password_file", false)) {
     relay.password_file = resolve(base, *file);
     check_file(r, "password_file", relay.password_file);
+    // As ssh refuses a loose key: a password others can read is no secret.
+    struct stat st;
+    if (::stat(relay.password_file.c_str(), &st) == 0 && (st.st_mode & 077)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      r.problem(r.key_path("password_file"), relay.password_file + " is readable by group or others (mode " + mode +
+                                                 "): chmod 600 it");
+    }
   }
   relay.password_env = r.string("password_env", false).value_or("");
+  relay.password_credential = r.string("password_credential", false).value_or("");
+  if (relay.password_credential.find('/') != std::string::npos)
+    r.problem(r.key_path("password_credential"), "is a credential name (LoadCredential=NAME:...), not a path");
   if (r.child("password", false))
-    r.problem(r.key_path("password"), "passwords are never inline: use password_file or password_env");
-  if (!relay.password_file.empty() && !relay.password_env.empty())
-    r.problem(r.key_path("password_env"), "give password_file or password_env, not both");
-  if (!relay.username.empty() && relay.password_file.empty() && relay.password_env.empty())
-    r.problem(r.key_path("username"), "needs password_file or password_env");
+    r.problem(r.key_path("password"),
+              "passwords are never inline: use password_file, password_env or password_credential");
+  int sources = !relay.password_file.empty() + !relay.password_env.empty() + !relay.password_credential.empty();
+  if (sources > 1)
+    r.problem(r.key_path("username"), "give one of password_file, password_env and password_credential");
+  if (!relay.username.empty() && sources == 0)
+    r.problem(r.key_path("username"), "needs password_file, password_env or password_credential");
   bool loopback = relay.url.find("://127.") != std::string::npos || relay.url.find("://localhost") != std::string::npos ||
                   relay.url.find("://[::1]") != std::string::npos;
   if (!relay.username.empty() && relay.tls != TlsMode::required && relay.url.rfind("smtps://", 0) != 0 && !loopback)
     r.problem(r.key_path("username"), "AUTH needs tls: required (or an smtps:// url): the password must never "
                                       "cross the network in clear");
-  if (relay.username.empty() && (!relay.password_file.empty() || !relay.password_env.empty()))
+  if (relay.username.empty() && sources > 0)
     r.problem(r.key_path("username"), "is required when a password is given");
   if (auto ca = r.string("ca_file", false)) {
     relay.ca_file = resolve(base, *ca);

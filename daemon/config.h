@@ -34,6 +34,7 @@ struct RelayConfig {
   std::string username;
   std::string password_file;  // absolute path, or empty
   std::string password_env;   // environment variable name, or empty
+  std::string password_credential;  // a systemd credential's name: $CREDENTIALS_DIRECTORY/NAME
   std::string ca_file;        // absolute path, or empty for the system store
   std::string helo_name;      // the EHLO name; empty: this machine's fully qualified name
   int connections = 1;

@@ -251,14 +251,24 @@ std::string read_relay_password(const RelayConfig& relay) {
       throw std::runtime_error("relays." + relay.name + ".password_env: $" + relay.password_env + " is not set");
     return value;
   }
-  std::ifstream in(relay.password_file);
-  if (!in) throw std::runtime_error("relays." + relay.name + ".password_file: cannot read " + relay.password_file);
+  std::string path = relay.password_file;
+  std::string key = "password_file";
+  if (!relay.password_credential.empty()) {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (!dir)
+      throw std::runtime_error("relays." + relay.name + ".password_credential: $CREDENTIALS_DIRECTORY is not set "
+                               "(LoadCredential=" + relay.password_credential + ":... in the unit)");
+    path = std::string(dir) + "/" + relay.password_credential;
+    key = "password_credential";
+  }
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("relays." + relay.name + "." + key + ": cannot read " + path);
   std::string password;
   std::getline(in, password);
   // getline took the \n; a file written on Windows leaves a \r. Spaces are the password's own.
   if (!password.empty() && password.back() == '\r') password.pop_back();
   if (password.empty())
-    throw std::runtime_error("relays." + relay.name + ".password_file: " + relay.password_file + " is empty");
+    throw std::runtime_error("relays." + relay.name + "." + key + ": " + path + " is empty");
   return password;
 }
 

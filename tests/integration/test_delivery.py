@@ -310,6 +310,16 @@ class StartTlsAndAuth(unittest.TestCase):
         letterd.run_once(env={"LETTERD_TEST_PASSWORD": "correct horse"})
         self.assertEqual(len(self.server.wait_for(2)), 2)
 
+    def test_auth_with_a_password_from_a_systemd_credential(self):
+        credentials = tempfile.mkdtemp(prefix="letterd-credentials-")
+        with open(os.path.join(credentials, "main"), "w") as f:
+            f.write("correct horse")
+        letterd = self.letterd_with(password_credential="main")
+        letterd.drop("cred.json", submission(id="cred"))
+        result = letterd.run_once(env={"CREDENTIALS_DIRECTORY": credentials})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(self.server.wait_for(2)), 2)
+
     def test_a_refused_password_pauses_the_relay_and_fails_nothing(self):
         with open(self.secret, "w") as f:
             f.write("wrong\n")

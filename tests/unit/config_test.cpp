@@ -103,6 +103,7 @@ class ConfigTest : public ::testing::Test {
     write("templates/mp.txt", kMpTemplate);
     write("templates/justice-secretary.txt", kJusticeTemplate);
     write("secrets/main.secret", "not-a-real-password\n");
+    fs::permissions(path("secrets/main.secret"), fs::perms::owner_read | fs::perms::owner_write);
   }
   void write(const std::string& relative, std::string_view text) { dir_.write(relative, text); }
   std::string path(const std::string& relative) const { return dir_.path(relative); }
@@ -369,7 +370,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"UrlScheme", "url: smtp://smtp.example.org:587", "url: http://smtp.example.org:587",
                 "relays.main.url", "smtp:// or smtps://"},
         BadCase{"UsernameWithoutPassword", "    password_env: LETTERD_BACKUP_PASSWORD\n", "",
-                "relays.backup.username", "needs password_file or password_env"},
+                "relays.backup.username", "needs password_file, password_env or password_credential"},
         BadCase{"BadFromAddress", "from: { address: letters@example.org,", "from: { address: letters at example,",
                 "campaigns.c.from.address", "not a valid address"},
         BadCase{"MissingRequiredKey", "database: /var/lib/letterd/letterd.db\n", "", "database", "is required"},
@@ -462,6 +463,20 @@ TEST_F(ConfigTest, FromNameCannotUseTargetNames) {
   EXPECT_FALSE(config.has_value());
   ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
   EXPECT_EQ(problems[0].where.rfind("campaigns.c.from.name", 0), 0u) << problems[0].text();
+}
+
+TEST_F(ConfigTest, APasswordFileOthersCanReadIsRefused) {
+  fs::permissions(path("secrets/main.secret"), fs::perms::group_read, fs::perm_options::add);
+  Problems problems = parse_bad(std::string(kGoodConfig));
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
+  EXPECT_EQ(problems[0].where, "relays.main.password_file");
+  EXPECT_NE(problems[0].what.find("(mode 0640): chmod 600 it"), std::string::npos) << problems[0].what;
+}
+
+TEST_F(ConfigTest, APasswordCanComeFromASystemdCredential) {
+  Config c = parse_ok(replace(std::string(kGoodConfig), "password_file: secrets/main.secret", "password_credential: main"));
+  EXPECT_EQ(c.relays.at("main").password_credential, "main");
+  EXPECT_TRUE(c.relays.at("main").password_file.empty());
 }
 
 // AUTH over a connection that may stay in clear (tls: opportunistic or none)
