@@ -30,6 +30,10 @@ commands:
   enqueue FILE...         drops files into the queue atomically
   status                  queue depth, send rate, relays, last errors
   log [--status S] [--campaign C] [--target T] [--since TIME] [--format table|csv|json]
+  report [--campaign C] [--format table|csv|json]
+                          letters per target and per day: did every MP get them?
+  retry ID... | --failed  puts failed messages back in the queue
+  purge                   erases letter bodies past retention.bodies now
 
 options:
   -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
@@ -211,13 +215,7 @@ int cmd_status(const Args& args) {
 }
 
 // Columns as wide as their widest cell, counted in characters, not bytes.
-void print_table(const std::vector<LogRow>& rows) {
-  std::vector<std::vector<std::string>> cells{
-      {"id", "created_at", "campaign", "letter", "target", "recipient", "status", "tries", "reply"}};
-  for (const auto& r : rows)
-    cells.push_back({std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
-                     std::to_string(r.attempts),
-                     r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response});
+void print_cells(const std::vector<std::vector<std::string>>& cells) {
   auto width = [](const std::string& s) {
     return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
   };
@@ -232,6 +230,16 @@ void print_table(const std::vector<LogRow>& rows) {
     }
     std::cout << line << "\n";
   }
+}
+
+void print_table(const std::vector<LogRow>& rows) {
+  std::vector<std::vector<std::string>> cells{
+      {"id", "created_at", "campaign", "letter", "target", "recipient", "status", "tries", "reply"}};
+  for (const auto& r : rows)
+    cells.push_back({std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
+                     std::to_string(r.attempts),
+                     r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response});
+  print_cells(cells);
 }
 
 int cmd_log(Args args) {
@@ -295,6 +303,112 @@ int cmd_log(Args args) {
   return 0;
 }
 
+int cmd_retry(Args args) {
+  auto opts = take_options(args.rest, {}, {"failed"});
+  if (opts.count("failed") && !args.rest.empty()) throw UsageError{"retry takes IDs or --failed, not both"};
+  if (!opts.count("failed") && args.rest.empty()) throw UsageError{"retry takes message IDs or --failed"};
+  std::vector<long long> ids;
+  for (const auto& a : args.rest) {
+    char* end = nullptr;
+    long long id = std::strtoll(a.c_str(), &end, 10);
+    if (a.empty() || *end || id <= 0) throw UsageError{"'" + a + "' is not a message id (letterd log shows them)"};
+    ids.push_back(id);
+  }
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  Store store(config->database, Store::Access::existing);
+  if (opts.count("failed")) ids = store.failed_messages();
+  int problems = 0, queued = 0;
+  for (long long id : ids) {
+    switch (store.retry(id, now_ms())) {
+      case Store::RetryResult::queued: ++queued; break;
+      case Store::RetryResult::no_such_message:
+        std::cerr << "letterd: message " << id << ": no such message\n";
+        ++problems;
+        break;
+      case Store::RetryResult::not_failed:
+        std::cerr << "letterd: message " << id << ": not failed, nothing to retry\n";
+        ++problems;
+        break;
+      case Store::RetryResult::body_erased:
+        std::cerr << "letterd: message " << id << ": its body was erased (retention.bodies); it cannot be sent\n";
+        ++problems;
+        break;
+    }
+  }
+  std::cout << queued << " message(s) queued again; a running letterd sends them within queue.rescan\n";
+  return problems ? 1 : 0;
+}
+
+int cmd_purge(const Args& args) {
+  if (!args.rest.empty()) throw UsageError{"purge takes no argument " + args.rest[0]};
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  Store store(config->database, Store::Access::existing);
+  auto counts = store.purge_bodies(now_ms() - config->retention_bodies);
+  std::cout << "erased " << counts.bodies << " letter bod" << (counts.bodies == 1 ? "y" : "ies") << " and "
+            << counts.notes << " personal note(s) ended more than " << format_duration(config->retention_bodies)
+            << " ago\n";
+  return 0;
+}
+
+int cmd_report(Args args) {
+  auto opts = take_options(args.rest, {"campaign", "format"});
+  if (!args.rest.empty()) throw UsageError{"report takes no argument " + args.rest[0]};
+  std::string format = opts.count("format") ? opts["format"] : "table";
+  if (format != "table" && format != "csv" && format != "json") throw UsageError{"--format must be table, csv or json"};
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  std::vector<std::string> campaigns;
+  if (opts.count("campaign")) {
+    if (!config->campaign(opts["campaign"])) throw UsageError{"no campaign " + opts["campaign"] + " in the config"};
+    campaigns.push_back(opts["campaign"]);
+  } else {
+    for (const auto& [name, c] : config->campaigns) campaigns.push_back(name);
+  }
+  Store store(config->database, Store::Access::read_only);
+  const char* header[] = {"campaign", "scope", "key", "name", "waiting", "deferred", "sent", "failed"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& campaign : campaigns) {
+    // Every target shows, even one no letter has gone to yet: that is the answer wanted.
+    auto report = store.report(campaign);
+    const Targets& targets = *config->campaign(campaign)->targets;
+    for (const auto& r : report)
+      rows.push_back({campaign, r.scope, r.key, r.name, std::to_string(r.waiting), std::to_string(r.deferred),
+                      std::to_string(r.sent), std::to_string(r.failed)});
+    for (const auto& id : targets.ids()) {
+      bool seen = std::any_of(report.begin(), report.end(),
+                              [&](const ReportRow& r) { return r.scope == "target" && r.key == id; });
+      if (!seen) rows.push_back({campaign, "target", id, targets.by_id(id)->name(), "0", "0", "0", "0"});
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a[0], a[1], a[2]) < std::tie(b[0], b[1], b[2]);
+  });
+  if (format == "csv") {
+    for (std::size_t i = 0; i < std::size(header); ++i) std::cout << (i ? "," : "") << header[i];
+    std::cout << "\r\n";
+    for (const auto& r : rows) {
+      for (std::size_t i = 0; i < r.size(); ++i) std::cout << (i ? "," : "") << csv_field(r[i]);
+      std::cout << "\r\n";
+    }
+  } else if (format == "json") {
+    std::cout << "[";
+    for (std::size_t n = 0; n < rows.size(); ++n) {
+      std::cout << (n ? ",\n " : "\n ") << "{";
+      for (std::size_t i = 0; i < rows[n].size(); ++i)
+        std::cout << (i ? ", " : "") << json_string(header[i]) << ": " << (i >= 4 ? rows[n][i] : json_string(rows[n][i]));
+      std::cout << "}";
+    }
+    std::cout << (rows.empty() ? "]\n" : "\n]\n");
+  } else {
+    std::vector<std::vector<std::string>> cells{{header, header + std::size(header)}};
+    cells.insert(cells.end(), rows.begin(), rows.end());
+    print_cells(cells);
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string csv_field(const std::string& value) {
@@ -343,6 +457,9 @@ int run_cli(const std::vector<std::string>& argv) {
     if (args.command == "enqueue") return cmd_enqueue(args);
     if (args.command == "status") return cmd_status(args);
     if (args.command == "log") return cmd_log(args);
+    if (args.command == "report") return cmd_report(args);
+    if (args.command == "retry") return cmd_retry(args);
+    if (args.command == "purge") return cmd_purge(args);
     throw UsageError{"unknown command " + args.command};
   } catch (const UsageError& e) {
     std::cerr << "letterd: " << e.what << "\n\n" << kUsage;

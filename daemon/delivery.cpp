@@ -224,7 +224,7 @@ class Session {
       std::lock_guard lock(s.mutex);
       if (s.consecutive_faults > 0) s.log.info("relay {} is working again", s.relay.name);
       s.consecutive_faults = 0;
-      verdict = judge(result.outcome, m.attempts + 1, m.created_at, ended, s.retry, s.jitter());
+      verdict = judge(result.outcome, m.attempts + 1, m.lifetime_from, ended, s.retry, s.jitter());
       // One policy refusal may be about one recipient; two in a row are the
       // relay's terms (relay access, the sender, the HELO name): stop and wait.
       s.consecutive_refusals = result.outcome == Outcome::refused ? s.consecutive_refusals + 1 : 0;

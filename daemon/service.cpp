@@ -212,6 +212,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     return false;
   };
   Notifier notifier;
+  TimePoint next_purge = now_ms();
   bool scan = true;
   bool ready = false;
   bool intake_progress = true;
@@ -243,8 +244,15 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
     try {
       notifier.tick(*store);
+      if (now_ms() >= next_purge) {
+        // retention.bodies, applied hourly: letters and notes are not kept longer than promised.
+        auto purged = store->purge_bodies(now_ms() - engine.config->retention_bodies);
+        if (purged.bodies || purged.notes)
+          log->info("retention: erased {} letter bodies and {} personal notes", purged.bodies, purged.notes);
+        next_purge = now_ms() + std::chrono::hours(1);
+      }
     } catch (const std::exception& e) {
-      log->warn("status for systemd: {}", e.what());
+      log->warn("housekeeping: {}", e.what());
     }
 
     TimePoint wake = next_rescan;

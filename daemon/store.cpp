@@ -54,6 +54,8 @@ CREATE TABLE messages (
   relay           TEXT NOT NULL,
   created_at      TEXT NOT NULL,
   sent_at         TEXT,
+  ended_at        TEXT,
+  retried_at      TEXT,
   body            TEXT,
   FOREIGN KEY (campaign, submission_id) REFERENCES submissions (campaign, id)
 );
@@ -107,7 +109,7 @@ struct Store::Impl {
 
   Impl(const std::string& path, Access access) : db(open(path, access)) {
     db.setBusyTimeout(5000);
-    if (access == Access::read_only) {
+    if (access != Access::daemon) {
       int version = db.execAndGet("PRAGMA user_version").getInt();
       if (version != kSchemaVersion)
         throw std::runtime_error("database " + path + " has schema version " + std::to_string(version) +
@@ -122,11 +124,11 @@ struct Store::Impl {
   }
 
   static SQLite::Database open(const std::string& path, Access access) {
-    if (access == Access::read_only) {
+    if (access != Access::daemon) {
       struct stat st;
       if (::stat(path.c_str(), &st) != 0)
         throw std::runtime_error("no database at " + path + " (letterd run creates it)");
-      return SQLite::Database(path, SQLite::OPEN_READONLY);
+      return SQLite::Database(path, access == Access::read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE);
     }
     // Supporters' letters live here: readable by letterd alone.
     mode_t old = ::umask(077);
@@ -275,7 +277,8 @@ void Store::add_rejection(const std::string& file, TimePoint at, const std::stri
 std::vector<StoredMessage> Store::due(const std::string& relay, TimePoint now, int limit) {
   SQLite::Statement q(impl_->db, R"sql(
     SELECT id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
-           reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at
+           reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
+           coalesce(retried_at, created_at)
     FROM messages
     WHERE relay = ? AND status IN ('queued', 'deferred') AND next_attempt_at <= ?
     ORDER BY next_attempt_at, id LIMIT ?)sql");
@@ -306,6 +309,7 @@ std::vector<StoredMessage> Store::due(const std::string& relay, TimePoint now, i
     m.status = q.getColumn(c++).getString();
     m.attempts = q.getColumn(c++).getInt();
     m.created_at = parse_time(q.getColumn(c++).getString());
+    m.lifetime_from = parse_time(q.getColumn(c++).getString());
     out.push_back(std::move(m));
   }
   return out;
@@ -346,8 +350,9 @@ void Store::record_attempt(const AttemptRecord& r) {
 
   SQLite::Statement m(db, R"sql(
     UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
-           smtp_response = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
-    WHERE id = ?)sql");
+           smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
+           ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
+    WHERE id = ?8)sql");
   m.bind(1, r.status);
   m.bind(2, r.counts_as_attempt ? 1 : 0);
   if (r.next_attempt_at) m.bind(3, format_utc(*r.next_attempt_at));
@@ -432,6 +437,78 @@ std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, c
   std::vector<TimePoint> out;
   while (q.executeStep()) out.push_back(parse_time(q.getColumn(0).getString()));
   return {out.rbegin(), out.rend()};
+}
+
+Store::RetryResult Store::retry(long long id, TimePoint now) {
+  auto& db = impl_->db;
+  SQLite::Statement q(db, "SELECT status, body IS NULL FROM messages WHERE id = ?");
+  q.bind(1, static_cast<int64_t>(id));
+  if (!q.executeStep()) return RetryResult::no_such_message;
+  if (q.getColumn(0).getString() != "failed") return RetryResult::not_failed;
+  if (q.getColumn(1).getInt()) return RetryResult::body_erased;
+  SQLite::Statement u(db, R"sql(
+    UPDATE messages SET status = 'queued', next_attempt_at = ?1, retried_at = ?1, ended_at = NULL
+    WHERE id = ?2 AND status = 'failed')sql");
+  u.bind(1, format_utc(now));
+  u.bind(2, static_cast<int64_t>(id));
+  return u.exec() == 1 ? RetryResult::queued : RetryResult::not_failed;
+}
+
+std::vector<long long> Store::failed_messages() {
+  SQLite::Statement q(impl_->db, "SELECT id FROM messages WHERE status = 'failed' AND body IS NOT NULL ORDER BY id");
+  std::vector<long long> ids;
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  return ids;
+}
+
+Store::PurgeCounts Store::purge_bodies(TimePoint ended_before) {
+  auto& db = impl_->db;
+  std::string cutoff = format_utc(ended_before);
+  SQLite::Transaction t(db);
+  SQLite::Statement bodies(db, R"sql(
+    UPDATE messages SET body = NULL
+    WHERE body IS NOT NULL AND status IN ('sent', 'failed') AND ended_at < ?)sql");
+  bodies.bind(1, cutoff);
+  PurgeCounts counts;
+  counts.bodies = bodies.exec();
+  // A personal note lives on while any letter that quotes it may still be sent.
+  SQLite::Statement notes(db, R"sql(
+    UPDATE submissions SET personal_note = NULL
+    WHERE personal_note IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM messages m WHERE m.campaign = submissions.campaign AND m.submission_id = submissions.id
+        AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed'))))sql");
+  counts.notes = notes.exec();
+  t.commit();
+  return counts;
+}
+
+std::vector<ReportRow> Store::report(const std::string& campaign) {
+  std::vector<ReportRow> out;
+  SQLite::Statement by_target(impl_->db, R"sql(
+    SELECT 'target', target_id, max(recipient_name),
+           sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
+           sum(status = 'sent'), sum(status = 'failed')
+    FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY target_id ORDER BY target_id)sql");
+  SQLite::Statement by_day(impl_->db, R"sql(
+    SELECT 'day', substr(coalesce(ended_at, created_at), 1, 10), '',
+           sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
+           sum(status = 'sent'), sum(status = 'failed')
+    FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY 2 ORDER BY 2)sql");
+  for (SQLite::Statement* q : {&by_target, &by_day}) {
+    q->bind(1, campaign);
+    while (q->executeStep()) {
+      ReportRow r;
+      r.scope = q->getColumn(0).getString();
+      r.key = q->getColumn(1).getString();
+      r.name = text_or_empty(q->getColumn(2));
+      r.waiting = q->getColumn(3).getInt64();
+      r.deferred = q->getColumn(4).getInt64();
+      r.sent = q->getColumn(5).getInt64();
+      r.failed = q->getColumn(6).getInt64();
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
 }
 
 std::vector<LogRow> Store::log(const LogFilter& f) {

@@ -25,7 +25,8 @@ struct StoredMessage {
   std::string subject, body, message_id, relay, status;
   bool reflect = false;
   int attempts = 0;
-  TimePoint created_at;
+  TimePoint created_at;     // also the Date header: the same on every retry
+  TimePoint lifetime_from;  // retry.lifetime counts from here: acceptance, or a `letterd retry`
 };
 
 // One row of the delivery log as organisers read it.
@@ -46,6 +47,14 @@ struct StatusCount {
   long long count = 0;
 };
 
+// Letters of one campaign per target (scope "target", key the target id)
+// or per day (scope "day", key YYYY-MM-DD of the letter's end, or of its
+// acceptance while it waits). Tests in reflect mode are not counted.
+struct ReportRow {
+  std::string scope, key, name;
+  long long waiting = 0, deferred = 0, sent = 0, failed = 0;
+};
+
 struct RecentError {
   std::string at, relay, outcome, smtp_response;
   int smtp_code = 0;
@@ -55,11 +64,12 @@ class Store {
  public:
   enum class Access {
     daemon,     // creates and migrates the database: letterd run
-    read_only,  // opens it as it is, never creates or migrates: status, log
+    existing,   // writes to it as it is, never creates or migrates: retry, purge
+    read_only,  // reads it as it is: status, log, report
   };
 
   // Opens the database. Throws std::runtime_error naming the file when it
-  // cannot, or (read_only) when it is missing or of another schema version.
+  // cannot, or (existing, read_only) when it is missing or of another schema version.
   explicit Store(const std::string& path, Access access = Access::daemon);
   ~Store();
   Store(const Store&) = delete;
@@ -140,6 +150,22 @@ class Store {
   // The same for one target of one campaign, for per_target limits.
   std::vector<TimePoint> recent_target_sends(const std::string& campaign, const std::string& target_id,
                                              std::size_t count, TimePoint since);
+
+  // --- the organiser's commands ---
+
+  enum class RetryResult { queued, no_such_message, not_failed, body_erased };
+  // Puts a failed message back in the queue, due now; retry.lifetime starts again.
+  RetryResult retry(long long id, TimePoint now);
+  std::vector<long long> failed_messages();
+
+  // Erases the bodies of letters that ended (sent or failed) before
+  // `ended_before`, and the personal notes no waiting letter still needs.
+  struct PurgeCounts {
+    int bodies = 0, notes = 0;
+  };
+  PurgeCounts purge_bodies(TimePoint ended_before);
+
+  std::vector<ReportRow> report(const std::string& campaign);
 
   // --- reading ---
   std::vector<LogRow> log(const LogFilter& filter);

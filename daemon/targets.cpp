@@ -176,6 +176,12 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
   return out;
 }
 
+std::vector<std::string> Targets::ids() const {
+  std::vector<std::string> out;
+  for (const auto& t : targets_) out.push_back(t.id());
+  return out;
+}
+
 const Target* Targets::by_id(std::string_view id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &targets_[it->second];

@@ -37,6 +37,8 @@ class Targets {
   // The columns every target has: the names a template may use as target.*.
   const std::set<std::string, std::less<>>& columns() const { return columns_; }
   std::size_t size() const { return targets_.size(); }
+  // Every target's id, in the file's order.
+  std::vector<std::string> ids() const;
 
  private:
   static std::optional<Targets> from_rows(std::vector<std::pair<int, Target>> rows, const std::string& file,

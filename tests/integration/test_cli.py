@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import time
 import unittest
 
 from harness import RelayTestCase, submission
@@ -147,3 +148,71 @@ class Cli(RelayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OrganiserCommands(RelayTestCase):
+    def test_report_answers_did_every_mp_get_our_letters(self):
+        self.server.reject_rcpt("justice.secretary@example.org", 550, "5.1.1 no such user")
+        for i, constituency in enumerate(["Cities of London and Westminster", "Islington North", "Islington North"]):
+            sub = submission(id=f"r{i}", constituency=constituency)
+            sub["supporter"]["email"] = f"r{i}@example.org"
+            self.letterd.drop(f"r{i}.json", sub)
+        self.letterd.run_once()
+        report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
+        by_target = {r["key"]: r for r in report if r["scope"] == "target"}
+        self.assertEqual(by_target["mp-islington-north"]["sent"], 2)
+        self.assertEqual(by_target["mp-cities-of-london-and-westminster"]["sent"], 1)
+        self.assertEqual(by_target["justice-secretary"]["failed"], 3)
+        self.assertEqual(by_target["mp-cardiff-east"]["sent"], 0, "a target no letter reached still shows")
+        self.assertEqual(by_target["mp-cardiff-east"]["name"], "Morgan Test MP")
+        # The counts are the database's own.
+        for key, row in by_target.items():
+            counted = self.letterd.query(
+                "SELECT sum(status = 'sent') AS sent, sum(status = 'failed') AS failed FROM messages "
+                "WHERE target_id = ?", key)[0]
+            self.assertEqual((row["sent"], row["failed"]), (counted["sent"] or 0, counted["failed"] or 0), key)
+        days = [r for r in report if r["scope"] == "day"]
+        self.assertEqual(sum(d["sent"] for d in days), 3)
+        self.assertEqual(sum(d["failed"] for d in days), 3)
+        rows = list(csv.DictReader(io.StringIO(self.letterd.cli("report", "--format", "csv", check=True).stdout)))
+        self.assertEqual(len(rows), len(report))
+        table = self.letterd.cli("report", "--campaign", "legal-advocacy", check=True).stdout
+        self.assertIn("Morgan Test MP", table)
+        self.assertEqual(self.letterd.cli("report", "--campaign", "nope").returncode, 2)
+
+    def test_retry_puts_failed_letters_back_and_they_go(self):
+        self.server.fail_next(2, 554, "5.7.1 content rejected")
+        self.letterd.drop("f.json", submission(id="f"))
+        self.letterd.run_once()
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["failed", "failed"])
+        one = self.letterd.cli("retry", "1")
+        self.assertEqual(one.returncode, 0, one.stderr)
+        self.assertEqual(self.letterd.cli("retry", "1").returncode, 1, "a queued message is not failed")
+        self.assertIn("no such message", self.letterd.cli("retry", "99").stderr)
+        self.assertEqual(self.letterd.cli("retry", "x").returncode, 2)
+        self.assertEqual(self.letterd.cli("retry", "--failed", check=True).returncode, 0)
+        self.letterd.run_once()
+        rows = self.letterd.messages()
+        self.assertEqual([r["status"] for r in rows], ["sent", "sent"])
+        self.assertEqual([r["attempts"] for r in rows], [2, 2])
+
+    def test_purge_erases_bodies_and_notes_past_retention_and_keeps_counts(self):
+        self.letterd.extra = {"retention": {"bodies": "300ms"}}
+        self.letterd.write_config()
+        self.server.fail_next(1, 451, "4.3.0 later")  # the first letter waits, so it keeps its body
+        self.letterd.drop("p.json", submission(id="p", personal_note="Something very private."))
+        self.letterd.run_once()
+        time.sleep(0.4)
+        out = self.letterd.cli("purge", check=True).stdout
+        self.assertIn("erased 1 letter body and 0 personal note(s)", out)
+        rows = self.letterd.messages()
+        self.assertEqual([(r["status"], r["body"] is None) for r in rows], [("deferred", False), ("sent", True)])
+        note = self.letterd.query("SELECT personal_note FROM submissions")[0]["personal_note"]
+        self.assertEqual(note, "Something very private.", "a waiting letter still needs the note")
+        time.sleep(0.6)
+        self.letterd.run_once()
+        time.sleep(0.4)
+        self.letterd.cli("purge", check=True)
+        self.assertTrue(all(r["body"] is None for r in self.letterd.messages()))
+        self.assertIsNone(self.letterd.query("SELECT personal_note FROM submissions")[0]["personal_note"])
+        self.assertEqual(self.letterd.query("SELECT count(*) AS n FROM messages WHERE status = 'sent'")[0]["n"], 2)
