@@ -102,6 +102,31 @@ class Reader {
   Problems& problems_;
 };
 
+constexpr int kMaxNesting = 16;
+
+// How deeply [ and { nest, outside quoted strings. yaml-cpp parses by
+// recursion: a file of 60,000 '[' would overflow the stack, so the depth is
+// bounded before it ever sees the text. (A bracket inside a plain YAML
+// scalar counts too; a real submission is nowhere near the bound.)
+int flow_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  char quote = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 std::string_view stem(std::string_view file_name) {
   auto dot = file_name.rfind('.');
   return dot == std::string_view::npos ? file_name : file_name.substr(0, dot);
@@ -178,6 +203,14 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
   }
   if (!is_valid_utf8(text)) {
     problems.push_back({"", "the file is not valid UTF-8"});
+    return std::nullopt;
+  }
+  if (text.starts_with("\xEF\xBB\xBF")) {
+    problems.push_back({"", "the file starts with a byte-order mark: save it as UTF-8 without one"});
+    return std::nullopt;
+  }
+  if (flow_depth(text) > kMaxNesting) {
+    problems.push_back({"", "lists and maps nest more than " + std::to_string(kMaxNesting) + " deep"});
     return std::nullopt;
   }
   bool json = file_name.ends_with(".json");

@@ -388,6 +388,21 @@ TEST(ParseSubmission, InvalidUtf8IsRejected) {
   }
 }
 
+TEST(ParseSubmission, AByteOrderMarkIsRejectedWithAReason) {
+  Problem p = one_problem("\xEF\xBB\xBF" + std::string(kSpecJson));
+  EXPECT_NE(p.what.find("byte-order mark"), std::string::npos) << p.text();
+}
+
+// yaml-cpp parses by recursion: the depth is bounded before it sees the text.
+TEST(ParseSubmission, DeepNestingIsRejectedBeforeParsing) {
+  std::string deep = "{\"fields\": " + repeat("[", 5000) + repeat("]", 5000) + "}";
+  Problem p = one_problem(deep);
+  EXPECT_NE(p.what.find("nest more than 16 deep"), std::string::npos) << p.text();
+  // Brackets inside strings are text, not nesting.
+  std::string text = replace(std::string(kSpecJson), "As a person", repeat("[", 40) + " As a person");
+  EXPECT_EQ(parse_ok(text).personal_note->substr(0, 40), repeat("[", 40));
+}
+
 TEST(ParseSubmission, NotJsonOrNotAnObject) {
   Problem syntax = one_problem("{ \"campaign\": \"legal-advocacy\", ");
   EXPECT_NE(syntax.what.find("not valid JSON"), std::string::npos) << syntax.text();
