@@ -173,7 +173,7 @@ void read_authorisation(Reader& r, const YAML::Node& node, TimePoint now, Submis
   if (auto at = r.line(node["at"], "authorisation.at", 64, true)) {
     auto t = parse_rfc3339(*at);
     if (!t)
-      r.problem("authorisation.at", "'" + *at + "' is not an RFC 3339 time (2026-11-24T10:00:00Z)");
+      r.problem("authorisation.at", "is not an RFC 3339 time (2026-11-24T10:00:00Z)");
     else if (*t > now + kClockSkew)
       r.problem("authorisation.at", "is in the future");
     a.at = *at;
@@ -321,6 +321,9 @@ Values values_for(const Submission& s, const CampaignConfig& campaign, const Tar
   return v;
 }
 
+// Problems name keys and the campaign's own words (targets, letters), never
+// what the supporter wrote: the .error file and the log are read by others.
+
 // Where a letter goes: a fixed target, or the one the submission's
 // constituency (or target id) names. Never an address from the submission.
 const Target* pick_target(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
@@ -336,11 +339,11 @@ const Target* pick_target(const Submission& s, const CampaignConfig& campaign, c
     by_id = nullptr;
   }
   if (s.constituency && !by_name)
-    problems.push_back({"constituency", "'" + *s.constituency + "' matches none of the campaign's targets"});
+    problems.push_back({"constituency", "matches none of the campaign's targets"});
   if (!s.target && !s.constituency)
     problems.push_back({"constituency", "is required by letter " + letter.name + " (or give target)"});
   if (by_id && by_name && by_id != by_name)
-    problems.push_back({"target", "'" + *s.target + "' is not the target for constituency '" + *s.constituency + "'"});
+    problems.push_back({"target", "'" + *s.target + "' is not the target for the constituency given"});
   return by_id ? by_id : by_name;
 }
 

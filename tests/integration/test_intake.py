@@ -159,13 +159,19 @@ class Intake(RelayTestCase):
         self.assertEqual(rows[2:], [("live", "mp", "failed"), ("live", "justice-secretary", "sent"),
                                     ("again", "mp", "sent")])
 
-    def test_rejections_are_logged_without_what_the_supporter_wrote(self):
+    def test_rejections_name_the_problem_not_what_the_supporter_wrote(self):
         sub = submission(id="private", constituency="My Secret Village")
+        sub["authorisation"]["at"] = "the day I was assaulted"
         self.letterd.drop("private.json", sub)
         result = self.letterd.run_once()
-        self.assertIn("rejected private.json: 1 problem(s)", result.stderr)
-        self.assertNotIn("My Secret Village", result.stderr)
-        self.assertIn("My Secret Village", self.letterd.error_file("private.json"))
+        self.assertIn("rejected private.json: 2 problem(s)", result.stderr)
+        errors = self.letterd.error_file("private.json")
+        reasons = self.rejection_reasons()["private.json"]
+        for text in (result.stderr, errors, reasons):
+            self.assertNotIn("My Secret Village", text)
+            self.assertNotIn("assaulted", text)
+        self.assertIn("constituency: matches none of the campaign's targets", errors)
+        self.assertIn("authorisation.at: is not an RFC 3339 time", errors)
 
     def test_keep_accepted_moves_files_to_accepted(self):
         self.letterd.extra = {"queue": {"keep_accepted": True}}
