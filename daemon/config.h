@@ -25,6 +25,7 @@ struct RateLimits {
   std::optional<long> per_second, per_minute, per_hour, per_day;
 
   bool any() const { return per_second || per_minute || per_hour || per_day; }
+  bool operator==(const RateLimits&) const = default;
 };
 
 struct RelayConfig {
@@ -40,12 +41,16 @@ struct RelayConfig {
   int connections = 1;
   Duration timeout = std::chrono::seconds(60);
   RateLimits rate;
+
+  bool operator==(const RelayConfig&) const = default;
 };
 
 struct RetryPolicy {
   Duration first = std::chrono::minutes(1);
   Duration max = std::chrono::hours(1);
   Duration lifetime = std::chrono::hours(72);
+
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 struct LetterConfig {

@@ -4,7 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
 #include <regex>
+#include <set>
 
 #include "message.h"
 
@@ -64,13 +69,20 @@ struct Relay::Shared {
   const int wake_fd;
   const std::string helo;
 
-  std::mutex mutex;  // guards everything below
-  std::condition_variable work;
   struct Job {
     StoredMessage message;
     TimePoint claimed_at;  // the time the rate limits counted: the attempt's `at`
   };
+  // A claimed send that never reached the relay: its rate slot is given back.
+  struct Unsent {
+    TimePoint claimed_at;
+    std::string campaign, target_id;
+  };
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable work;
   std::deque<Job> jobs;
+  std::vector<Unsent> unsent;
   int in_flight = 0;
   bool stopping = false;
   std::optional<TimePoint> paused_until;
@@ -83,9 +95,11 @@ struct Relay::Shared {
     return d(random);
   }
 
+  bool paused(TimePoint now) const { return paused_until && *paused_until > now; }
+
   // Pauses the relay (caller holds the mutex). Loud once; quieter while it stays down.
   void pause(const SendResult& result, TimePoint now) {
-    if (paused_until && *paused_until > now) return;  // another session already paused it
+    if (paused(now)) return;  // another session already paused it
     ++consecutive_faults;
     Duration wait = retry_delay(consecutive_faults, retry, jitter());
     paused_until = now + wait;
@@ -122,13 +136,12 @@ class Session {
         s.jobs.pop_front();
         ++s.in_flight;
       }
-      const StoredMessage& m = job.message;
       try {
-        deliver(m, job.claimed_at);
+        deliver(job.message, job.claimed_at);
       } catch (const std::exception& e) {
-        // The database refused the outcome: the row stays `sending` and is
-        // sent again at the next start, as after a crash.
-        s.log.error("message {}: {}; it will be tried again when letterd restarts", m.id, e.what());
+        // Only a database that never answered gets here: the row stays
+        // `sending` and is sent again at the next start, as after a crash.
+        s.log.error("message {}: {}; it will be tried again when letterd restarts", job.message.id, e.what());
       }
       {
         std::lock_guard lock(s.mutex);
@@ -145,31 +158,48 @@ class Session {
     return *store_;
   }
 
+  // An outcome is never dropped: a letter the relay took and the log does
+  // not know of would be sent again. The database gets as long as it needs
+  // while letterd runs; when it is stopping, a few more chances.
   void record(const Store::AttemptRecord& r) {
-    // A busy database gets a few chances before the outcome is given up to
-    // the restart recovery.
-    for (int tries = 1;; ++tries) {
+    auto& s = *shared_;
+    auto wait = std::chrono::milliseconds(100);
+    for (int tries_after_stop = 0;;) {
       try {
         store().record_attempt(r);
         return;
-      } catch (const std::exception&) {
-        if (tries == 5) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 * tries));
+      } catch (const std::exception& e) {
+        bool stopping;
+        {
+          std::lock_guard lock(s.mutex);
+          stopping = s.stopping;
+        }
+        if (stopping && ++tries_after_stop > 5) throw;
+        if (wait == std::chrono::milliseconds(100))
+          s.log.warn("message {}: cannot record its outcome yet ({}); trying again", r.message, e.what());
+        std::this_thread::sleep_for(wait);
+        wait = std::min(wait * 2, std::chrono::milliseconds(5000));
       }
     }
   }
 
-  // `claimed_at` is when the rate limits counted this send, and so the
-  // attempt's time in the log the limits are seeded from after a restart.
+  void give_back_slot(const StoredMessage& m, TimePoint claimed_at) {
+    std::lock_guard lock(shared_->mutex);
+    shared_->unsent.push_back({claimed_at, m.campaign, m.target_id});
+  }
+
   void deliver(const StoredMessage& m, TimePoint claimed_at) {
     auto& s = *shared_;
+    std::optional<TimePoint> paused_until;
     {
       std::lock_guard lock(s.mutex);
-      if (s.paused_until && *s.paused_until > now_ms()) {
-        // Handed over before another session paused the relay: it waits too.
-        store().release(m.id, *s.paused_until);
-        return;
-      }
+      if (s.paused(now_ms())) paused_until = s.paused_until;
+    }
+    if (paused_until) {
+      // Handed over before another session paused the relay: it waits too.
+      store().release(m.id, *paused_until);
+      give_back_slot(m, claimed_at);
+      return;
     }
     std::string data;
     try {
@@ -177,13 +207,13 @@ class Session {
     } catch (const std::exception& e) {
       // Intake checks every value that reaches a header, so this is a stored
       // row changed by hand: fail it rather than retry it for ever.
-      record({m.id, now_ms(), s.relay.name, 0, std::string("cannot build the message: ") + e.what(), 0, "failed",
-              "failed", std::nullopt, true});
+      record({m.id, claimed_at, s.relay.name, 0, std::string("cannot build the message: ") + e.what(), 0,
+              "failed", "failed", std::nullopt, true});
+      give_back_slot(m, claimed_at);
       s.log.error("failed message {}: cannot build it: {}", m.id, e.what());
       return;
     }
     TimePoint started = now_ms();
-    TimePoint at = claimed_at;
     SendResult result;
     try {
       if (!smtp_) smtp_ = std::make_unique<SmtpSession>(s.relay, read_relay_password(s.relay), s.helo);
@@ -206,37 +236,36 @@ class Session {
     TimePoint ended = now_ms();
     long long took = (ended - started).count();
 
-    if (result.outcome == Outcome::relay_fault) {
-      smtp_.reset();
-      std::optional<TimePoint> until;
-      {
-        std::lock_guard lock(s.mutex);
-        s.pause(result, ended);
-        until = s.paused_until;
-      }
-      record({m.id, at, s.relay.name, result.code, result.response, took, to_string(result.outcome), "deferred", until,
-              false});
-      return;
-    }
+    // A refusal by policy right after another is the relay's terms, not
+    // this letter's: it waits like a relay fault, costing no attempt.
+    bool relay_wide = result.outcome == Outcome::relay_fault;
     Verdict verdict;
-    bool pause_for_refusals = false;
+    std::optional<TimePoint> until;
     {
       std::lock_guard lock(s.mutex);
-      if (s.consecutive_faults > 0) s.log.info("relay {} is working again", s.relay.name);
-      s.consecutive_faults = 0;
-      verdict = judge(result.outcome, m.attempts + 1, m.lifetime_from, ended, s.retry, s.jitter());
-      // One policy refusal may be about one recipient; two in a row are the
-      // relay's terms (relay access, the sender, the HELO name): stop and wait.
-      s.consecutive_refusals = result.outcome == Outcome::refused ? s.consecutive_refusals + 1 : 0;
-      if (s.consecutive_refusals >= 2) {
+      if (result.outcome == Outcome::refused) relay_wide = ++s.consecutive_refusals >= 2;
+      if (relay_wide) {
         s.pause(result, ended);
-        pause_for_refusals = true;
+        until = s.paused_until;
+      } else {
+        if (result.outcome != Outcome::refused) {
+          s.consecutive_refusals = 0;
+          if (s.consecutive_faults > 0) s.log.info("relay {} is working again", s.relay.name);
+          s.consecutive_faults = 0;
+        }
+        verdict = judge(result.outcome, m.attempts + 1, m.lifetime_from, ended, s.retry, s.jitter());
       }
     }
+    if (relay_wide) {
+      smtp_.reset();
+      if (result.outcome == Outcome::relay_fault) give_back_slot(m, claimed_at);
+      record({m.id, claimed_at, s.relay.name, result.code, result.response, took, to_string(result.outcome),
+              "deferred", until, false});
+      return;
+    }
     std::string response = verdict.reason.empty() ? result.response : result.response + " (" + verdict.reason + ")";
-    record({m.id, at, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
+    record({m.id, claimed_at, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
             verdict.next_attempt_at, true});
-    if (pause_for_refusals) smtp_.reset();
     if (verdict.status == "sent")
       s.log.info("sent message {} ({} to {}) via {}: {} {}", m.id, m.letter, m.target_id, s.relay.name, result.code,
                  redact(result.response));
@@ -252,12 +281,20 @@ class Session {
   std::unique_ptr<Store> store_;
 };
 
+std::vector<std::string> campaigns_through(const Config& config, const std::string& relay) {
+  std::vector<std::string> names;
+  for (const auto& [name, campaign] : config.campaigns)
+    if (campaign.relay == relay) names.push_back(name);
+  return names;
+}
+
 }  // namespace
 
 Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
              spdlog::logger& log, int wake_fd)
     : relay_(relay),
-      config_(config),
+      config_(&config),
+      campaigns_(campaigns_through(config, relay.name)),
       store_(store),
       log_(log),
       shared_(std::make_shared<Shared>(relay, config.retry, database, log, wake_fd)),
@@ -267,17 +304,31 @@ Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const
     TimePoint day_ago = now_ms() - std::chrono::hours(24);
     for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
   }
-  for (int i = 0; i < relay.connections; ++i) sessions_.emplace_back([shared = shared_] { Session(shared).run(); });
+  try {
+    for (int i = 0; i < relay.connections; ++i)
+      sessions_.emplace_back([shared = shared_] { Session(shared).run(); });
+  } catch (...) {
+    stop();  // a joinable std::thread must never be destroyed
+    throw;
+  }
 }
 
 Relay::~Relay() { stop(); }
 
+const RetryPolicy& Relay::retry_policy() const { return shared_->retry; }
+
+void Relay::use(const Config& config) {
+  config_ = &config;
+  campaigns_ = campaigns_through(config, relay_.name);
+  target_limiters_.clear();  // per_target may have changed: seeded afresh from the log
+}
+
 bool Relay::has_due(TimePoint now) {
   {
     std::lock_guard lock(shared_->mutex);
-    if (shared_->paused_until && *shared_->paused_until > now) return false;
+    if (shared_->paused(now)) return false;
   }
-  auto next = store_.next_due(relay_.name);
+  auto next = store_.next_due(relay_.name, campaigns_);
   return next && *next <= now;
 }
 
@@ -287,7 +338,7 @@ bool Relay::busy() {
 }
 
 bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot) {
-  const CampaignConfig* campaign = config_.campaign(m.campaign);
+  const CampaignConfig* campaign = config_->campaign(m.campaign);
   if (!campaign || !campaign->per_target.any()) return true;
   auto key = std::make_pair(m.campaign, m.target_id);
   auto it = target_limiters_.find(key);
@@ -302,28 +353,53 @@ bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot
   return slot <= now;
 }
 
+void Relay::forget_unsent() {
+  std::vector<Shared::Unsent> unsent;
+  {
+    std::lock_guard lock(shared_->mutex);
+    unsent.swap(shared_->unsent);
+  }
+  for (const auto& u : unsent) {
+    limiter_.forget(u.claimed_at);
+    if (auto t = target_limiters_.find({u.campaign, u.target_id}); t != target_limiters_.end())
+      t->second.forget(u.claimed_at);
+  }
+}
+
 std::optional<TimePoint> Relay::dispatch() {
+  rate_hold_.reset();
+  forget_unsent();
+  auto hold_until = [&](TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; };
   for (;;) {
     TimePoint now = now_ms();
     int idle;
     {
       std::lock_guard lock(shared_->mutex);
-      if (shared_->paused_until && *shared_->paused_until > now) return shared_->paused_until;
+      if (shared_->stopping) return std::nullopt;
+      if (shared_->paused(now)) return shared_->paused_until;
       idle = relay_.connections - shared_->in_flight - static_cast<int>(shared_->jobs.size());
     }
     if (idle <= 0) return std::nullopt;  // a session finishing wakes the loop
-    auto due = store_.due(relay_.name, now, idle * kDuePerSession);
-    if (due.empty()) return store_.next_due(relay_.name);
+    auto due = store_.due(relay_.name, campaigns_, now, idle * kDuePerSession);
+    if (due.empty()) return store_.next_due(relay_.name, campaigns_);
     bool moved = false;
+    std::set<std::pair<std::string, std::string>> held;
     for (auto& m : due) {
       if (idle == 0) return std::nullopt;
+      if (held.count({m.campaign, m.target_id})) continue;
       now = now_ms();
       TimePoint slot = limiter_.next_slot(now);
-      if (slot > now) return slot;
+      if (slot > now) {
+        hold_until(slot);
+        return slot;
+      }
       TimePoint target_slot;
       if (!target_allows(m, now, target_slot)) {
-        // Held back for its inbox's sake: it waits, costing no attempt.
-        store_.hold(m.id, target_slot);
+        // Held back for its inbox's sake: every letter to that target waits,
+        // costing no attempt, while letters to others go ahead.
+        store_.hold_target(m.campaign, m.target_id, target_slot);
+        held.insert({m.campaign, m.target_id});
+        hold_until(target_slot);
         moved = true;
         continue;
       }
@@ -338,21 +414,19 @@ std::optional<TimePoint> Relay::dispatch() {
       --idle;
       moved = true;
     }
-    if (!moved) return store_.next_due(relay_.name);
+    if (!moved) return store_.next_due(relay_.name, campaigns_);
   }
 }
 
-void Relay::stop() {
+void Relay::begin_stop() {
   std::deque<Shared::Job> unstarted;
   {
     std::lock_guard lock(shared_->mutex);
-    if (shared_->stopping && sessions_.empty()) return;
+    if (shared_->stopping) return;
     shared_->stopping = true;
     unstarted.swap(shared_->jobs);
   }
   shared_->work.notify_all();
-  for (auto& t : sessions_) t.join();
-  sessions_.clear();
   for (const auto& job : unstarted) {
     try {
       store_.release(job.message.id, now_ms());
@@ -360,6 +434,13 @@ void Relay::stop() {
       log_.error("message {}: {}; it is queued again when letterd restarts", job.message.id, e.what());
     }
   }
+}
+
+void Relay::stop() {
+  begin_stop();
+  for (auto& t : sessions_)
+    if (t.joinable()) t.join();
+  sessions_.clear();
 }
 
 }  // namespace letterd

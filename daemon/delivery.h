@@ -6,20 +6,17 @@
 // simple sound design) and its own database connection.
 //
 // A message is claimed (`sending`) before it is handed over and recorded
-// `sent` only after the relay's 2xx. A relay-wide fault pauses the relay,
-// logged once; messages wait and never fail for it.
+// `sent` only after the relay's 2xx; an outcome is never dropped, however
+// long the database stays busy. A relay-wide fault pauses the relay,
+// logged once; its messages wait and never fail for it. A send that never
+// reached the relay gives its rate slot back.
 #pragma once
 
 #include <spdlog/logger.h>
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -38,40 +35,57 @@ class Relay {
   // `store` is the loop's own connection; each session thread opens
   // `database` for itself. `wake_fd` (an eventfd) is written whenever a
   // session finishes a message, so the loop can hand out the next.
+  // Throws (with no thread left running) when the sessions cannot start.
   Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
         spdlog::logger& log, int wake_fd);
   ~Relay();  // stop()
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 
+  const RelayConfig& relay_config() const { return relay_; }
+  const RetryPolicy& retry_policy() const;
+
+  // Takes a reloaded config whose relay settings and retry policy are
+  // unchanged: the sessions and their connections carry on.
+  void use(const Config& config);
+
   // Hands due messages to idle sessions while the limits allow. Returns
   // when it next wants to run (a rate slot, a retry, the end of a pause),
   // if ever; a session finishing also wakes the loop.
   std::optional<TimePoint> dispatch();
+
+  // The earliest time a rate limit (the relay's or a target's) holds a
+  // due message back to, as of the last dispatch.
+  std::optional<TimePoint> rate_hold() const { return rate_hold_; }
 
   // True when a message is due now and the relay is not paused.
   bool has_due(TimePoint now);
   // True while a session has a message in hand or waiting for it.
   bool busy();
 
-  // Finishes the messages in flight, puts the ones not yet started back in
-  // the queue, and ends the sessions (QUIT). Waits at most the relay's
-  // transfer timeout for a send in flight.
+  // Stops handing out work: messages not yet started go back to the
+  // queue, sessions end after the message in hand. Does not wait.
+  void begin_stop();
+  // begin_stop(), then waits for the sessions to finish (each send is
+  // bounded by three times the relay's timeout) and say QUIT.
   void stop();
 
   struct Shared;  // state the sessions share: defined in delivery.cpp
 
  private:
   bool target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot);
+  void forget_unsent();
 
   RelayConfig relay_;
-  const Config& config_;
+  const Config* config_;
+  std::vector<std::string> campaigns_;  // those whose letters go through this relay
   Store& store_;
   spdlog::logger& log_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::thread> sessions_;
   RateLimiter limiter_;
   std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
+  std::optional<TimePoint> rate_hold_;
 };
 
 }  // namespace letterd

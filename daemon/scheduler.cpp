@@ -74,6 +74,11 @@ TimePoint RateLimiter::next_slot(TimePoint now) const {
   return slot;
 }
 
+void RateLimiter::forget(TimePoint at) {
+  auto it = std::find(sends_.rbegin(), sends_.rend(), at);
+  if (it != sends_.rend()) sends_.erase(std::next(it).base());
+}
+
 void RateLimiter::record(TimePoint at) {
   if (memory_ == 0) return;
   sends_.push_back(at);

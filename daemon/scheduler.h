@@ -54,6 +54,9 @@ class RateLimiter {
   // Counts a send (times must not go backwards by more than a window).
   void record(TimePoint at);
 
+  // Uncounts a send recorded at `at` that never reached the relay.
+  void forget(TimePoint at);
+
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
   std::size_t memory() const { return memory_; }

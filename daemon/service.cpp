@@ -100,20 +100,40 @@ class WakeFd {
   int fd_;
 };
 
+// The config in force and a Relay for each of its relays. A reload keeps
+// the relays whose settings did not change (their connections carry on)
+// and retires the others without waiting for their sends in flight, so
+// the loop, the watchdog and signals never stall behind a slow relay.
 struct Engine {
   std::unique_ptr<Config> config;
   std::map<std::string, std::unique_ptr<Relay>> relays;
+  std::vector<std::unique_ptr<Relay>> retiring;
 
-  void stop() {
-    for (auto& [name, relay] : relays) relay->stop();
-    relays.clear();
-  }
+  // Builds everything new first: if that fails, the old engine stays whole.
+  void start(std::unique_ptr<Config> next, Store& store, const std::string& database, spdlog::logger& log,
+             int wake_fd) {
+    std::map<std::string, std::unique_ptr<Relay>> fresh;
+    std::vector<std::string> kept;
+    for (const auto& [name, relay] : next->relays) {
+      auto old = relays.find(name);
+      if (old != relays.end() && old->second->relay_config() == relay && old->second->retry_policy() == next->retry) {
+        kept.push_back(name);
+        continue;
+      }
+      fresh.emplace(name, std::make_unique<Relay>(relay, *next, store, database, log, wake_fd));
+    }
+    for (auto& name : kept) {
+      fresh.emplace(name, std::move(relays[name]));
+      fresh[name]->use(*next);
+    }
+    for (auto& [name, relay] : relays) {
+      if (!relay) continue;  // kept
+      relay->begin_stop();
+      retiring.push_back(std::move(relay));
+    }
+    relays = std::move(fresh);
+    config = std::move(next);
 
-  void start(std::unique_ptr<Config> c, Store& store, spdlog::logger& log, int wake_fd) {
-    stop();
-    config = std::move(c);
-    for (const auto& [name, relay] : config->relays)
-      relays.emplace(name, std::make_unique<Relay>(relay, *config, store, config->database, log, wake_fd));
     // A campaign moved to another relay takes its waiting letters along;
     // letters of a campaign no longer configured wait, and say so.
     std::vector<std::string> names;
@@ -125,6 +145,31 @@ struct Engine {
     for (const auto& orphan : store.waiting_outside(names))
       log.error("{} {} message(s) of campaign {} wait, but the config has no such campaign; they are not sent",
                 orphan.count, orphan.status, orphan.campaign);
+  }
+
+  // Ends retired relays whose last sends have finished.
+  void reap() {
+    std::erase_if(retiring, [](const std::unique_ptr<Relay>& r) {
+      if (r->busy()) return false;
+      r->stop();
+      return true;
+    });
+  }
+
+  bool busy() {
+    for (auto& [name, relay] : relays)
+      if (relay->busy()) return true;
+    for (auto& relay : retiring)
+      if (relay->busy()) return true;
+    return false;
+  }
+
+  void stop() {
+    for (auto& [name, relay] : relays) relay->begin_stop();
+    for (auto& [name, relay] : relays) relay->stop();
+    for (auto& relay : retiring) relay->stop();
+    relays.clear();
+    retiring.clear();
   }
 };
 
@@ -178,6 +223,9 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   }
   log->set_level(level_of(loaded->log_level));
 
+  // The database and queue stay those of the start: a reload cannot move them.
+  const std::string database = loaded->database;
+  const std::string queue_dir = loaded->queue_dir;
   std::unique_ptr<Signals> signals;
   std::unique_ptr<Store> store;
   std::unique_ptr<InstanceLock> lock;
@@ -195,7 +243,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     watch = std::make_unique<QueueWatch>(queue->new_dir());
     if (int n = store->requeue_interrupted(now_ms()))
       log->warn("{} message(s) were being sent when letterd last stopped; they will be sent again", n);
-    engine.start(std::make_unique<Config>(std::move(*loaded)), *store, *log, wake_fd->fd());
+    engine.start(std::make_unique<Config>(std::move(*loaded)), *store, database, *log, wake_fd->fd());
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
@@ -205,11 +253,6 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   auto stop_requested = [&] {
     signals->read();
     return signals->stop;
-  };
-  auto busy = [&] {
-    for (auto& [name, relay] : engine.relays)
-      if (relay->busy()) return true;
-    return false;
   };
   Notifier notifier;
   TimePoint next_purge = now_ms();
@@ -256,9 +299,13 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
 
     TimePoint wake = next_rescan;
+    std::optional<TimePoint> rate_hold;  // the earliest a rate limit holds a due letter to
     try {
-      for (auto& [name, relay] : engine.relays)
+      engine.reap();
+      for (auto& [name, relay] : engine.relays) {
         if (auto when = relay->dispatch()) wake = std::min(wake, *when);
+        if (auto hold = relay->rate_hold()) rate_hold = rate_hold ? std::min(*rate_hold, *hold) : *hold;
+      }
     } catch (const std::exception& e) {
       // One bad moment (a full disk, a locked database) must not end the daemon.
       log->error("delivery: {}; trying again in 5s", e.what());
@@ -271,24 +318,34 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     if (signals->stop) break;
 
     if (options.once) {
-      // Files that arrived meanwhile are taken too; a file intake could not
-      // take (it stays in new/) must not keep --once running for ever.
-      bool files = intake_progress && !queue->waiting(1).empty();
-      bool due = false;
-      for (auto& [name, relay] : engine.relays) due = due || relay->has_due(now_ms());
-      if (files) {
-        scan = true;
-        continue;
-      }
-      if (!due && !busy()) break;
-      // Only rate limits hold the rest back: wait for a near slot, not a far one.
-      if (!busy() && wake - now_ms() > kOnceLongestWait) {
-        log->info("the relays' rate limits hold the remaining messages back for more than {}; "
-                  "letterd run sends them later", format_duration(kOnceLongestWait));
+      try {
+        // Files that arrived meanwhile are taken too; a file intake could not
+        // take (it stays in new/) must not keep --once running for ever.
+        if (intake_progress && !queue->waiting(1).empty()) {
+          scan = true;
+          continue;
+        }
+        bool due = false;
+        for (auto& [name, relay] : engine.relays) due = due || relay->has_due(now_ms());
+        if (!engine.busy() && !due) {
+          // What is left waits for a retry, a paused relay, or a rate slot:
+          // a near slot is waited for, a far one left to the daemon.
+          if (!rate_hold) break;
+          if (*rate_hold - now_ms() > kOnceLongestWait) {
+            log->info("rate limits hold the remaining letters back for more than {}; letterd run sends them later",
+                      format_duration(kOnceLongestWait));
+            break;
+          }
+          wake = std::min(wake, *rate_hold);
+        }
+      } catch (const std::exception& e) {
+        log->error("{}", e.what());
+        exit_code = 1;
         break;
       }
     }
 
+    if (signals->reload) wake = now_ms();  // a SIGHUP read during intake: act on it now
     auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, notifier.longest_sleep().count());
     pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}, {wake_fd->fd(), POLLIN, 0}};
     ::poll(fds, 3, static_cast<int>(wait));
@@ -301,12 +358,15 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       sd_notify(0, "RELOADING=1");
       Problems reload_problems;
       auto fresh = load_config(options.config_path, reload_problems);
-      if (fresh && (fresh->database != engine.config->database || fresh->queue_dir != engine.config->queue_dir))
+      if (fresh && (fresh->database != database || fresh->queue_dir != queue_dir)) {
         log->warn("reload: a new database or queue_dir takes effect only when letterd restarts");
+        fresh->database = database;
+        fresh->queue_dir = queue_dir;
+      }
       if (fresh) {
         log->set_level(level_of(fresh->log_level));
         try {
-          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, *log, wake_fd->fd());
+          engine.start(std::make_unique<Config>(std::move(*fresh)), *store, database, *log, wake_fd->fd());
           log->info("config reloaded from {}", options.config_path);
         } catch (const std::exception& e) {
           log->error("reload: {}", e.what());

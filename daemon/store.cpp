@@ -62,6 +62,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_due ON messages (relay, next_attempt_at) WHERE status IN ('queued', 'deferred');
 CREATE INDEX messages_sending ON messages (status) WHERE status = 'sending';
 CREATE INDEX messages_supporter ON messages (campaign, supporter_email, target_id);
+CREATE INDEX messages_target ON messages (campaign, target_id) WHERE status IN ('queued', 'deferred');
 CREATE INDEX submissions_source ON submissions (source_file);
 CREATE TABLE attempts (
   id             INTEGER PRIMARY KEY,
@@ -274,17 +275,33 @@ void Store::add_rejection(const std::string& file, TimePoint at, const std::stri
   q.exec();
 }
 
-std::vector<StoredMessage> Store::due(const std::string& relay, TimePoint now, int limit) {
+namespace {
+
+// "?, ?, ?" for an IN list of `n` values; SQLite takes no arrays.
+std::string placeholders(std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
+}  // namespace
+
+std::vector<StoredMessage> Store::due(const std::string& relay, const std::vector<std::string>& campaigns,
+                                      TimePoint now, int limit) {
+  if (campaigns.empty()) return {};
   SQLite::Statement q(impl_->db, R"sql(
     SELECT id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
            reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
            coalesce(retried_at, created_at)
     FROM messages
-    WHERE relay = ? AND status IN ('queued', 'deferred') AND next_attempt_at <= ?
+    WHERE relay = ? AND status IN ('queued', 'deferred') AND next_attempt_at <= ? AND campaign IN ()sql" +
+                                     placeholders(campaigns.size()) + R"sql()
     ORDER BY next_attempt_at, id LIMIT ?)sql");
-  q.bind(1, relay);
-  q.bind(2, format_utc(now));
-  q.bind(3, limit);
+  int i = 1;
+  q.bind(i++, relay);
+  q.bind(i++, format_utc(now));
+  for (const auto& c : campaigns) q.bind(i++, c);
+  q.bind(i++, limit);
   std::vector<StoredMessage> out;
   while (q.executeStep()) {
     StoredMessage m;
@@ -315,10 +332,13 @@ std::vector<StoredMessage> Store::due(const std::string& relay, TimePoint now, i
   return out;
 }
 
-std::optional<TimePoint> Store::next_due(const std::string& relay) {
-  SQLite::Statement q(impl_->db,
-                      "SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN ('queued', 'deferred')");
-  q.bind(1, relay);
+std::optional<TimePoint> Store::next_due(const std::string& relay, const std::vector<std::string>& campaigns) {
+  if (campaigns.empty()) return std::nullopt;
+  SQLite::Statement q(impl_->db, "SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN "
+                                 "('queued', 'deferred') AND campaign IN (" + placeholders(campaigns.size()) + ")");
+  int i = 1;
+  q.bind(i++, relay);
+  for (const auto& c : campaigns) q.bind(i++, c);
   if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
   return parse_time(q.getColumn(0).getString());
 }
@@ -376,12 +396,14 @@ void Store::release(long long id, TimePoint at) {
   q.exec();
 }
 
-void Store::hold(long long id, TimePoint at) {
+int Store::hold_target(const std::string& campaign, const std::string& target_id, TimePoint at) {
   SQLite::Statement q(impl_->db, R"sql(
-    UPDATE messages SET next_attempt_at = ? WHERE id = ? AND status IN ('queued', 'deferred'))sql");
+    UPDATE messages SET next_attempt_at = ?1
+    WHERE campaign = ?2 AND target_id = ?3 AND status IN ('queued', 'deferred') AND next_attempt_at < ?1)sql");
   q.bind(1, format_utc(at));
-  q.bind(2, static_cast<int64_t>(id));
-  q.exec();
+  q.bind(2, campaign);
+  q.bind(3, target_id);
+  return q.exec();
 }
 
 int Store::requeue_interrupted(TimePoint now) {

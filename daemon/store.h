@@ -103,10 +103,13 @@ class Store {
 
   // --- delivery ---
 
-  // Messages of `relay` due at `now` (queued, or deferred and due), oldest first.
-  std::vector<StoredMessage> due(const std::string& relay, TimePoint now, int limit);
-  // When the next not-yet-due message of `relay` falls due.
-  std::optional<TimePoint> next_due(const std::string& relay);
+  // Messages of `campaigns` through `relay` due at `now` (queued, or
+  // deferred and due), oldest first. A campaign the config no longer has
+  // is in no list, so its letters wait.
+  std::vector<StoredMessage> due(const std::string& relay, const std::vector<std::string>& campaigns, TimePoint now,
+                                 int limit);
+  // When the next of them falls due.
+  std::optional<TimePoint> next_due(const std::string& relay, const std::vector<std::string>& campaigns);
 
   // Claims a due message for sending; false when it is no longer queued or
   // deferred (another process took it).
@@ -131,8 +134,9 @@ class Store {
   // `at`, without counting an attempt.
   void release(long long id, TimePoint at);
 
-  // Makes a waiting message due no earlier than `at` (a rate limit holds it).
-  void hold(long long id, TimePoint at);
+  // Makes every waiting letter to one target due no earlier than `at` (its
+  // per_target limit holds them), in one statement; returns how many.
+  int hold_target(const std::string& campaign, const std::string& target_id, TimePoint at);
 
   // Puts messages left `sending` by a crash back in the queue; returns how many.
   int requeue_interrupted(TimePoint now);

@@ -1,7 +1,9 @@
 """The delivery engine under load and faults: parallel sessions, rate
 limits that hold in every window, retries, signals and crash safety."""
+import os
 import signal
 import socket
+import sqlite3
 import time
 import unittest
 
@@ -189,3 +191,96 @@ class CrashSafety(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Review(RelayTestCase):
+    """What a careful operator would try: reloads, removed campaigns, a busy database."""
+
+    def test_a_reload_cannot_move_the_database_under_a_running_daemon(self):
+        self.letterd.start()
+        original = self.letterd.database
+        moved = os.path.join(self.letterd.dir, "other.db")
+        self.letterd.extra = {"database": moved}
+        self.letterd.write_config()
+        self.letterd.process.send_signal(signal.SIGHUP)
+        self.letterd.drop("a.json", submission(id="a"))
+        self.letterd.wait_for_status("sent", 2)
+        self.assertEqual(self.letterd.stop(), 0)
+        self.assertFalse(os.path.exists(moved))
+        self.assertIn("takes effect only when letterd restarts", self.letterd.daemon_log())
+        self.assertEqual(self.letterd.database, original)
+
+    def test_letters_of_a_campaign_removed_from_the_config_are_not_sent(self):
+        self.server.fail_next(2, 451, "4.3.0 later")
+        self.letterd.drop("a.json", submission(id="a"))
+        self.letterd.run_once()
+        campaign = self.letterd.campaign
+        self.letterd.extra = {"campaigns": {"another": campaign}}
+        self.letterd.write_config()
+        time.sleep(0.6)
+        result = self.letterd.run_once()
+        self.assertIn("the config has no such campaign; they are not sent", result.stderr)
+        self.assertEqual(self.server.messages, [])
+        self.assertEqual({r["status"] for r in self.letterd.messages()}, {"deferred"})
+
+    def test_an_outcome_waits_for_a_busy_database_and_is_never_sent_twice(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.delay_next(1, 0.5)
+        self.letterd.drop("busy.json", submission(id="busy"))
+        self.letterd.start()
+        deadline = time.time() + 5
+        while time.time() < deadline and not self.letterd.query("SELECT 1 FROM messages WHERE status = 'sending'"):
+            time.sleep(0.01)
+        # Someone holds the write lock longer than SQLite's busy timeout (5 s).
+        db = sqlite3.connect(self.letterd.database, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        time.sleep(7)
+        db.execute("ROLLBACK")
+        db.close()
+        self.letterd.wait_for_status("sent", 1, timeout=15)
+        self.assertEqual(self.letterd.stop(), 0)
+        self.letterd.run_once()
+        self.assertEqual(len(self.server.messages), 1, "recorded late, but recorded: not sent again")
+
+    def test_once_waits_for_a_near_per_target_slot(self):
+        self.letterd.campaign["per_target"] = {"per_second": 1}
+        self.letterd.write_config()
+        supporters(self.letterd, 3, letters=["justice-secretary"])
+        started = time.time()
+        self.letterd.run_once()
+        self.assertEqual([r["status"] for r in self.letterd.messages()], ["sent"] * 3)
+        self.assertGreaterEqual(time.time() - started, 2.0, "one a second to the same inbox")
+
+    def test_a_try_that_never_reached_the_relay_gives_its_rate_slot_back(self):
+        self.letterd.campaign["per_target"] = {"per_hour": 1}
+        self.letterd.retry = {"first": "300ms", "max": "600ms", "lifetime": "1h"}
+        port = self.server.port
+        self.server.stop()
+        self.letterd.write_config()
+        self.letterd.start()
+        self.letterd.drop("x.json", submission(id="x", letters=["justice-secretary"]))
+        deadline = time.time() + 5
+        while "relay local paused" not in self.letterd.daemon_log() and time.time() < deadline:
+            time.sleep(0.02)
+        server = CaptureServer(port=port)
+        server.start()
+        self.addCleanup(server.stop)
+        self.letterd.wait_for_status("sent", 1, timeout=10)
+        self.assertEqual(self.letterd.stop(), 0)
+
+    def test_policy_refusals_pause_with_growing_waits_and_cost_one_attempt_at_most(self):
+        for target in ("alex.example.mp@example.org", "justice.secretary@example.org"):
+            self.server.reject_rcpt(target, 554, f"5.7.1 <{target}>: Relay access denied")
+        self.letterd.retry = {"first": "200ms", "max": "1s", "lifetime": "2s"}
+        self.letterd.write_config()
+        self.letterd.start()
+        self.letterd.drop("p.json", submission(id="p"))
+        time.sleep(4)  # twice the lifetime: a letter counted per refusal would have failed
+        self.assertEqual(self.letterd.stop(), 0)
+        rows = self.letterd.messages()
+        self.assertEqual({r["status"] for r in rows}, {"deferred"}, rows)
+        self.assertLessEqual(sum(r["attempts"] for r in rows), 1)
+        log = self.letterd.daemon_log()
+        self.assertEqual(log.count("relay local paused"), 1, "loud once")
+        self.assertIn("relay local still failing", log)

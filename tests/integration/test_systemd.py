@@ -56,6 +56,34 @@ class Notify(RelayTestCase):
         status = next(m for m in self.heard if "STATUS=" in m)
         self.assertRegex(status, r"STATUS=\d+ letter\(s\) to send, \d+ deferred, \d+ sent in the last minute")
 
+    def test_a_reload_during_a_slow_send_keeps_the_watchdog_fed(self):
+        self.letterd.campaign["letters"].pop("justice-secretary")
+        self.letterd.write_config()
+        self.server.delay_next(1, 3.0)
+        self.letterd.start(env={"NOTIFY_SOCKET": self.socket_path, "WATCHDOG_USEC": "1000000"})
+        self.listen("READY=1")
+        self.letterd.drop("slow.json", submission(id="slow"))
+        deadline = time.time() + 5
+        while time.time() < deadline and not self.letterd.query("SELECT 1 FROM messages WHERE status = 'sending'"):
+            time.sleep(0.01)
+        self.letterd.relay["timeout"] = "6s"  # the relay changes: its old sessions retire
+        self.letterd.write_config()
+        self.letterd.process.send_signal(signal.SIGHUP)
+        self.listen("RELOADING=1")
+        pings = []
+        deadline = time.time() + 2.5
+        while time.time() < deadline:
+            try:
+                if "WATCHDOG=1" in self.sock.recv(4096).decode():
+                    pings.append(time.time())
+            except socket.timeout:
+                pass
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        self.assertGreaterEqual(len(pings), 3, "the loop goes on while the old session finishes its send")
+        self.assertLess(max(gaps), 1.0)
+        self.letterd.wait_for_status("sent", 1, timeout=10)
+        self.assertEqual(self.letterd.stop(), 0)
+
     def test_under_journald_lines_carry_priorities_and_no_timestamps(self):
         log_path = os.path.join(self.letterd.dir, "journal.log")
         with open(log_path, "w") as log:
