@@ -367,7 +367,8 @@ void Relay::forget_unsent() {
 }
 
 std::optional<TimePoint> Relay::dispatch() {
-  rate_hold_.reset();
+  // A hold lasts until its time, across dispatches that see nothing due.
+  if (rate_hold_ && *rate_hold_ <= now_ms()) rate_hold_.reset();
   forget_unsent();
   auto hold_until = [&](TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; };
   for (;;) {

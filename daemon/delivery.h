@@ -54,8 +54,8 @@ class Relay {
   // if ever; a session finishing also wakes the loop.
   std::optional<TimePoint> dispatch();
 
-  // The earliest time a rate limit (the relay's or a target's) holds a
-  // due message back to, as of the last dispatch.
+  // The earliest time, still to come, that a rate limit (the relay's or a
+  // target's) holds a due message back to.
   std::optional<TimePoint> rate_hold() const { return rate_hold_; }
 
   // True when a message is due now and the relay is not paused.

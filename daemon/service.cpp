@@ -185,7 +185,10 @@ class Notifier {
   }
 
   // The longest the loop may sleep and still keep the watchdog fed.
-  Duration longest_sleep() const { return watchdog_every_.count() > 0 ? watchdog_every_ : Duration(60'000); }
+  Duration longest_sleep() const {
+    if (watchdog_every_.count() == 0) return Duration(60'000);
+    return std::max(Duration(0), std::min(watchdog_every_, next_watchdog_ - now_ms()));
+  }
 
   void tick(Store& store) {
     TimePoint now = now_ms();
