@@ -33,7 +33,9 @@ commands:
   report [--campaign C] [--format table|csv|json]
                           letters per target and per day: did every MP get them?
   retry ID... | --failed  puts failed messages back in the queue
-  purge                   erases letter bodies past retention.bodies now
+  purge [--supporter EMAIL]
+                          erases letter bodies past retention.bodies now, or
+                          all of one supporter's personal data
 
 options:
   -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
@@ -340,11 +342,20 @@ int cmd_retry(Args args) {
   return problems ? 1 : 0;
 }
 
-int cmd_purge(const Args& args) {
+int cmd_purge(Args args) {
+  auto opts = take_options(args.rest, {"supporter"});
   if (!args.rest.empty()) throw UsageError{"purge takes no argument " + args.rest[0]};
+  if (opts.count("supporter") && !is_valid_address(opts["supporter"]))
+    throw UsageError{"--supporter takes the supporter's email address"};
   auto config = load_or_report(args.config);
   if (!config) return 2;
   Store store(config->database, Store::Access::existing);
+  if (opts.count("supporter")) {
+    auto erased = store.erase_supporter(opts["supporter"], now_ms());
+    std::cout << "erased the personal data of " << erased.submissions << " submission(s) and " << erased.letters
+              << " letter(s); " << erased.cancelled << " letter(s) not yet sent were cancelled\n";
+    return 0;
+  }
   auto counts = store.purge_bodies(now_ms() - config->retention_bodies);
   std::cout << "erased " << counts.bodies << " letter bod" << (counts.bodies == 1 ? "y" : "ies") << " and "
             << counts.notes << " personal note(s) ended more than " << format_duration(config->retention_bodies)

@@ -110,6 +110,8 @@ struct Store::Impl {
 
   Impl(const std::string& path, Access access) : db(open(path, access)) {
     db.setBusyTimeout(5000);
+    // Erased letters and notes must not linger in free pages of the file.
+    if (access != Access::read_only) db.exec("PRAGMA secure_delete = ON");
     if (access != Access::daemon) {
       int version = db.execAndGet("PRAGMA user_version").getInt();
       if (version != kSchemaVersion)
@@ -501,6 +503,54 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before) {
         AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed'))))sql");
   counts.notes = notes.exec();
   t.commit();
+  checkpoint();
+  return counts;
+}
+
+void Store::checkpoint() {
+  // Old copies of erased pages also sit in the write-ahead log until it is
+  // checkpointed; TRUNCATE empties it (when no reader holds it open).
+  impl_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint now) {
+  auto& db = impl_->db;
+  std::string key = supporter_key(email);
+  ErasureCounts counts;
+  SQLite::Transaction t(db);
+  SQLite::Statement cancel(db, R"sql(
+    UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?2,
+           smtp_response = 'cancelled: the supporter asked for their data to be erased'
+    WHERE supporter_email = ?1 AND status IN ('queued', 'deferred'))sql");
+  cancel.bind(1, key);
+  cancel.bind(2, format_utc(now));
+  counts.cancelled = cancel.exec();
+  // Relays echo addresses in replies; the supporter's goes, the reply's code stays.
+  SQLite::Statement replies(db, R"sql(
+    UPDATE attempts SET smtp_response = replace(replace(smtp_response, ?1, '[address]'), ?2, '[address]')
+    WHERE message_id IN (SELECT id FROM messages WHERE supporter_email = ?2))sql");
+  replies.bind(1, email);
+  replies.bind(2, key);
+  replies.exec();
+  SQLite::Statement letters(db, R"sql(
+    UPDATE messages SET body = NULL, subject = '[erased]', from_name = '[erased]', reply_to = NULL,
+           reply_to_name = NULL, copy_to = NULL,
+           smtp_response = replace(replace(smtp_response, ?1, '[address]'), ?2, '[address]'),
+           recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
+           recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
+           supporter_email = '[erased]'
+    WHERE supporter_email = ?2)sql");
+  letters.bind(1, email);
+  letters.bind(2, key);
+  counts.letters = letters.exec();
+  SQLite::Statement people(db, R"sql(
+    UPDATE submissions SET supporter_name = '[erased]', supporter_email = '[erased]', postcode = NULL,
+           address = NULL, constituency = NULL, personal_note = NULL, authorisation = NULL
+    WHERE lower(supporter_email) = ?)sql");
+  people.bind(1, key);
+  counts.submissions = people.exec();
+  t.commit();
+  checkpoint();
   return counts;
 }
 

@@ -169,7 +169,20 @@ class Store {
   };
   PurgeCounts purge_bodies(TimePoint ended_before);
 
+  // Erases one supporter's personal data on request: name, addresses,
+  // postcode, constituency, note, letters' bodies and subjects, and their
+  // address in relay replies. Letters still waiting are cancelled (failed).
+  // What stays is anonymous: which target got how many letters, and when.
+  struct ErasureCounts {
+    int submissions = 0, letters = 0, cancelled = 0;
+  };
+  ErasureCounts erase_supporter(const std::string& email, TimePoint now);
+
   std::vector<ReportRow> report(const std::string& campaign);
+
+  // Moves the write-ahead log into the database file and empties it, so
+  // erased data is gone from both (secure_delete zeroes freed space).
+  void checkpoint();
 
   // --- reading ---
   std::vector<LogRow> log(const LogFilter& filter);

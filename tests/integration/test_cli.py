@@ -216,3 +216,35 @@ class OrganiserCommands(RelayTestCase):
         self.assertTrue(all(r["body"] is None for r in self.letterd.messages()))
         self.assertIsNone(self.letterd.query("SELECT personal_note FROM submissions")[0]["personal_note"])
         self.assertEqual(self.letterd.query("SELECT count(*) AS n FROM messages WHERE status = 'sent'")[0]["n"], 2)
+
+    def test_purge_supporter_erases_one_persons_data_and_keeps_anonymous_counts(self):
+        jane = submission(id="jane", personal_note="What happened to me in 2019.")
+        self.letterd.drop("jane.json", jane)
+        bob = submission(id="bob", constituency="Islington North")
+        bob["supporter"] = {"name": "Bob Example", "email": "bob@example.org", "postcode": "N7 8AA",
+                            "address": "9 Other Road"}
+        self.letterd.drop("bob.json", bob)
+        self.server.reject_rcpt("justice.secretary@example.org", 451, "4.2.0 mailbox busy, try later")
+        self.letterd.run_once()
+        out = self.letterd.cli("purge", "--supporter", "JANE@example.org", check=True).stdout
+        self.assertIn("erased the personal data of 1 submission(s) and 2 letter(s); 1 letter(s) not yet sent", out)
+
+        raw = b""
+        for suffix in ("", "-wal"):
+            path = self.letterd.database + suffix
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    raw += f.read()
+        for secret in (b"Jane Doe", b"jane@example.org", b"SW1A 1AA", b"1 Example Street", b"What happened to me"):
+            at = raw.find(secret)
+            self.assertEqual(at, -1, f"{secret!r} lingers in the database: {raw[max(0, at - 80):at + 40]!r}")
+        self.assertTrue(b"Bob Example" in raw, "other supporters are untouched")
+
+        rows = {(r["submission_id"], r["letter"]): r for r in self.letterd.messages()}
+        self.assertEqual(rows[("jane", "mp")]["status"], "sent", "the anonymous fact stays")
+        self.assertEqual(rows[("jane", "justice-secretary")]["status"], "failed", "a waiting letter is cancelled")
+        self.assertIsNotNone(rows[("bob", "mp")]["body"])
+        report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
+        city = next(r for r in report if r["key"] == "mp-cities-of-london-and-westminster")
+        self.assertEqual(city["sent"], 1)
+        self.assertEqual(self.letterd.cli("purge", "--supporter", "not-an-address").returncode, 2)
