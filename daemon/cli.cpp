@@ -197,7 +197,8 @@ int cmd_status(const Args& args) {
               store.sent_since(now - std::chrono::hours(1)));
   std::printf("\nrelays:\n");
   auto last = store.last_try_per_relay();
-  for (const auto& [name, relay] : config->relays) {
+  for (const auto& [relay_name, relay] : config->relays) {
+    const std::string& name = relay_name;  // a structured binding cannot be captured before C++20's clang 16
     auto it = std::find_if(last.begin(), last.end(), [&](const RecentError& e) { return e.relay == name; });
     if (it == last.end())
       std::printf("  %-12s %s, no tries yet\n", name.c_str(), relay.url.c_str());

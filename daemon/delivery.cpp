@@ -8,7 +8,6 @@
 #include <deque>
 #include <mutex>
 #include <random>
-#include <regex>
 #include <set>
 
 #include "message.h"
@@ -35,12 +34,6 @@ std::string default_helo_name() {
   return name;
 }
 
-// Relays echo addresses in their replies ("<jane@example.org>: Recipient
-// address rejected"); the log must not carry a supporter's address.
-std::string redact(const std::string& reply) {
-  static const std::regex address(R"([^\s<>"]+@[^\s<>"]+)");
-  return std::regex_replace(reply, address, "[address]");
-}
 
 }  // namespace
 
@@ -103,7 +96,7 @@ struct Relay::Shared {
     ++consecutive_faults;
     Duration wait = retry_delay(consecutive_faults, retry, jitter());
     paused_until = now + wait;
-    std::string reason = (result.code ? std::to_string(result.code) + " " : "") + redact(result.response);
+    std::string reason = (result.code ? std::to_string(result.code) + " " : "") + redact_addresses(result.response);
     if (consecutive_faults == 1)
       log.error("relay {} paused: {}; its messages wait, none fails for this; next try in {}", relay.name, reason,
                 format_duration(wait));
@@ -225,7 +218,7 @@ class Session {
         // (Not CURLOPT_MAIL_RCPT_ALLOWFAILS: with it, a refused target and an
         // accepted copy would count as sent, the letter reaching only the supporter.)
         s.log.warn("message {}: the relay refused the supporter's copy ({} {}); sending without it", m.id,
-                   result.code, redact(result.response));
+                   result.code, redact_addresses(result.response));
         envelope.recipients.pop_back();
         result = smtp_->send(envelope, data);
       }
@@ -268,12 +261,12 @@ class Session {
             verdict.next_attempt_at, true});
     if (verdict.status == "sent")
       s.log.info("sent message {} ({} to {}) via {}: {} {}", m.id, m.letter, m.target_id, s.relay.name, result.code,
-                 redact(result.response));
+                 redact_addresses(result.response));
     else if (verdict.status == "deferred")
       s.log.warn("deferred message {} ({} to {}): {} {}; next try at {}", m.id, m.letter, m.target_id, result.code,
-                 redact(result.response), format_utc(*verdict.next_attempt_at));
+                 redact_addresses(result.response), format_utc(*verdict.next_attempt_at));
     else
-      s.log.error("failed message {} ({} to {}): {} {}", m.id, m.letter, m.target_id, result.code, redact(response));
+      s.log.error("failed message {} ({} to {}): {} {}", m.id, m.letter, m.target_id, result.code, redact_addresses(response));
   }
 
   std::shared_ptr<Relay::Shared> shared_;

@@ -84,7 +84,14 @@ IntakeCounts Intake::take(const std::string& name) {
 
   TimePoint now = now_ms();
   Problems problems;
-  auto checked = check_submission(*text, name, now, config_, problems);
+  std::optional<CheckedSubmission> checked;
+  try {
+    checked = check_submission(*text, name, now, config_, problems);
+  } catch (const std::exception& e) {
+    // A file the checks could not handle is rejected visibly, never left
+    // in new/ to fail at every scan.
+    problems.push_back({"", std::string("letterd could not check this file: ") + e.what()});
+  }
   if (!checked) {
     std::vector<std::string> reasons;
     for (const auto& p : problems) reasons.push_back(p.text());

@@ -474,4 +474,20 @@ bool has_header_breaking_chars(std::string_view utf8) {
   return false;
 }
 
+std::string redact_addresses(const std::string& reply) {
+  auto part_of_address = [](char c) { return c != ' ' && c != '\t' && c != '<' && c != '>' && c != '"'; };
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t at = reply.find('@'); at != std::string::npos; at = reply.find('@', at + 1)) {
+    std::size_t start = at, end = at + 1;
+    while (start > copied && part_of_address(reply[start - 1])) --start;
+    while (end < reply.size() && part_of_address(reply[end])) ++end;
+    if (start == at || end == at + 1) continue;  // a lone @ is no address
+    out.append(reply, copied, start - copied).append("[address]");
+    copied = end;
+    at = end - 1;
+  }
+  return out.append(reply, copied, std::string::npos);
+}
+
 }  // namespace letterd

@@ -74,4 +74,9 @@ bool is_valid_utf8(std::string_view text);
 // U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR.
 bool has_header_breaking_chars(std::string_view utf8);
 
+// The text with every address in it replaced by "[address]": relays echo
+// recipients in replies ("<jane@example.org>: Recipient address rejected"),
+// and a log must not carry a supporter's address.
+std::string redact_addresses(const std::string& text);
+
 }  // namespace letterd

@@ -165,7 +165,7 @@ void read_authorisation(Reader& r, const YAML::Node& node, TimePoint now, Submis
   Authorisation a;
   // Consent is the literal true: not "yes", "on" or a quoted "true".
   const YAML::Node given = node["given"];
-  bool literal = given.IsScalar() && given.Tag() != "!";
+  bool literal = given.IsDefined() && given.IsScalar() && given.Tag() != "!";  // a missing key is a zombie node: ask first
   if (literal && given.Scalar() == "true")
     a.given = true;
   else if (!literal || given.Scalar() != "false")

@@ -389,4 +389,12 @@ TEST(MessageId, IsAngleBracketed) {
 }
 
 }  // namespace
+TEST(RedactAddresses, EveryAddressInAReplyGoes) {
+  EXPECT_EQ(redact_addresses("5.1.1 <jane@example.org>: Recipient address rejected"),
+            "5.1.1 <[address]>: Recipient address rejected");
+  EXPECT_EQ(redact_addresses("a@example.org and \"b@example.com\" both"), "[address] and \"[address]\" both");
+  EXPECT_EQ(redact_addresses("2.0.0 Ok: queued as 4F2A1"), "2.0.0 Ok: queued as 4F2A1");
+  EXPECT_EQ(redact_addresses("a lone @ sign, and x@"), "a lone @ sign, and x@");
+}
+
 }  // namespace letterd

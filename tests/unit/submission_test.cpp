@@ -388,6 +388,12 @@ TEST(ParseSubmission, InvalidUtf8IsRejected) {
   }
 }
 
+// Found by tests/fuzz/submission_fuzz: yaml-cpp throws when a missing key is asked its type.
+TEST(ParseSubmission, AnAuthorisationWithoutGivenIsAProblemNotACrash) {
+  Problem p = one_problem(replace(std::string(kSpecJson), "\"given\": true,", ""));
+  EXPECT_EQ(p.text(), "authorisation.given: must be true or false");
+}
+
 TEST(ParseSubmission, AByteOrderMarkIsRejectedWithAReason) {
   Problem p = one_problem("\xEF\xBB\xBF" + std::string(kSpecJson));
   EXPECT_NE(p.what.find("byte-order mark"), std::string::npos) << p.text();
