@@ -388,6 +388,37 @@ TEST(ParseSubmission, InvalidUtf8IsRejected) {
   }
 }
 
+// Every value that can reach a header (directly, or through a template's
+// subject) refuses every character that could end or split a header line.
+TEST(ParseSubmission, NoHeaderBreakingCharacterGetsInAnywhere) {
+  struct Field {
+    const char* key;       // as the problem names it
+    std::string original;  // the value in kSpecJson to spoil
+  };
+  const Field fields[] = {
+      {"supporter.name", "Jane Doe"},
+      {"supporter.email", "jane@example.org"},
+      {"supporter.postcode", "SW1A 1AA"},
+      {"supporter.address", "1 Example Street, London"},
+      {"constituency", "Cities of London and Westminster"},
+      {"campaign", "legal-advocacy"},
+      {"id", "web-2026-000123"},
+      {"authorisation.statement", "I authorise Example Campaign to send these letters in my name."},
+      {"fields.any_extra_key", "value a template may use"},
+  };
+  // As JSON writes them: CR, LF, NUL, TAB, another C0 control, DEL, NEL,
+  // LINE SEPARATOR, PARAGRAPH SEPARATOR.
+  const char* breakers[] = {"\\r", "\\n", "\\u0000", "\\t", "\\u001b", "\\u007f", "\\u0085", "\\u2028", "\\u2029"};
+  for (const auto& field : fields) {
+    for (const char* breaker : breakers) {
+      std::string spoiled = field.original.substr(0, 3) + breaker + "Bcc: victim@example.com";
+      Problems problems = parse_bad(replace(std::string(kSpecJson), "\"" + field.original + "\"", "\"" + spoiled + "\""));
+      bool named = std::any_of(problems.begin(), problems.end(), [&](const Problem& p) { return p.where == field.key; });
+      EXPECT_TRUE(named) << field.key << " with " << breaker << ": " << ::testing::PrintToString(texts(problems));
+    }
+  }
+}
+
 // Found by tests/fuzz/submission_fuzz: yaml-cpp throws when a missing key is asked its type.
 TEST(ParseSubmission, AnAuthorisationWithoutGivenIsAProblemNotACrash) {
   Problem p = one_problem(replace(std::string(kSpecJson), "\"given\": true,", ""));
