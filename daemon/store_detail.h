@@ -1,0 +1,169 @@
+// The parts of the store its two source files share: the connection and
+// the row helpers. Not an interface: include it from store*.cpp only.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sys/stat.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store.h"
+
+namespace letterd::store_detail {
+
+inline constexpr int kSchemaVersion = 1;
+
+inline constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE submissions (
+  id              TEXT NOT NULL,
+  campaign        TEXT NOT NULL,
+  supporter_name  TEXT NOT NULL,
+  supporter_email TEXT NOT NULL,
+  postcode        TEXT,
+  address         TEXT,
+  constituency    TEXT,
+  personal_note   TEXT,
+  authorised_at   TEXT,
+  authorisation   TEXT,
+  received_at     TEXT NOT NULL,
+  source_file     TEXT NOT NULL,
+  source_digest   TEXT NOT NULL,
+  PRIMARY KEY (campaign, id)
+);
+CREATE TABLE messages (
+  id              INTEGER PRIMARY KEY,
+  submission_id   TEXT NOT NULL,
+  campaign        TEXT NOT NULL,
+  letter          TEXT NOT NULL,
+  target_id       TEXT NOT NULL,
+  recipient       TEXT NOT NULL,
+  recipient_name  TEXT NOT NULL,
+  supporter_email TEXT NOT NULL,
+  from_address    TEXT NOT NULL,
+  from_name       TEXT NOT NULL,
+  reply_to        TEXT,
+  reply_to_name   TEXT,
+  copy_to         TEXT,
+  reflect         INTEGER NOT NULL DEFAULT 0,
+  subject         TEXT NOT NULL,
+  message_id      TEXT NOT NULL UNIQUE,
+  status          TEXT NOT NULL CHECK (status IN ('queued','sending','sent','deferred','failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TEXT,
+  smtp_code       INTEGER,
+  smtp_response   TEXT,
+  relay           TEXT NOT NULL,
+  created_at      TEXT NOT NULL,
+  sent_at         TEXT,
+  ended_at        TEXT,
+  retried_at      TEXT,
+  body            TEXT,
+  FOREIGN KEY (campaign, submission_id) REFERENCES submissions (campaign, id)
+);
+CREATE INDEX messages_due ON messages (relay, next_attempt_at) WHERE status IN ('queued', 'deferred');
+CREATE INDEX messages_sending ON messages (status) WHERE status = 'sending';
+CREATE INDEX messages_supporter ON messages (campaign, supporter_email, target_id);
+CREATE INDEX messages_target ON messages (campaign, target_id) WHERE status IN ('queued', 'deferred');
+CREATE INDEX submissions_source ON submissions (source_file);
+CREATE TABLE attempts (
+  id             INTEGER PRIMARY KEY,
+  message_id     INTEGER NOT NULL REFERENCES messages (id),
+  at             TEXT NOT NULL,
+  relay          TEXT NOT NULL,
+  outcome        TEXT NOT NULL,
+  smtp_code      INTEGER,
+  smtp_response  TEXT,
+  duration_ms    INTEGER NOT NULL
+);
+CREATE INDEX attempts_relay_at ON attempts (relay, at);
+CREATE INDEX attempts_message ON attempts (message_id);
+CREATE TABLE rejections (
+  id       INTEGER PRIMARY KEY,
+  file     TEXT NOT NULL,
+  at       TEXT NOT NULL,
+  reasons  TEXT NOT NULL
+);
+)sql";
+
+inline std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+inline TimePoint parse_time(const std::string& text) { return parse_rfc3339(text).value_or(TimePoint{}); }
+
+// Rows of (at, relay, outcome, smtp_code, smtp_response).
+inline std::vector<RecentError> read_tries(SQLite::Statement& q) {
+  std::vector<RecentError> out;
+  while (q.executeStep()) {
+    RecentError e;
+    e.at = q.getColumn(0).getString();
+    e.relay = q.getColumn(1).getString();
+    e.outcome = q.getColumn(2).getString();
+    e.smtp_code = q.getColumn(3).isNull() ? 0 : q.getColumn(3).getInt();
+    e.smtp_response = text_or_empty(q.getColumn(4));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace letterd::store_detail
+
+namespace letterd {
+
+using namespace store_detail;
+
+struct Store::Impl {
+  SQLite::Database db;
+
+  Impl(const std::string& path, Access access) : db(open(path, access)) {
+    db.setBusyTimeout(5000);
+    // Erased letters and notes must not linger in free pages of the file.
+    if (access != Access::read_only) db.exec("PRAGMA secure_delete = ON");
+    if (access != Access::daemon) {
+      int version = db.execAndGet("PRAGMA user_version").getInt();
+      if (version != kSchemaVersion)
+        throw std::runtime_error("database " + path + " has schema version " + std::to_string(version) +
+                                 ", this letterd reads version " + std::to_string(kSchemaVersion) +
+                                 " (letterd run migrates it)");
+      return;
+    }
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA foreign_keys = ON");
+    migrate();
+  }
+
+  static SQLite::Database open(const std::string& path, Access access) {
+    if (access != Access::daemon) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0)
+        throw std::runtime_error("no database at " + path + " (letterd run creates it)");
+      return SQLite::Database(path, access == Access::read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE);
+    }
+    // Supporters' letters live here: readable by letterd alone.
+    mode_t old = ::umask(077);
+    try {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      ::umask(old);
+      return db;
+    } catch (const SQLite::Exception& e) {
+      ::umask(old);
+      throw std::runtime_error("database " + path + ": " + e.what());
+    }
+  }
+
+  void migrate() {
+    int version = db.execAndGet("PRAGMA user_version").getInt();
+    if (version > kSchemaVersion)
+      throw std::runtime_error("database schema version " + std::to_string(version) +
+                               " is newer than this letterd understands (" + std::to_string(kSchemaVersion) + ")");
+    if (version < 1) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV1);
+      db.exec("PRAGMA user_version = 1");
+      t.commit();
+    }
+  }
+};
+
+}  // namespace letterd
