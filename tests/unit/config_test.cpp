@@ -20,12 +20,6 @@ namespace fs = std::filesystem;
 using namespace letterd::testing;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kTargetsCsv =
-    "id,name,email,constituency\n"
-    "mp-cities-of-london-and-westminster,Alex Example MP,alex.example.mp@example.org,Cities of London and Westminster\n"
-    "mp-bristol-central,Robin Fictional MP,robin.fictional.mp@example.org,Bristol Central\n"
-    "justice-secretary,Justice Secretary,justice.secretary@example.org,\n";
-
 constexpr std::string_view kMpTemplate =
     "---\n"
     "subject: Please support legal advocacy, {{target.name}}\n"

@@ -495,12 +495,6 @@ TEST(SupporterKey, LowerCasesTheAddress) {
 
 // ================================================================ plan_messages
 
-constexpr std::string_view kTargetsCsv =
-    "id,name,email,constituency\n"
-    "mp-cities-of-london-and-westminster,Alex Example MP,alex.example.mp@example.org,Cities of London and Westminster\n"
-    "mp-bristol-central,Robin Fictional MP,robin.fictional.mp@example.org,Bristol Central\n"
-    "justice-secretary,Justice Secretary,justice.secretary@example.org,\n";
-
 constexpr std::string_view kMpTemplate =
     "---\n"
     "subject: Legal advocacy in {{target.constituency}}\n"

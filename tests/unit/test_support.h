@@ -16,6 +16,14 @@
 
 namespace letterd::testing {
 
+// Targets for the config and plan tests: two MPs by constituency, and a
+// Justice Secretary with no constituency, picked by id.
+inline constexpr std::string_view kTargetsCsv =
+    "id,name,email,constituency\n"
+    "mp-cities-of-london-and-westminster,Alex Example MP,alex.example.mp@example.org,Cities of London and Westminster\n"
+    "mp-bristol-central,Robin Fictional MP,robin.fictional.mp@example.org,Bristol Central\n"
+    "justice-secretary,Justice Secretary,justice.secretary@example.org,\n";
+
 inline std::vector<std::string> texts(const Problems& problems) {
   std::vector<std::string> out;
   for (const auto& p : problems) out.push_back(p.text());
