@@ -16,9 +16,14 @@ namespace letterd {
 
 namespace {
 
-// How many due messages one query brings for each idle session: enough to
-// skip those held back by their target's limit without a query each.
+// How many due messages one query brings beyond the room for them, per
+// session: enough to skip those held back by their target's limit without
+// a query each.
 constexpr int kDuePerSession = 8;
+
+// Claimed messages a session of a relay without rate limits may have
+// waiting: enough to cover the loop taking in a batch of files meanwhile.
+constexpr int kQueuedPerSession = 32;
 
 // The name this machine gives in EHLO: its fully qualified name, which
 // strict relays (Postfix's reject_non_fqdn_helo_hostname) insist on.
@@ -50,6 +55,11 @@ std::string message_bytes(const StoredMessage& m) {
   return build_message(out);
 }
 
+struct Relay::Job {
+  StoredMessage message;
+  TimePoint claimed_at;  // the time the rate limits counted: the attempt's `at`
+};
+
 struct Relay::Shared {
   Shared(const RelayConfig& relay, const RetryPolicy& retry, std::string database, spdlog::logger& log, int wake_fd)
       : relay(relay), retry(retry), database(std::move(database)), log(log), wake_fd(wake_fd),
@@ -62,15 +72,19 @@ struct Relay::Shared {
   const int wake_fd;
   const std::string helo;
 
-  struct Job {
-    StoredMessage message;
-    TimePoint claimed_at;  // the time the rate limits counted: the attempt's `at`
-  };
   // A claimed send that never reached the relay: its rate slot is given back.
   struct Unsent {
     TimePoint claimed_at;
     std::string campaign, target_id;
   };
+
+  // How many claimed messages the sessions may hold, in hand or waiting,
+  // and the room below that the loop waits for before claiming more. A
+  // relay without rate limits keeps a queue for each session, so a session
+  // never waits for the loop; one with limits claims only for an idle
+  // session, so letters leave when the limits counted them.
+  const int capacity = relay.rate.any() ? relay.connections : relay.connections * kQueuedPerSession;
+  const int refill_room = relay.rate.any() ? 1 : capacity / 2;
 
   std::mutex mutex;  // guards everything below
   std::condition_variable work;
@@ -120,7 +134,7 @@ class Session {
   void run() {
     auto& s = *shared_;
     for (;;) {
-      Relay::Shared::Job job;
+      Relay::Job job;
       {
         std::unique_lock lock(s.mutex);
         s.work.wait(lock, [&] { return s.stopping || !s.jobs.empty(); });
@@ -136,11 +150,13 @@ class Session {
         // `sending` and is sent again at the next start, as after a crash.
         s.log.error("message {}: {}; it will be tried again when letterd restarts", job.message.id, e.what());
       }
+      bool room_for_more;
       {
         std::lock_guard lock(s.mutex);
         --s.in_flight;
+        room_for_more = s.capacity - s.in_flight - static_cast<int>(s.jobs.size()) >= s.refill_room;
       }
-      s.wake();
+      if (room_for_more) s.wake();
     }
     if (smtp_) smtp_->close();
   }
@@ -366,26 +382,29 @@ std::optional<TimePoint> Relay::dispatch() {
   auto hold_until = [&](TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; };
   for (;;) {
     TimePoint now = now_ms();
-    int idle;
+    int room;
     {
       std::lock_guard lock(shared_->mutex);
       if (shared_->stopping) return std::nullopt;
       if (shared_->paused(now)) return shared_->paused_until;
-      idle = relay_.connections - shared_->in_flight - static_cast<int>(shared_->jobs.size());
+      room = shared_->capacity - shared_->in_flight - static_cast<int>(shared_->jobs.size());
     }
-    if (idle <= 0) return std::nullopt;  // a session finishing wakes the loop
-    auto due = store_.due(relay_.name, campaigns_, now, idle * kDuePerSession);
+    if (room < shared_->refill_room) return std::nullopt;  // a session finishing wakes the loop
+    auto due = store_.due(relay_.name, campaigns_, now, room + kDuePerSession * relay_.connections);
     if (due.empty()) return store_.next_due(relay_.name, campaigns_);
+    std::vector<Job> picked;
+    std::optional<TimePoint> limit_reached;
     bool moved = false;
     std::set<std::pair<std::string, std::string>> held;
     for (auto& m : due) {
-      if (idle == 0) return std::nullopt;
+      if (static_cast<int>(picked.size()) == room) break;
       if (held.count({m.campaign, m.target_id})) continue;
       now = now_ms();
       TimePoint slot = limiter_.next_slot(now);
       if (slot > now) {
         hold_until(slot);
-        return slot;
+        limit_reached = slot;
+        break;
       }
       TimePoint target_slot;
       if (!target_allows(m, now, target_slot)) {
@@ -397,23 +416,53 @@ std::optional<TimePoint> Relay::dispatch() {
         moved = true;
         continue;
       }
-      if (!store_.mark_sending(m.id, now)) continue;  // taken meanwhile
       limiter_.record(now);
       if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.record(now);
-      {
-        std::lock_guard lock(shared_->mutex);
-        shared_->jobs.push_back({std::move(m), now});
-      }
-      shared_->work.notify_one();
-      --idle;
-      moved = true;
+      picked.push_back({std::move(m), now});
     }
-    if (!moved) return store_.next_due(relay_.name, campaigns_);
+    hand_over(picked);
+    if (limit_reached) return limit_reached;
+    if (static_cast<int>(picked.size()) == room) return std::nullopt;
+    if (!moved && picked.empty()) return store_.next_due(relay_.name, campaigns_);
+  }
+}
+
+void Relay::hand_over(std::vector<Job>& picked) {
+  if (picked.empty()) return;
+  std::vector<long long> ids;
+  for (const auto& job : picked) ids.push_back(job.message.id);
+  std::vector<long long> claimed;
+  try {
+    claimed = store_.mark_sending(ids, picked.back().claimed_at);
+  } catch (...) {
+    claimed.clear();
+    give_back(picked, claimed);
+    throw;
+  }
+  give_back(picked, claimed);
+  {
+    std::lock_guard lock(shared_->mutex);
+    for (auto& job : picked)
+      if (std::find(claimed.begin(), claimed.end(), job.message.id) != claimed.end())
+        shared_->jobs.push_back(std::move(job));
+  }
+  if (claimed.size() == 1) shared_->work.notify_one();
+  else if (!claimed.empty()) shared_->work.notify_all();
+}
+
+// The rate slots of picked messages that were not claimed (another process
+// took them, or the database refused) are free again.
+void Relay::give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed) {
+  for (const auto& job : picked) {
+    if (std::find(claimed.begin(), claimed.end(), job.message.id) != claimed.end()) continue;
+    limiter_.forget(job.claimed_at);
+    if (auto t = target_limiters_.find({job.message.campaign, job.message.target_id}); t != target_limiters_.end())
+      t->second.forget(job.claimed_at);
   }
 }
 
 void Relay::begin_stop() {
-  std::deque<Shared::Job> unstarted;
+  std::deque<Job> unstarted;
   {
     std::lock_guard lock(shared_->mutex);
     if (shared_->stopping) return;

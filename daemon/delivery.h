@@ -71,10 +71,14 @@ class Relay {
   void stop();
 
   struct Shared;  // state the sessions share: defined in delivery.cpp
+  struct Job;     // a claimed message handed to a session
 
  private:
   bool target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot);
   void forget_unsent();
+  // Claims the picked messages in one commit and queues them for the sessions.
+  void hand_over(std::vector<Job>& picked);
+  void give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed);
 
   RelayConfig relay_;
   const Config* config_;

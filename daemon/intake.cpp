@@ -34,19 +34,59 @@ std::string content_digest(std::string_view bytes) {
 Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log)
     : config_(config), store_(store), queue_(queue), log_(log) {}
 
+namespace {
+
+// Files a commit: enough that the disk's sync is shared widely, few enough
+// that the write lock is never held long from the sessions recording sends.
+constexpr std::size_t kFilesPerCommit = 64;
+
+}  // namespace
+
+struct Intake::Checked {
+  std::string name, digest;
+  TimePoint received_at;
+  CheckedSubmission checked;
+  // Set by commit(): what the log says once the commit holds.
+  std::size_t accepted_messages = 0, duplicates = 0;
+};
+
 IntakeCounts Intake::run(std::size_t batch) {
   IntakeCounts total;
-  for (const auto& name : queue_.waiting(batch)) {
-    IntakeCounts one;
+  auto names = queue_.waiting(batch);
+  total.listed = names.size();
+  for (std::size_t first = 0; first < names.size(); first += kFilesPerCommit) {
+    std::vector<Checked> group;
+    for (std::size_t i = first; i < std::min(names.size(), first + kFilesPerCommit); ++i) {
+      try {
+        if (auto checked = check(names[i], total)) group.push_back(std::move(*checked));
+      } catch (const std::exception& e) {
+        log_.error("cannot take {} now: {}; it stays in new/ for the next scan", names[i], e.what());
+      }
+    }
+    if (group.empty()) continue;
+    IntakeCounts counts;
+    std::vector<std::string> done;
     try {
-      one = take(name);
+      done = commit(group, counts);
     } catch (const std::exception& e) {
-      log_.error("cannot take {} now: {}; it stays in new/ for the next scan", name, e.what());
+      log_.error("cannot commit {} file(s) now: {}; they stay in new/ for the next scan", group.size(), e.what());
       continue;
     }
-    total.accepted += one.accepted;
-    total.rejected += one.rejected;
-    total.messages += one.messages;
+    total.accepted += counts.accepted;
+    total.rejected += counts.rejected;
+    total.messages += counts.messages;
+    for (const auto& file : group) {
+      if (!file.accepted_messages) continue;
+      log_.info("accepted {}: submission {} of {}, {} message(s){}", file.name, file.checked.submission.id,
+                file.checked.submission.campaign, file.accepted_messages,
+                file.duplicates ? ", " + std::to_string(file.duplicates) + " duplicate(s) skipped" : "");
+    }
+    try {
+      queue_.finish_accepted(done, config_.keep_accepted);
+    } catch (const std::exception& e) {
+      // Committed: when read again the file is known by its name and bytes, and removed then.
+      log_.error("{}; accepted files left in new/ are removed at the next scan", e.what());
+    }
   }
   return total;
 }
@@ -64,22 +104,20 @@ void Intake::reject(const std::string& name, const std::vector<std::string>& rea
   ++counts.rejected;
 }
 
-IntakeCounts Intake::take(const std::string& name) {
-  IntakeCounts counts;
+std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCounts& counts) {
   std::string error;
   auto text = queue_.read(name, kMaxSubmissionBytes, error);
   if (!text) {
-    if (error.empty()) return counts;  // taken away meanwhile: nothing to do
-    reject(name, {error}, counts);
-    return counts;
+    if (!error.empty()) reject(name, {error}, counts);
+    return std::nullopt;  // or taken away meanwhile: nothing to do
   }
 
   std::string digest = content_digest(*text);
   if (store_.already_accepted(name, digest)) {
     // Committed before a crash kept us from removing the file: finish that.
     log_.info("{} was already accepted; removing it", name);
-    queue_.finish_accepted(name, config_.keep_accepted);
-    return counts;
+    queue_.finish_accepted({name}, config_.keep_accepted);
+    return std::nullopt;
   }
 
   TimePoint now = now_ms();
@@ -96,42 +134,60 @@ IntakeCounts Intake::take(const std::string& name) {
     std::vector<std::string> reasons;
     for (const auto& p : problems) reasons.push_back(p.text());
     reject(name, reasons, counts);
-    return counts;
+    return std::nullopt;
   }
-  Submission* submission = &checked->submission;
-  std::vector<PlannedMessage>* planned = &checked->messages;
+  return Checked{name, std::move(digest), now, std::move(*checked)};
+}
 
-  if (auto source = store_.submission_source(submission->campaign, submission->id)) {
-    reject(name, {"duplicate: submission id " + submission->id + " was already accepted from " + *source}, counts);
-    return counts;
+bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
+  Submission& submission = file.checked.submission;
+  if (auto source = store_.submission_source(submission.campaign, submission.id)) {
+    reject(file.name, {"duplicate: submission id " + submission.id + " was already accepted from " + *source},
+           counts);
+    return false;
   }
-
-  const CampaignConfig& campaign = *config_.campaign(submission->campaign);
+  const CampaignConfig& campaign = *config_.campaign(submission.campaign);
   std::vector<Store::NewMessage> messages;
   std::vector<std::string> duplicates;
   std::set<std::string> targets_planned;
-  for (auto& p : *planned) {
+  for (auto& p : file.checked.messages) {
     bool again = !targets_planned.insert(p.target_id).second;
     if (!campaign.allow_repeat &&
-        (again || store_.supporter_wrote_to(campaign.name, submission->supporter_email, p.target_id))) {
+        (again || store_.supporter_wrote_to(campaign.name, submission.supporter_email, p.target_id))) {
       duplicates.push_back("duplicate: this supporter already wrote to " + p.target_id + " (letter " + p.letter + ")");
       continue;
     }
     messages.push_back({std::move(p), new_message_id(campaign.from_address), campaign.relay});
   }
   if (messages.empty()) {
-    reject(name, duplicates, counts);
-    return counts;
+    reject(file.name, duplicates, counts);
+    return false;
   }
   std::string duplicate_text;
   for (const auto& d : duplicates) duplicate_text += (duplicate_text.empty() ? "" : "; ") + d;
-  store_.accept(*submission, name, digest, now, messages, duplicate_text);
-  queue_.finish_accepted(name, config_.keep_accepted);
-  log_.info("accepted {}: submission {} of {}, {} message(s){}", name, submission->id, campaign.name,
-            messages.size(), duplicates.empty() ? "" : ", " + std::to_string(duplicates.size()) + " duplicate(s) skipped");
+  store_.accept(submission, file.name, file.digest, file.received_at, messages, duplicate_text);
+  file.accepted_messages = messages.size();
+  file.duplicates = duplicates.size();
   ++counts.accepted;
   counts.messages += static_cast<int>(messages.size());
-  return counts;
+  return true;
+}
+
+std::vector<std::string> Intake::commit(std::vector<Checked>& files, IntakeCounts& counts) {
+  std::vector<std::string> done;
+  // Duplicates are judged inside the transaction: it sees the files of its
+  // own group that went before.
+  Store::Batch batch(store_);
+  for (auto& file : files) {
+    try {
+      if (commit_one(file, counts)) done.push_back(file.name);
+    } catch (const std::exception& e) {
+      // accept() rolled back its own rows; the rest of the group goes on.
+      log_.error("cannot take {} now: {}; it stays in new/ for the next scan", file.name, e.what());
+    }
+  }
+  batch.commit();
+  return done;
 }
 
 }  // namespace letterd

@@ -1,6 +1,8 @@
 // Turns files waiting in the queue into committed messages: read, check,
 // render, drop duplicates, commit, and only then remove the file. A bad file
-// goes to rejected/ with its reasons; nothing stops the daemon.
+// goes to rejected/ with its reasons; nothing stops the daemon. Files are
+// committed a group at a time, one sync of the disk for many files; a file
+// is removed only after its group's commit.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -14,6 +16,7 @@
 namespace letterd {
 
 struct IntakeCounts {
+  std::size_t listed = 0;  // names read from new/: fewer than asked for means new/ is empty now
   int accepted = 0;
   int rejected = 0;
   int messages = 0;
@@ -30,10 +33,17 @@ class Intake {
   // left in new/ for the next scan; the others go on.
   IntakeCounts run(std::size_t batch);
 
-  // Takes one file from new/; throws when letterd itself is in trouble.
-  IntakeCounts take(const std::string& name);
-
  private:
+  struct Checked;  // a file read, checked and rendered, not yet committed
+
+  // Reads and checks one file; a bad one is rejected here. Throws when
+  // letterd itself is in trouble.
+  std::optional<Checked> check(const std::string& name, IntakeCounts& counts);
+  // Commits a group of checked files in one transaction, dropping
+  // duplicates; returns the names to remove from new/ once it is committed.
+  std::vector<std::string> commit(std::vector<Checked>& files, IntakeCounts& counts);
+  // One file of that group: false when it turned out a duplicate (rejected).
+  bool commit_one(Checked& file, IntakeCounts& counts);
   void reject(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
 
   const Config& config_;

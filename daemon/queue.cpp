@@ -148,17 +148,20 @@ std::string QueueDir::reject(const std::string& name, const std::vector<std::str
   return target;
 }
 
-void QueueDir::finish_accepted(const std::string& name, bool keep) const {
-  std::string path = new_dir() + "/" + name;
-  if (keep) {
-    std::string accepted = root_ + "/accepted";
-    std::string target = name;
-    for (int n = 1; exists(accepted + "/" + target); ++n) target = name + "." + std::to_string(n);
-    if (::rename(path.c_str(), (accepted + "/" + target).c_str()) != 0) throw sys_error("cannot move " + path);
-    sync_dir(accepted);
-  } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    throw sys_error("cannot remove " + path);
+void QueueDir::finish_accepted(const std::vector<std::string>& names, bool keep) const {
+  if (names.empty()) return;
+  std::string accepted = root_ + "/accepted";
+  for (const auto& name : names) {
+    std::string path = new_dir() + "/" + name;
+    if (keep) {
+      std::string target = name;
+      for (int n = 1; exists(accepted + "/" + target); ++n) target = name + "." + std::to_string(n);
+      if (::rename(path.c_str(), (accepted + "/" + target).c_str()) != 0) throw sys_error("cannot move " + path);
+    } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      throw sys_error("cannot remove " + path);
+    }
   }
+  if (keep) sync_dir(accepted);
   sync_dir(new_dir());
 }
 

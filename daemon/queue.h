@@ -36,8 +36,9 @@ class QueueDir {
   // problem. Returns the name it has in rejected/ (suffixed if taken).
   std::string reject(const std::string& name, const std::vector<std::string>& problems) const;
 
-  // Removes new/NAME, or moves it to accepted/ when `keep`.
-  void finish_accepted(const std::string& name, bool keep) const;
+  // Removes each new/NAME, or moves it to accepted/ when `keep`; one sync
+  // of the directories for them all.
+  void finish_accepted(const std::vector<std::string>& names, bool keep) const;
 
   // The tmp -> new protocol for `letterd enqueue`: copy to tmp/, fsync,
   // link into new/ under the file's own name (never replacing a waiting

@@ -25,7 +25,7 @@ namespace letterd {
 
 namespace {
 
-constexpr std::size_t kIntakeBatch = 500;
+constexpr std::size_t kIntakeBatch = 256;
 // --once waits for rate-limit slots this near; a later one ends the run.
 constexpr auto kOnceLongestWait = std::chrono::seconds(60);
 
@@ -253,10 +253,6 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   }
   log->info("letterd started: queue {}, database {}", engine.config->queue_dir, engine.config->database);
 
-  auto stop_requested = [&] {
-    signals->read();
-    return signals->stop;
-  };
   Notifier notifier;
   TimePoint next_purge = now_ms();
   bool scan = true;
@@ -269,13 +265,12 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (scan || now_ms() >= next_rescan) {
         scan = false;
         next_rescan = now_ms() + engine.config->rescan_interval;
+        // One batch a turn: letters already accepted go out between batches,
+        // and signals and the watchdog are heard however many files wait.
         Intake intake(*engine.config, *store, *queue, *log);
-        intake_progress = false;
-        while (!stop_requested()) {
-          IntakeCounts counts = intake.run(kIntakeBatch);
-          intake_progress = intake_progress || counts.files() > 0;
-          if (counts.files() < static_cast<int>(kIntakeBatch)) break;
-        }
+        IntakeCounts counts = intake.run(kIntakeBatch);
+        intake_progress = counts.files() > 0;
+        if (counts.listed >= kIntakeBatch) scan = true;
       }
     } catch (const std::exception& e) {
       // new/ unreadable, the database locked: delivery goes on regardless.
@@ -284,7 +279,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
     if (!ready) {
       // systemd (Type=notify) starts dependants once the database is open
-      // and what waited in new/ has been taken in.
+      // and the queue has been read; a long backlog is taken in afterwards.
       sd_notify(0, "READY=1");
       ready = true;
     }
@@ -348,7 +343,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       }
     }
 
-    if (signals->reload) wake = now_ms();  // a SIGHUP read during intake: act on it now
+    if (signals->reload || scan) wake = now_ms();  // a SIGHUP read during intake, or more files: at once
     auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, notifier.longest_sleep().count());
     pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}, {wake_fd->fd(), POLLIN, 0}};
     ::poll(fds, 3, static_cast<int>(wait));

@@ -22,31 +22,42 @@ Store::Store(const std::string& path, Access access) {
 
 Store::~Store() = default;
 
+Store::Batch::Batch(Store& store) : store_(store) { store_.impl_->db.exec("BEGIN IMMEDIATE"); }
+
+Store::Batch::~Batch() {
+  if (open_) store_.impl_->db.tryExec("ROLLBACK");
+}
+
+void Store::Batch::commit() {
+  store_.impl_->db.exec("COMMIT");
+  open_ = false;
+}
+
 std::optional<std::string> Store::submission_source(const std::string& campaign, const std::string& id) {
-  SQLite::Statement q(impl_->db, "SELECT source_file FROM submissions WHERE campaign = ? AND id = ?");
-  q.bind(1, campaign);
-  q.bind(2, id);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getString();
+  auto q = impl_->prepare("SELECT source_file FROM submissions WHERE campaign = ? AND id = ?");
+  q->bind(1, campaign);
+  q->bind(2, id);
+  if (!q->executeStep()) return std::nullopt;
+  return q->getColumn(0).getString();
 }
 
 bool Store::already_accepted(const std::string& source_file, const std::string& digest) {
-  SQLite::Statement q(impl_->db, "SELECT 1 FROM submissions WHERE source_file = ? AND source_digest = ? LIMIT 1");
-  q.bind(1, source_file);
-  q.bind(2, digest);
-  return q.executeStep();
+  auto q = impl_->prepare("SELECT 1 FROM submissions WHERE source_file = ? AND source_digest = ? LIMIT 1");
+  q->bind(1, source_file);
+  q->bind(2, digest);
+  return q->executeStep();
 }
 
 bool Store::supporter_wrote_to(const std::string& campaign, const std::string& supporter_email,
                                const std::string& target_id) {
   // A failed letter may be written again; a test in reflect mode never reached the target.
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     SELECT 1 FROM messages WHERE campaign = ? AND supporter_email = ? AND target_id = ?
       AND status != 'failed' AND reflect = 0 LIMIT 1)sql");
-  q.bind(1, campaign);
-  q.bind(2, supporter_key(supporter_email));
-  q.bind(3, target_id);
-  return q.executeStep();
+  q->bind(1, campaign);
+  q->bind(2, supporter_key(supporter_email));
+  q->bind(3, target_id);
+  return q->executeStep();
 }
 
 void Store::accept(const Submission& s, const std::string& source_file, const std::string& digest,
@@ -54,8 +65,22 @@ void Store::accept(const Submission& s, const std::string& source_file, const st
                    const std::vector<NewMessage>& messages, const std::string& duplicates) {
   auto& db = impl_->db;
   std::string now = format_utc(received_at);
-  SQLite::Transaction t(db);
-  SQLite::Statement sub(db, R"sql(
+  // A savepoint, not BEGIN: it nests inside a Batch, and commits on its own outside one.
+  db.exec("SAVEPOINT accept");
+  try {
+    insert_submission(s, source_file, digest, now, messages, duplicates);
+  } catch (...) {
+    db.tryExec("ROLLBACK TO accept");
+    db.tryExec("RELEASE accept");
+    throw;
+  }
+  db.exec("RELEASE accept");
+}
+
+void Store::insert_submission(const Submission& s, const std::string& source_file, const std::string& digest,
+                              const std::string& now, const std::vector<NewMessage>& messages,
+                              const std::string& duplicates) {
+  auto sub = impl_->prepare(R"sql(
     INSERT INTO submissions (id, campaign, supporter_name, supporter_email, postcode, address, constituency,
                              personal_note, authorised_at, authorisation, received_at, source_file, source_digest)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
@@ -64,25 +89,25 @@ void Store::accept(const Submission& s, const std::string& source_file, const st
     if (v) q.bind(i++, *v);
     else q.bind(i++);
   };
-  sub.bind(i++, s.id);
-  sub.bind(i++, s.campaign);
-  sub.bind(i++, s.supporter_name);
-  sub.bind(i++, s.supporter_email);
-  bind_opt(sub, s.postcode);
-  bind_opt(sub, s.address);
-  bind_opt(sub, s.constituency);
-  bind_opt(sub, s.personal_note);
+  sub->bind(i++, s.id);
+  sub->bind(i++, s.campaign);
+  sub->bind(i++, s.supporter_name);
+  sub->bind(i++, s.supporter_email);
+  bind_opt(*sub, s.postcode);
+  bind_opt(*sub, s.address);
+  bind_opt(*sub, s.constituency);
+  bind_opt(*sub, s.personal_note);
   std::optional<std::string> authorised_at;
   if (s.authorisation)
     if (auto t = parse_rfc3339(s.authorisation->at)) authorised_at = format_utc(*t);
-  bind_opt(sub, authorised_at);
-  bind_opt(sub, s.authorisation ? std::optional(s.authorisation->statement) : std::nullopt);
-  sub.bind(i++, now);
-  sub.bind(i++, source_file);
-  sub.bind(i++, digest);
-  sub.exec();
+  bind_opt(*sub, authorised_at);
+  bind_opt(*sub, s.authorisation ? std::optional(s.authorisation->statement) : std::nullopt);
+  sub->bind(i++, now);
+  sub->bind(i++, source_file);
+  sub->bind(i++, digest);
+  sub->exec();
 
-  SQLite::Statement msg(db, R"sql(
+  auto msg = impl_->prepare(R"sql(
     INSERT INTO messages (submission_id, campaign, letter, target_id, recipient, recipient_name, supporter_email,
                           from_address, from_name, reply_to, reply_to_name, copy_to, reflect, subject, message_id,
                           status, attempts, next_attempt_at, relay, created_at, body)
@@ -90,44 +115,43 @@ void Store::accept(const Submission& s, const std::string& source_file, const st
   for (const auto& m : messages) {
     const PlannedMessage& p = m.planned;
     i = 1;
-    msg.bind(i++, s.id);
-    msg.bind(i++, s.campaign);
-    msg.bind(i++, p.letter);
-    msg.bind(i++, p.target_id);
-    msg.bind(i++, p.to.address);
-    msg.bind(i++, p.to.display_name);
-    msg.bind(i++, supporter_key(s.supporter_email));
-    msg.bind(i++, p.from.address);
-    msg.bind(i++, p.from.display_name);
-    bind_opt(msg, p.reply_to ? std::optional(p.reply_to->address) : std::nullopt);
-    bind_opt(msg, p.reply_to ? std::optional(p.reply_to->display_name) : std::nullopt);
-    bind_opt(msg, p.copy_to.empty() ? std::nullopt : std::optional(p.copy_to));
-    msg.bind(i++, p.reflect ? 1 : 0);
-    msg.bind(i++, p.subject);
-    msg.bind(i++, m.message_id);
-    msg.bind(i++, now);
-    msg.bind(i++, m.relay);
-    msg.bind(i++, now);
-    msg.bind(i++, p.body);
-    msg.exec();
-    msg.reset();
+    msg->bind(i++, s.id);
+    msg->bind(i++, s.campaign);
+    msg->bind(i++, p.letter);
+    msg->bind(i++, p.target_id);
+    msg->bind(i++, p.to.address);
+    msg->bind(i++, p.to.display_name);
+    msg->bind(i++, supporter_key(s.supporter_email));
+    msg->bind(i++, p.from.address);
+    msg->bind(i++, p.from.display_name);
+    bind_opt(*msg, p.reply_to ? std::optional(p.reply_to->address) : std::nullopt);
+    bind_opt(*msg, p.reply_to ? std::optional(p.reply_to->display_name) : std::nullopt);
+    bind_opt(*msg, p.copy_to.empty() ? std::nullopt : std::optional(p.copy_to));
+    msg->bind(i++, p.reflect ? 1 : 0);
+    msg->bind(i++, p.subject);
+    msg->bind(i++, m.message_id);
+    msg->bind(i++, now);
+    msg->bind(i++, m.relay);
+    msg->bind(i++, now);
+    msg->bind(i++, p.body);
+    msg->exec();
+    msg->reset();
   }
   if (!duplicates.empty()) {
-    SQLite::Statement rej(db, "INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");
-    rej.bind(1, source_file);
-    rej.bind(2, now);
-    rej.bind(3, duplicates);
-    rej.exec();
+    auto rej = impl_->prepare("INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");
+    rej->bind(1, source_file);
+    rej->bind(2, now);
+    rej->bind(3, duplicates);
+    rej->exec();
   }
-  t.commit();
 }
 
 void Store::add_rejection(const std::string& file, TimePoint at, const std::string& reasons) {
-  SQLite::Statement q(impl_->db, "INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");
-  q.bind(1, file);
-  q.bind(2, format_utc(at));
-  q.bind(3, reasons);
-  q.exec();
+  auto q = impl_->prepare("INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");
+  q->bind(1, file);
+  q->bind(2, format_utc(at));
+  q->bind(3, reasons);
+  q->exec();
 }
 
 namespace {
@@ -144,7 +168,7 @@ std::string placeholders(std::size_t n) {
 std::vector<StoredMessage> Store::due(const std::string& relay, const std::vector<std::string>& campaigns,
                                       TimePoint now, int limit) {
   if (campaigns.empty()) return {};
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     SELECT id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
            reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
            coalesce(retried_at, created_at)
@@ -153,35 +177,35 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
                                      placeholders(campaigns.size()) + R"sql()
     ORDER BY next_attempt_at, id LIMIT ?)sql");
   int i = 1;
-  q.bind(i++, relay);
-  q.bind(i++, format_utc(now));
-  for (const auto& c : campaigns) q.bind(i++, c);
-  q.bind(i++, limit);
+  q->bind(i++, relay);
+  q->bind(i++, format_utc(now));
+  for (const auto& c : campaigns) q->bind(i++, c);
+  q->bind(i++, limit);
   std::vector<StoredMessage> out;
-  while (q.executeStep()) {
+  while (q->executeStep()) {
     StoredMessage m;
     int c = 0;
-    m.id = q.getColumn(c++).getInt64();
-    m.submission_id = q.getColumn(c++).getString();
-    m.campaign = q.getColumn(c++).getString();
-    m.letter = q.getColumn(c++).getString();
-    m.target_id = q.getColumn(c++).getString();
-    m.to.address = q.getColumn(c++).getString();
-    m.to.display_name = q.getColumn(c++).getString();
-    m.from.address = q.getColumn(c++).getString();
-    m.from.display_name = q.getColumn(c++).getString();
-    if (!q.getColumn(c).isNull()) m.reply_to = Mailbox{text_or_empty(q.getColumn(c + 1)), q.getColumn(c).getString()};
+    m.id = q->getColumn(c++).getInt64();
+    m.submission_id = q->getColumn(c++).getString();
+    m.campaign = q->getColumn(c++).getString();
+    m.letter = q->getColumn(c++).getString();
+    m.target_id = q->getColumn(c++).getString();
+    m.to.address = q->getColumn(c++).getString();
+    m.to.display_name = q->getColumn(c++).getString();
+    m.from.address = q->getColumn(c++).getString();
+    m.from.display_name = q->getColumn(c++).getString();
+    if (!q->getColumn(c).isNull()) m.reply_to = Mailbox{text_or_empty(q->getColumn(c + 1)), q->getColumn(c).getString()};
     c += 2;
-    m.copy_to = text_or_empty(q.getColumn(c++));
-    m.reflect = q.getColumn(c++).getInt() != 0;
-    m.subject = q.getColumn(c++).getString();
-    m.body = text_or_empty(q.getColumn(c++));
-    m.message_id = q.getColumn(c++).getString();
-    m.relay = q.getColumn(c++).getString();
-    m.status = q.getColumn(c++).getString();
-    m.attempts = q.getColumn(c++).getInt();
-    m.created_at = parse_time(q.getColumn(c++).getString());
-    m.lifetime_from = parse_time(q.getColumn(c++).getString());
+    m.copy_to = text_or_empty(q->getColumn(c++));
+    m.reflect = q->getColumn(c++).getInt() != 0;
+    m.subject = q->getColumn(c++).getString();
+    m.body = text_or_empty(q->getColumn(c++));
+    m.message_id = q->getColumn(c++).getString();
+    m.relay = q->getColumn(c++).getString();
+    m.status = q->getColumn(c++).getString();
+    m.attempts = q->getColumn(c++).getInt();
+    m.created_at = parse_time(q->getColumn(c++).getString());
+    m.lifetime_from = parse_time(q->getColumn(c++).getString());
     out.push_back(std::move(m));
   }
   return out;
@@ -189,130 +213,139 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
 
 std::optional<TimePoint> Store::next_due(const std::string& relay, const std::vector<std::string>& campaigns) {
   if (campaigns.empty()) return std::nullopt;
-  SQLite::Statement q(impl_->db, "SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN "
+  auto q = impl_->prepare("SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN "
                                  "('queued', 'deferred') AND campaign IN (" + placeholders(campaigns.size()) + ")");
   int i = 1;
-  q.bind(i++, relay);
-  for (const auto& c : campaigns) q.bind(i++, c);
-  if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
-  return parse_time(q.getColumn(0).getString());
+  q->bind(i++, relay);
+  for (const auto& c : campaigns) q->bind(i++, c);
+  if (!q->executeStep() || q->getColumn(0).isNull()) return std::nullopt;
+  return parse_time(q->getColumn(0).getString());
 }
 
-bool Store::mark_sending(long long id, TimePoint now) {
-  SQLite::Statement q(impl_->db, R"sql(
-    UPDATE messages SET status = 'sending', next_attempt_at = ?
-    WHERE id = ? AND status IN ('queued', 'deferred'))sql");
-  q.bind(1, format_utc(now));
-  q.bind(2, static_cast<int64_t>(id));
-  return q.exec() == 1;
+std::vector<long long> Store::mark_sending(const std::vector<long long>& ids, TimePoint now) {
+  std::vector<long long> claimed;
+  if (ids.empty()) return claimed;
+  Batch batch(*this);
+  std::string at = format_utc(now);
+  for (long long id : ids) {
+    auto q = impl_->prepare(R"sql(
+      UPDATE messages SET status = 'sending', next_attempt_at = ?
+      WHERE id = ? AND status IN ('queued', 'deferred'))sql");
+    q->bind(1, at);
+    q->bind(2, static_cast<int64_t>(id));
+    if (q->exec() == 1) claimed.push_back(id);
+  }
+  batch.commit();
+  return claimed;
 }
 
 void Store::record_attempt(const AttemptRecord& r) {
   auto& db = impl_->db;
   SQLite::Transaction t(db);
-  SQLite::Statement a(db, R"sql(
+  auto a = impl_->prepare(R"sql(
     INSERT INTO attempts (message_id, at, relay, outcome, smtp_code, smtp_response, duration_ms)
     VALUES (?, ?, ?, ?, ?, ?, ?))sql");
-  a.bind(1, static_cast<int64_t>(r.message));
-  a.bind(2, format_utc(r.at));
-  a.bind(3, r.relay);
-  a.bind(4, r.outcome);
-  if (r.smtp_code) a.bind(5, r.smtp_code);
-  else a.bind(5);
-  a.bind(6, r.smtp_response);
-  a.bind(7, static_cast<int64_t>(r.duration_ms));
-  a.exec();
+  a->bind(1, static_cast<int64_t>(r.message));
+  a->bind(2, format_utc(r.at));
+  a->bind(3, r.relay);
+  a->bind(4, r.outcome);
+  if (r.smtp_code) a->bind(5, r.smtp_code);
+  else a->bind(5);
+  a->bind(6, r.smtp_response);
+  a->bind(7, static_cast<int64_t>(r.duration_ms));
+  a->exec();
 
-  SQLite::Statement m(db, R"sql(
+  auto m = impl_->prepare(R"sql(
     UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
            smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
            ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
     WHERE id = ?8)sql");
-  m.bind(1, r.status);
-  m.bind(2, r.counts_as_attempt ? 1 : 0);
-  if (r.next_attempt_at) m.bind(3, format_utc(*r.next_attempt_at));
-  else m.bind(3);
-  if (r.smtp_code) m.bind(4, r.smtp_code);
-  else m.bind(4);
-  m.bind(5, r.smtp_response);
-  m.bind(6, r.status);
-  m.bind(7, format_utc(r.at));
-  m.bind(8, static_cast<int64_t>(r.message));
-  m.exec();
+  m->bind(1, r.status);
+  m->bind(2, r.counts_as_attempt ? 1 : 0);
+  if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
+  else m->bind(3);
+  if (r.smtp_code) m->bind(4, r.smtp_code);
+  else m->bind(4);
+  m->bind(5, r.smtp_response);
+  m->bind(6, r.status);
+  m->bind(7, format_utc(r.at));
+  m->bind(8, static_cast<int64_t>(r.message));
+  m->exec();
   t.commit();
 }
 
 void Store::release(long long id, TimePoint at) {
-  SQLite::Statement q(impl_->db, R"sql(
-    UPDATE messages SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END, next_attempt_at = ?
+  auto q = impl_->prepare(R"sql(
+    UPDATE messages SET status = CASE WHEN attempts > 0 OR smtp_response IS NOT NULL THEN 'deferred' ELSE 'queued' END,
+           next_attempt_at = ?
     WHERE id = ? AND status = 'sending')sql");
-  q.bind(1, format_utc(at));
-  q.bind(2, static_cast<int64_t>(id));
-  q.exec();
+  q->bind(1, format_utc(at));
+  q->bind(2, static_cast<int64_t>(id));
+  q->exec();
 }
 
 int Store::hold_target(const std::string& campaign, const std::string& target_id, TimePoint at) {
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     UPDATE messages SET next_attempt_at = ?1
     WHERE campaign = ?2 AND target_id = ?3 AND status IN ('queued', 'deferred') AND next_attempt_at < ?1)sql");
-  q.bind(1, format_utc(at));
-  q.bind(2, campaign);
-  q.bind(3, target_id);
-  return q.exec();
+  q->bind(1, format_utc(at));
+  q->bind(2, campaign);
+  q->bind(3, target_id);
+  return q->exec();
 }
 
 int Store::requeue_interrupted(TimePoint now) {
-  SQLite::Statement q(impl_->db, "UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'");
-  q.bind(1, format_utc(now));
-  return q.exec();
+  auto q = impl_->prepare("UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'");
+  q->bind(1, format_utc(now));
+  return q->exec();
 }
 
 int Store::rehome_waiting(const std::string& campaign, const std::string& relay) {
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     UPDATE messages SET relay = ? WHERE campaign = ? AND relay != ? AND status IN ('queued', 'deferred'))sql");
-  q.bind(1, relay);
-  q.bind(2, campaign);
-  q.bind(3, relay);
-  return q.exec();
+  q->bind(1, relay);
+  q->bind(2, campaign);
+  q->bind(3, relay);
+  return q->exec();
 }
 
 std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& campaigns) {
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     SELECT campaign, status, count(*) FROM messages WHERE status IN ('queued', 'deferred')
     GROUP BY campaign, status)sql");
   std::vector<StatusCount> out;
-  while (q.executeStep()) {
-    std::string campaign = q.getColumn(0).getString();
+  while (q->executeStep()) {
+    std::string campaign = q->getColumn(0).getString();
     if (std::find(campaigns.begin(), campaigns.end(), campaign) == campaigns.end())
-      out.push_back({campaign, q.getColumn(1).getString(), q.getColumn(2).getInt64()});
+      out.push_back({campaign, q->getColumn(1).getString(), q->getColumn(2).getInt64()});
   }
   return out;
 }
 
 std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since) {
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     SELECT at FROM attempts WHERE relay = ? AND at >= ? AND outcome != 'relay-fault'
     ORDER BY at DESC LIMIT ?)sql");
-  q.bind(1, relay);
-  q.bind(2, format_utc(since));
-  q.bind(3, static_cast<int64_t>(count));
+  q->bind(1, relay);
+  q->bind(2, format_utc(since));
+  q->bind(3, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
-  while (q.executeStep()) out.push_back(parse_time(q.getColumn(0).getString()));
+  while (q->executeStep()) out.push_back(parse_time(q->getColumn(0).getString()));
   return {out.rbegin(), out.rend()};
 }
 
 std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, const std::string& target_id,
                                                   std::size_t count, TimePoint since) {
-  SQLite::Statement q(impl_->db, R"sql(
+  auto q = impl_->prepare(R"sql(
     SELECT a.at FROM attempts a JOIN messages m ON m.id = a.message_id
     WHERE m.campaign = ? AND m.target_id = ? AND a.at >= ? AND a.outcome != 'relay-fault'
     ORDER BY a.at DESC LIMIT ?)sql");
-  q.bind(1, campaign);
-  q.bind(2, target_id);
-  q.bind(3, format_utc(since));
-  q.bind(4, static_cast<int64_t>(count));
+  q->bind(1, campaign);
+  q->bind(2, target_id);
+  q->bind(3, format_utc(since));
+  q->bind(4, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
-  while (q.executeStep()) out.push_back(parse_time(q.getColumn(0).getString()));
+  while (q->executeStep()) out.push_back(parse_time(q->getColumn(0).getString()));
   return {out.rbegin(), out.rend()};
 }
 

@@ -77,6 +77,22 @@ class Store {
 
   // --- intake ---
 
+  // One transaction around many accept() and add_rejection() calls, so a
+  // burst of files costs one sync of the disk. Takes the write lock at
+  // once; rolled back unless committed.
+  class Batch {
+   public:
+    explicit Batch(Store& store);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    void commit();
+
+   private:
+    Store& store_;
+    bool open_ = true;
+  };
+
   // The file name a submission id was accepted from, if it was.
   std::optional<std::string> submission_source(const std::string& campaign, const std::string& id);
 
@@ -90,7 +106,8 @@ class Store {
                           const std::string& target_id);
 
   // Commits the submission and its messages (status queued, due now) in one
-  // transaction, plus a rejection row when `duplicates` is not empty.
+  // transaction, plus a rejection row when `duplicates` is not empty. Inside
+  // a Batch, a failure takes back this submission's rows only.
   struct NewMessage {
     PlannedMessage planned;
     std::string message_id;
@@ -111,9 +128,9 @@ class Store {
   // When the next of them falls due.
   std::optional<TimePoint> next_due(const std::string& relay, const std::vector<std::string>& campaigns);
 
-  // Claims a due message for sending; false when it is no longer queued or
-  // deferred (another process took it).
-  bool mark_sending(long long id, TimePoint now);
+  // Claims due messages for sending, in one transaction; returns those
+  // claimed (one no longer queued or deferred was taken meanwhile).
+  std::vector<long long> mark_sending(const std::vector<long long>& ids, TimePoint now);
 
   // Records a try: one attempts row, and the message's new status, in one transaction.
   struct AttemptRecord {
@@ -131,7 +148,8 @@ class Store {
   void record_attempt(const AttemptRecord& record);
 
   // Puts a claimed message that was never sent back in the queue, due at
-  // `at`, without counting an attempt.
+  // `at`, without counting an attempt: `deferred` if it was tried before,
+  // else `queued`.
   void release(long long id, TimePoint at);
 
   // Makes every waiting letter to one target due no earlier than `at` (its
@@ -193,6 +211,10 @@ class Store {
   long long sent_since(TimePoint since);
 
  private:
+  void insert_submission(const Submission& submission, const std::string& source_file, const std::string& digest,
+                         const std::string& now, const std::vector<NewMessage>& messages,
+                         const std::string& duplicates);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

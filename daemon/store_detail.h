@@ -5,8 +5,10 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "store.h"
@@ -106,6 +108,22 @@ inline std::vector<RecentError> read_tries(SQLite::Statement& q) {
   return out;
 }
 
+// A statement prepared once for the connection's life. Reset when the
+// handle goes: a statement left mid-result would hold its read snapshot,
+// and the connection would stop seeing the other connections' writes.
+class HeldStatement {
+ public:
+  explicit HeldStatement(SQLite::Statement& statement) : statement_(statement) {}
+  ~HeldStatement() { statement_.tryReset(); }
+  HeldStatement(const HeldStatement&) = delete;
+  HeldStatement& operator=(const HeldStatement&) = delete;
+  SQLite::Statement* operator->() { return &statement_; }
+  SQLite::Statement& operator*() { return statement_; }
+
+ private:
+  SQLite::Statement& statement_;
+};
+
 }  // namespace letterd::store_detail
 
 namespace letterd {
@@ -114,6 +132,16 @@ using namespace store_detail;
 
 struct Store::Impl {
   SQLite::Database db;
+  // Declared after db, so destroyed before it. Parsing SQL cost more than
+  // running it on the delivery path.
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements;
+
+  HeldStatement prepare(const std::string& sql) {
+    auto& slot = statements[sql];
+    if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
+    else slot->clearBindings();
+    return HeldStatement(*slot);
+  }
 
   Impl(const std::string& path, Access access) : db(open(path, access)) {
     db.setBusyTimeout(5000);
