@@ -25,6 +25,11 @@ constexpr int kDuePerSession = 8;
 // waiting: enough to cover the loop taking in a batch of files meanwhile.
 constexpr int kQueuedPerSession = 32;
 
+// Outcomes a session may leave to the recorder before it waits for them to
+// be committed. More share a commit under load; each is a letter a crash
+// could send twice, so the bound is small.
+constexpr int kUnrecordedPerSession = 8;
+
 // The name this machine gives in EHLO: its fully qualified name, which
 // strict relays (Postfix's reject_non_fqdn_helo_hostname) insist on.
 std::string default_helo_name() {
@@ -86,9 +91,17 @@ struct Relay::Shared {
   const int capacity = relay.rate.any() ? relay.connections : relay.connections * kQueuedPerSession;
   const int refill_room = relay.rate.any() ? 1 : capacity / 2;
 
+  const std::size_t unrecorded_limit = static_cast<std::size_t>(relay.connections) * kUnrecordedPerSession;
+
   std::mutex mutex;  // guards everything below
   std::condition_variable work;
   std::deque<Job> jobs;
+  // Outcomes the sessions handed to the recorder, and how many it is committing.
+  std::vector<Store::AttemptRecord> unrecorded;
+  std::size_t recording = 0;
+  bool recorder_stopping = false;
+  std::condition_variable record_work;  // the recorder waits on it
+  std::condition_variable recorded;     // sessions wait on it when the bound is reached
   std::vector<Unsent> unsent;
   int in_flight = 0;
   bool stopping = false;
@@ -146,8 +159,8 @@ class Session {
       try {
         deliver(job.message, job.claimed_at);
       } catch (const std::exception& e) {
-        // Only a database that never answered gets here: the row stays
-        // `sending` and is sent again at the next start, as after a crash.
+        // Only a database refusing to take a letter back gets here: the row
+        // stays `sending` and is sent at the next start, as after a crash.
         s.log.error("message {}: {}; it will be tried again when letterd restarts", job.message.id, e.what());
       }
       bool room_for_more;
@@ -167,29 +180,16 @@ class Session {
     return *store_;
   }
 
-  // An outcome is never dropped: a letter the relay took and the log does
-  // not know of would be sent again. The database gets as long as it needs
-  // while letterd runs; when it is stopping, a few more chances.
-  void record(const Store::AttemptRecord& r) {
+  // Hands an outcome to the recorder; waits only while the bound of
+  // outcomes not yet committed is reached.
+  void record(Store::AttemptRecord r) {
     auto& s = *shared_;
-    auto wait = std::chrono::milliseconds(100);
-    for (int tries_after_stop = 0;;) {
-      try {
-        store().record_attempt(r);
-        return;
-      } catch (const std::exception& e) {
-        bool stopping;
-        {
-          std::lock_guard lock(s.mutex);
-          stopping = s.stopping;
-        }
-        if (stopping && ++tries_after_stop > 5) throw;
-        if (wait == std::chrono::milliseconds(100))
-          s.log.warn("message {}: cannot record its outcome yet ({}); trying again", r.message, e.what());
-        std::this_thread::sleep_for(wait);
-        wait = std::min(wait * 2, std::chrono::milliseconds(5000));
-      }
+    {
+      std::unique_lock lock(s.mutex);
+      s.recorded.wait(lock, [&] { return s.unrecorded.size() + s.recording < s.unrecorded_limit; });
+      s.unrecorded.push_back(std::move(r));
     }
+    s.record_work.notify_one();
   }
 
   void give_back_slot(const StoredMessage& m, TimePoint claimed_at) {
@@ -290,6 +290,71 @@ class Session {
   std::unique_ptr<Store> store_;
 };
 
+// Commits the sessions' outcomes, as many as are waiting in one transaction,
+// on a thread and database connection of its own.
+class Recorder {
+ public:
+  explicit Recorder(std::shared_ptr<Relay::Shared> shared) : shared_(std::move(shared)) {}
+
+  void run() {
+    auto& s = *shared_;
+    for (;;) {
+      std::vector<Store::AttemptRecord> batch;
+      {
+        std::unique_lock lock(s.mutex);
+        s.record_work.wait(lock, [&] { return s.recorder_stopping || !s.unrecorded.empty(); });
+        if (s.unrecorded.empty()) break;  // stopping, and all recorded
+        batch.swap(s.unrecorded);
+        s.recording = batch.size();
+      }
+      try {
+        commit(batch);
+      } catch (const std::exception& e) {
+        // Only a database that never answered gets here: the rows stay
+        // `sending` and are sent again at the next start, as after a crash.
+        s.log.error("{} outcome(s) not recorded: {}; those letters are sent again when letterd restarts",
+                    batch.size(), e.what());
+      }
+      {
+        std::lock_guard lock(s.mutex);
+        s.recording = 0;
+      }
+      s.recorded.notify_all();
+      s.wake();  // a deferred letter may be due again: the loop looks
+    }
+  }
+
+ private:
+  // An outcome is never dropped: a letter the relay took and the log does
+  // not know of would be sent again. The database gets as long as it needs
+  // while letterd runs; when it is stopping, a few more chances.
+  void commit(const std::vector<Store::AttemptRecord>& batch) {
+    auto& s = *shared_;
+    auto wait = std::chrono::milliseconds(100);
+    for (int tries_after_stop = 0;;) {
+      try {
+        if (!store_) store_ = std::make_unique<Store>(s.database);
+        store_->record_attempts(batch);
+        return;
+      } catch (const std::exception& e) {
+        bool stopping;
+        {
+          std::lock_guard lock(s.mutex);
+          stopping = s.recorder_stopping;
+        }
+        if (stopping && ++tries_after_stop > 5) throw;
+        if (wait == std::chrono::milliseconds(100))
+          s.log.warn("cannot record {} outcome(s) yet ({}); trying again", batch.size(), e.what());
+        std::this_thread::sleep_for(wait);
+        wait = std::min(wait * 2, std::chrono::milliseconds(5000));
+      }
+    }
+  }
+
+  std::shared_ptr<Relay::Shared> shared_;
+  std::unique_ptr<Store> store_;
+};
+
 std::vector<std::string> campaigns_through(const Config& config, const std::string& relay) {
   std::vector<std::string> names;
   for (const auto& [name, campaign] : config.campaigns)
@@ -314,6 +379,7 @@ Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const
     for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
   }
   try {
+    recorder_ = std::thread([shared = shared_] { Recorder(shared).run(); });
     for (int i = 0; i < relay.connections; ++i)
       sessions_.emplace_back([shared = shared_] { Session(shared).run(); });
   } catch (...) {
@@ -343,7 +409,8 @@ bool Relay::has_due(TimePoint now) {
 
 bool Relay::busy() {
   std::lock_guard lock(shared_->mutex);
-  return shared_->in_flight > 0 || !shared_->jobs.empty();
+  return shared_->in_flight > 0 || !shared_->jobs.empty() || !shared_->unrecorded.empty() ||
+         shared_->recording > 0;
 }
 
 bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot) {
@@ -484,6 +551,13 @@ void Relay::stop() {
   for (auto& t : sessions_)
     if (t.joinable()) t.join();
   sessions_.clear();
+  // The sessions are done: what they finished is recorded before the recorder ends.
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->recorder_stopping = true;
+  }
+  shared_->record_work.notify_all();
+  if (recorder_.joinable()) recorder_.join();
 }
 
 }  // namespace letterd

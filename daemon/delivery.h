@@ -87,6 +87,7 @@ class Relay {
   spdlog::logger& log_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::thread> sessions_;
+  std::thread recorder_;
   RateLimiter limiter_;
   std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
   std::optional<TimePoint> rate_hold_;

@@ -239,39 +239,40 @@ std::vector<long long> Store::mark_sending(const std::vector<long long>& ids, Ti
   return claimed;
 }
 
-void Store::record_attempt(const AttemptRecord& r) {
-  auto& db = impl_->db;
-  SQLite::Transaction t(db);
-  auto a = impl_->prepare(R"sql(
-    INSERT INTO attempts (message_id, at, relay, outcome, smtp_code, smtp_response, duration_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?))sql");
-  a->bind(1, static_cast<int64_t>(r.message));
-  a->bind(2, format_utc(r.at));
-  a->bind(3, r.relay);
-  a->bind(4, r.outcome);
-  if (r.smtp_code) a->bind(5, r.smtp_code);
-  else a->bind(5);
-  a->bind(6, r.smtp_response);
-  a->bind(7, static_cast<int64_t>(r.duration_ms));
-  a->exec();
+void Store::record_attempts(const std::vector<AttemptRecord>& records) {
+  Batch batch(*this);
+  for (const auto& r : records) {
+    auto a = impl_->prepare(R"sql(
+      INSERT INTO attempts (message_id, at, relay, outcome, smtp_code, smtp_response, duration_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?))sql");
+    a->bind(1, static_cast<int64_t>(r.message));
+    a->bind(2, format_utc(r.at));
+    a->bind(3, r.relay);
+    a->bind(4, r.outcome);
+    if (r.smtp_code) a->bind(5, r.smtp_code);
+    else a->bind(5);
+    a->bind(6, r.smtp_response);
+    a->bind(7, static_cast<int64_t>(r.duration_ms));
+    a->exec();
 
-  auto m = impl_->prepare(R"sql(
-    UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
-           smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
-           ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
-    WHERE id = ?8)sql");
-  m->bind(1, r.status);
-  m->bind(2, r.counts_as_attempt ? 1 : 0);
-  if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
-  else m->bind(3);
-  if (r.smtp_code) m->bind(4, r.smtp_code);
-  else m->bind(4);
-  m->bind(5, r.smtp_response);
-  m->bind(6, r.status);
-  m->bind(7, format_utc(r.at));
-  m->bind(8, static_cast<int64_t>(r.message));
-  m->exec();
-  t.commit();
+    auto m = impl_->prepare(R"sql(
+      UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
+             smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
+             ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
+      WHERE id = ?8)sql");
+    m->bind(1, r.status);
+    m->bind(2, r.counts_as_attempt ? 1 : 0);
+    if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
+    else m->bind(3);
+    if (r.smtp_code) m->bind(4, r.smtp_code);
+    else m->bind(4);
+    m->bind(5, r.smtp_response);
+    m->bind(6, r.status);
+    m->bind(7, format_utc(r.at));
+    m->bind(8, static_cast<int64_t>(r.message));
+    m->exec();
+  }
+  batch.commit();
 }
 
 void Store::release(long long id, TimePoint at) {

@@ -132,7 +132,7 @@ class Store {
   // claimed (one no longer queued or deferred was taken meanwhile).
   std::vector<long long> mark_sending(const std::vector<long long>& ids, TimePoint now);
 
-  // Records a try: one attempts row, and the message's new status, in one transaction.
+  // A try: one attempts row, and the message's new status.
   struct AttemptRecord {
     long long message = 0;
     TimePoint at;
@@ -145,7 +145,8 @@ class Store {
     std::optional<TimePoint> next_attempt_at;  // for deferred
     bool counts_as_attempt = true;             // a relay fault costs the message no attempt
   };
-  void record_attempt(const AttemptRecord& record);
+  // Many tries are recorded in one transaction: one sync of the disk for them all.
+  void record_attempts(const std::vector<AttemptRecord>& records);
 
   // Puts a claimed message that was never sent back in the queue, due at
   // `at`, without counting an attempt: `deferred` if it was tried before,

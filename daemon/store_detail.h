@@ -3,11 +3,14 @@
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -144,7 +147,7 @@ struct Store::Impl {
   }
 
   Impl(const std::string& path, Access access) : db(open(path, access)) {
-    db.setBusyTimeout(5000);
+    sqlite3_busy_handler(db.getHandle(), &wait_for_lock, &lock_wait_started);
     // Erased letters and notes must not linger in free pages of the file.
     if (access != Access::read_only) db.exec("PRAGMA secure_delete = ON");
     if (access != Access::daemon) {
@@ -159,6 +162,21 @@ struct Store::Impl {
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
     migrate();
+  }
+
+  // Another connection holds the write lock: the daemon's own sessions and
+  // intake take it for a fraction of a millisecond each, so wait in short
+  // steps (SQLite's own timeout sleeps whole milliseconds and more, which
+  // left sessions idle), giving up after five seconds.
+  std::chrono::steady_clock::time_point lock_wait_started;
+
+  static int wait_for_lock(void* started_at, int calls) {
+    auto& started = *static_cast<std::chrono::steady_clock::time_point*>(started_at);
+    auto now = std::chrono::steady_clock::now();
+    if (calls == 0) started = now;
+    if (now - started > std::chrono::seconds(5)) return 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 << std::min(calls, 6))));
+    return 1;
   }
 
   static SQLite::Database open(const std::string& path, Access access) {
