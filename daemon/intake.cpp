@@ -50,10 +50,8 @@ struct Intake::Checked {
   std::size_t accepted_messages = 0, duplicates = 0;
 };
 
-IntakeCounts Intake::run(std::size_t batch) {
+IntakeCounts Intake::run(const std::vector<std::string>& names) {
   IntakeCounts total;
-  auto names = queue_.waiting(batch);
-  total.listed = names.size();
   for (std::size_t first = 0; first < names.size(); first += kFilesPerCommit) {
     std::vector<Checked> group;
     for (std::size_t i = first; i < std::min(names.size(), first + kFilesPerCommit); ++i) {

@@ -16,7 +16,6 @@
 namespace letterd {
 
 struct IntakeCounts {
-  std::size_t listed = 0;  // names read from new/: fewer than asked for means new/ is empty now
   int accepted = 0;
   int rejected = 0;
   int messages = 0;
@@ -28,10 +27,11 @@ class Intake {
  public:
   Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log);
 
-  // Takes up to `batch` files from new/. A file that cannot be taken for a
-  // reason of letterd's own (a full disk, a locked database) is logged and
-  // left in new/ for the next scan; the others go on.
-  IntakeCounts run(std::size_t batch);
+  // Takes these files from new/ (names QueueDir::waiting listed; one gone
+  // meanwhile is skipped). A file that cannot be taken for a reason of
+  // letterd's own (a full disk, a locked database) is logged and left in
+  // new/ for the next scan; the others go on.
+  IntakeCounts run(const std::vector<std::string>& names);
 
  private:
   struct Checked;  // a file read, checked and rendered, not yet committed

@@ -275,7 +275,14 @@ std::string_view next_line(std::string_view text, std::size_t& pos, bool& has_br
 }
 
 // The character at `i`, encoded whole so a soft break never splits it.
-std::string qp_unit(std::string_view line, std::size_t i, std::size_t len, bool line_start) {
+// One character's encoding: itself, or up to four "=XX" (UTF-8 is at most
+// four bytes). Held in place, as the encoder makes one for every character.
+struct QpUnit {
+  char text[12];
+  std::size_t size = 0;
+};
+
+QpUnit qp_unit(std::string_view line, std::size_t i, std::size_t len, bool line_start) {
   const auto c = static_cast<unsigned char>(line[i]);
   // Whitespace at a line end may be stripped in transit (RFC 2045 6.7 (3)).
   const bool trailing = i + len == line.size();
@@ -283,9 +290,17 @@ std::string qp_unit(std::string_view line, std::size_t i, std::size_t len, bool 
       len == 1 && ((c > 0x20 && c < 0x7F && c != '=') || ((c == ' ' || c == '\t') && !trailing));
   // "." alone ends SMTP DATA, and mbox writers rewrite "From " as ">From ".
   const bool hazard = line_start && (c == '.' || line.substr(i).starts_with("From "));
-  if (literal && !hazard) return std::string(1, static_cast<char>(c));
-  std::string unit;
-  for (std::size_t k = i; k < i + len; ++k) append_hex(unit, static_cast<unsigned char>(line[k]));
+  QpUnit unit;
+  if (literal && !hazard) {
+    unit.text[unit.size++] = static_cast<char>(c);
+    return unit;
+  }
+  for (std::size_t k = i; k < i + len; ++k) {
+    const auto byte = static_cast<unsigned char>(line[k]);
+    unit.text[unit.size++] = '=';
+    unit.text[unit.size++] = kHex[byte >> 4];
+    unit.text[unit.size++] = kHex[byte & 0x0F];
+  }
   return unit;
 }
 
@@ -293,22 +308,31 @@ std::string qp_unit(std::string_view line, std::size_t i, std::size_t len, bool 
 
 std::string quoted_printable(std::string_view utf8) {
   std::string out;
+  out.reserve(utf8.size() + utf8.size() / 8 + 64);
   for (std::size_t pos = 0; pos < utf8.size();) {
     bool has_break;
     const std::string_view line = next_line(utf8, pos, has_break);
     std::size_t col = 0;
     for (std::size_t i = 0; i < line.size();) {
+      // Most of a letter is plain ASCII mid-line with room left: as it stands.
+      if (const auto c = static_cast<unsigned char>(line[i]);
+          col > 0 && col + 1 < kBodyLine && ((c > 0x20 && c < 0x7F && c != '=') || (c == ' ' && i + 1 < line.size()))) {
+        out += static_cast<char>(c);
+        ++col;
+        ++i;
+        continue;
+      }
       const std::size_t len = char_length(line, i);
       const bool last = i + len == line.size();
-      std::string unit = qp_unit(line, i, len, col == 0);
+      QpUnit unit = qp_unit(line, i, len, col == 0);
       // Any but the last must leave room for the '=' of a soft break.
-      if (col + unit.size() > (last ? kBodyLine : kBodyLine - 1)) {
+      if (col + unit.size > (last ? kBodyLine : kBodyLine - 1)) {
         out += "=\r\n";
         col = 0;
         unit = qp_unit(line, i, len, true);
       }
-      out += unit;
-      col += unit.size();
+      out.append(unit.text, unit.size);
+      col += unit.size;
       i += len;
     }
     if (has_break) out += "\r\n";

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -25,7 +26,11 @@ namespace letterd {
 
 namespace {
 
-constexpr std::size_t kIntakeBatch = 256;
+// Files taken in a turn of the loop: few enough that the sessions' queues
+// of claimed letters outlast it. Names are listed further ahead, since each
+// listing reads new/ from its start, past the entries of files taken.
+constexpr std::size_t kIntakeBatch = 64;
+constexpr std::size_t kListAhead = 4096;
 // --once waits for rate-limit slots this near; a later one ends the run.
 constexpr auto kOnceLongestWait = std::chrono::seconds(60);
 
@@ -256,6 +261,8 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   Notifier notifier;
   TimePoint next_purge = now_ms();
   bool scan = true;
+  std::deque<std::string> listed;  // names in new/ not yet taken
+  bool listing_full = false;       // the last listing stopped at kListAhead: more may wait
   bool ready = false;
   bool intake_progress = true;
   int exit_code = 0;
@@ -267,10 +274,20 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         next_rescan = now_ms() + engine.config->rescan_interval;
         // One batch a turn: letters already accepted go out between batches,
         // and signals and the watchdog are heard however many files wait.
+        if (listed.empty()) {
+          auto names = queue->waiting(kListAhead);
+          listed.assign(std::make_move_iterator(names.begin()), std::make_move_iterator(names.end()));
+          listing_full = names.size() == kListAhead;
+        }
+        std::vector<std::string> batch;
+        while (!listed.empty() && batch.size() < kIntakeBatch) {
+          batch.push_back(std::move(listed.front()));
+          listed.pop_front();
+        }
         Intake intake(*engine.config, *store, *queue, *log);
-        IntakeCounts counts = intake.run(kIntakeBatch);
+        IntakeCounts counts = intake.run(batch);
         intake_progress = counts.files() > 0;
-        if (counts.listed >= kIntakeBatch) scan = true;
+        if (!listed.empty() || listing_full) scan = true;
       }
     } catch (const std::exception& e) {
       // new/ unreadable, the database locked: delivery goes on regardless.
