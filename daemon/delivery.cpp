@@ -29,6 +29,7 @@ constexpr int kQueuedPerSession = 32;
 // be committed. More share a commit under load; each is a letter a crash
 // could send twice, so the bound is small.
 constexpr int kUnrecordedPerSession = 8;
+constexpr auto kGatherOutcomes = std::chrono::milliseconds(2);
 
 // The name this machine gives in EHLO: its fully qualified name, which
 // strict relays (Postfix's reject_non_fqdn_helo_hostname) insist on.
@@ -304,6 +305,12 @@ class Recorder {
         std::unique_lock lock(s.mutex);
         s.record_work.wait(lock, [&] { return s.recorder_stopping || !s.unrecorded.empty(); });
         if (s.unrecorded.empty()) break;  // stopping, and all recorded
+        // While the sessions are busy, a moment's wait lets more outcomes
+        // share the commit; an idle relay's outcome is committed at once.
+        if (s.in_flight > 0)
+          s.record_work.wait_for(lock, kGatherOutcomes, [&] {
+            return s.recorder_stopping || s.unrecorded.size() >= s.unrecorded_limit / 2;
+          });
         batch.swap(s.unrecorded);
         s.recording = batch.size();
       }

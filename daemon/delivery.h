@@ -3,11 +3,14 @@
 // them to `relays.NAME.connections` session threads. Each thread keeps its
 // own SMTP session open across messages (libcurl's easy interface blocks
 // until the relay answers the end of DATA, so one thread a session is the
-// simple sound design) and its own database connection.
+// simple sound design). A recorder thread, with its own database
+// connection, commits the sessions' outcomes, as many as wait in one
+// transaction.
 //
 // A message is claimed (`sending`) before it is handed over and recorded
 // `sent` only after the relay's 2xx; an outcome is never dropped, however
-// long the database stays busy. A relay-wide fault pauses the relay,
+// long the database stays busy. A session goes on while its outcomes are
+// committed, up to a small bound: what a crash can send twice. A relay-wide fault pauses the relay,
 // logged once; its messages wait and never fail for it. A send that never
 // reached the relay gives its rate slot back.
 #pragma once

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "json.h"
+
 namespace letterd {
 
 namespace {
@@ -220,9 +222,12 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
   }
   YAML::Node loaded;
   try {
-    loaded = YAML::Load(std::string(text));
+    loaded = json ? parse_json(text) : YAML::Load(std::string(text));
+  } catch (const JsonError& e) {
+    problems.push_back({"line " + std::to_string(e.line), std::string("not valid JSON: ") + e.what()});
+    return std::nullopt;
   } catch (const YAML::Exception& e) {
-    problems.push_back({"line " + std::to_string(e.mark.line + 1), std::string(json ? "not valid JSON: " : "not valid YAML: ") + e.msg});
+    problems.push_back({"line " + std::to_string(e.mark.line + 1), "not valid YAML: " + e.msg});
     return std::nullopt;
   }
   // Const from here: yaml-cpp's non-const operator[] adds missing keys.

@@ -159,7 +159,7 @@ class RelayComesBack(unittest.TestCase):
 
 
 class CrashSafety(unittest.TestCase):
-    def test_sigkill_mid_run_loses_nothing_and_duplicates_at_most_one_per_session(self):
+    def test_sigkill_mid_run_loses_nothing_and_duplicates_within_the_bound(self):
         server = CaptureServer()
         server.start()
         self.addCleanup(server.stop)
@@ -185,7 +185,8 @@ class CrashSafety(unittest.TestCase):
         self.assertEqual(counts, [{"status": "sent", "n": 2000}], "every letter sent, none left sending")
         ids = [m["data"].split(b"Message-ID: <", 1)[1].split(b">", 1)[0] for m in server.messages]
         self.assertEqual(len(set(ids)), 2000, "every letter arrived")
-        self.assertLessEqual(len(ids) - 2000, 2, "at most one duplicate per session in flight")
+        # Each session: the letter in hand, and up to 8 sent but not yet committed (README, Delivery guarantee).
+        self.assertLessEqual(len(ids) - 2000, 2 * 9, "at most 9 duplicates per session")
         self.assertEqual(letterd.waiting(), [], "every file taken in exactly once")
 
 
