@@ -78,9 +78,11 @@ struct Relay::Shared {
   const int wake_fd;
   const std::string helo;
 
-  // A claimed send that never reached the relay: its rate slot is given back.
-  struct Unsent {
+  // A claimed send, settled once it ended: a slot given back when it never
+  // reached the relay, else moved to when the relay had it.
+  struct Settled {
     TimePoint claimed_at;
+    std::optional<TimePoint> reached_at;
     std::string campaign, target_id;
   };
 
@@ -103,7 +105,7 @@ struct Relay::Shared {
   bool recorder_stopping = false;
   std::condition_variable record_work;  // the recorder waits on it
   std::condition_variable recorded;     // sessions wait on it when the bound is reached
-  std::vector<Unsent> unsent;
+  std::vector<Settled> settled;
   int in_flight = 0;
   bool stopping = false;
   std::optional<TimePoint> paused_until;
@@ -193,9 +195,11 @@ class Session {
     s.record_work.notify_one();
   }
 
-  void give_back_slot(const StoredMessage& m, TimePoint claimed_at) {
+  void give_back_slot(const StoredMessage& m, TimePoint claimed_at) { settle(m, claimed_at, std::nullopt); }
+
+  void settle(const StoredMessage& m, TimePoint claimed_at, std::optional<TimePoint> reached_at) {
     std::lock_guard lock(shared_->mutex);
-    shared_->unsent.push_back({claimed_at, m.campaign, m.target_id});
+    shared_->settled.push_back({claimed_at, reached_at, m.campaign, m.target_id});
   }
 
   void deliver(const StoredMessage& m, TimePoint claimed_at) {
@@ -245,6 +249,7 @@ class Session {
     }
     TimePoint ended = now_ms();
     long long took = (ended - started).count();
+    if (result.outcome != Outcome::relay_fault) settle(m, claimed_at, ended);
 
     // A refusal by policy right after another is the relay's terms, not
     // this letter's: it waits like a relay fault, costing no attempt.
@@ -436,23 +441,28 @@ bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot
   return slot <= now;
 }
 
-void Relay::forget_unsent() {
-  std::vector<Shared::Unsent> unsent;
+void Relay::settle_slots() {
+  std::vector<Shared::Settled> settled;
   {
     std::lock_guard lock(shared_->mutex);
-    unsent.swap(shared_->unsent);
+    settled.swap(shared_->settled);
   }
-  for (const auto& u : unsent) {
-    limiter_.forget(u.claimed_at);
-    if (auto t = target_limiters_.find({u.campaign, u.target_id}); t != target_limiters_.end())
-      t->second.forget(u.claimed_at);
+  for (const auto& u : settled) {
+    auto target = target_limiters_.find({u.campaign, u.target_id});
+    if (u.reached_at) {
+      limiter_.reached(u.claimed_at, *u.reached_at);
+      if (target != target_limiters_.end()) target->second.reached(u.claimed_at, *u.reached_at);
+    } else {
+      limiter_.forget(u.claimed_at);
+      if (target != target_limiters_.end()) target->second.forget(u.claimed_at);
+    }
   }
 }
 
 std::optional<TimePoint> Relay::dispatch() {
   // A hold lasts until its time, across dispatches that see nothing due.
   if (rate_hold_ && *rate_hold_ <= now_ms()) rate_hold_.reset();
-  forget_unsent();
+  settle_slots();
   auto hold_until = [&](TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; };
   for (;;) {
     TimePoint now = now_ms();

@@ -78,7 +78,7 @@ class Relay {
 
  private:
   bool target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot);
-  void forget_unsent();
+  void settle_slots();
   // Claims the picked messages in one commit and queues them for the sessions.
   void hand_over(std::vector<Job>& picked);
   void give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed);

@@ -79,6 +79,13 @@ void RateLimiter::forget(TimePoint at) {
   if (it != sends_.rend()) sends_.erase(std::next(it).base());
 }
 
+void RateLimiter::reached(TimePoint counted_at, TimePoint reached_at) {
+  auto it = std::find(sends_.rbegin(), sends_.rend(), counted_at);
+  if (it == sends_.rend()) return;  // already older than every window
+  sends_.erase(std::next(it).base());
+  sends_.insert(std::upper_bound(sends_.begin(), sends_.end(), reached_at), reached_at);
+}
+
 void RateLimiter::record(TimePoint at) {
   if (memory_ == 0) return;
   sends_.push_back(at);

@@ -57,6 +57,11 @@ class RateLimiter {
   // Uncounts a send recorded at `at` that never reached the relay.
   void forget(TimePoint at);
 
+  // Moves a send recorded at `counted_at` to `reached_at`, when the relay
+  // had it (the end of its DATA): the windows then hold as the relay
+  // counts, whatever the time between the hand-over and the relay's reply.
+  void reached(TimePoint counted_at, TimePoint reached_at);
+
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
   std::size_t memory() const { return memory_; }

@@ -156,6 +156,11 @@ void Store::add_rejection(const std::string& file, TimePoint at, const std::stri
 
 namespace {
 
+// When the relay had a try (the end of its DATA): the windows count it then.
+TimePoint reached_at(SQLite::Statement& q) {
+  return parse_time(q.getColumn(0).getString()) + std::chrono::milliseconds(q.getColumn(1).getInt64());
+}
+
 // "?, ?, ?" for an IN list of `n` values; SQLite takes no arrays.
 std::string placeholders(std::size_t n) {
   std::string out;
@@ -325,20 +330,21 @@ std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& 
 
 std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since) {
   auto q = impl_->prepare(R"sql(
-    SELECT at FROM attempts WHERE relay = ? AND at >= ? AND outcome != 'relay-fault'
+    SELECT at, duration_ms FROM attempts WHERE relay = ? AND at >= ? AND outcome != 'relay-fault'
     ORDER BY at DESC LIMIT ?)sql");
   q->bind(1, relay);
   q->bind(2, format_utc(since));
   q->bind(3, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
-  while (q->executeStep()) out.push_back(parse_time(q->getColumn(0).getString()));
-  return {out.rbegin(), out.rend()};
+  while (q->executeStep()) out.push_back(reached_at(*q));
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, const std::string& target_id,
                                                   std::size_t count, TimePoint since) {
   auto q = impl_->prepare(R"sql(
-    SELECT a.at FROM attempts a JOIN messages m ON m.id = a.message_id
+    SELECT a.at, a.duration_ms FROM attempts a JOIN messages m ON m.id = a.message_id
     WHERE m.campaign = ? AND m.target_id = ? AND a.at >= ? AND a.outcome != 'relay-fault'
     ORDER BY a.at DESC LIMIT ?)sql");
   q->bind(1, campaign);
@@ -346,8 +352,9 @@ std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, c
   q->bind(3, format_utc(since));
   q->bind(4, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
-  while (q->executeStep()) out.push_back(parse_time(q->getColumn(0).getString()));
-  return {out.rbegin(), out.rend()};
+  while (q->executeStep()) out.push_back(reached_at(*q));
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace letterd

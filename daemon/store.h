@@ -167,8 +167,9 @@ class Store {
   // Waiting messages per campaign, for campaigns the config no longer has.
   std::vector<StatusCount> waiting_outside(const std::vector<std::string>& campaigns);
 
-  // The times of the latest `count` tries that reached the relay, oldest first:
-  // rate windows are counted from the log, so a restart cannot exceed them.
+  // When the relay had each of the latest `count` tries that reached it
+  // (`at` plus `duration_ms`), oldest first: rate windows are counted from
+  // the log, so a restart cannot exceed them.
   std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since);
   // The same for one target of one campaign, for per_target limits.
   std::vector<TimePoint> recent_target_sends(const std::string& campaign, const std::string& target_id,

@@ -123,6 +123,22 @@ TEST(RateLimiter, NoOneSecondWindowEverExceedsTheLimit) {
   EXPECT_GE(sends.back() - sends.front(), minutes(2));
 }
 
+TEST(RateLimiter, ASendCountsWhenTheRelayHadItNotWhenItWasHandedOver) {
+  RateLimits limits;
+  limits.per_second = 2;
+  RateLimiter limiter(limits);
+  TimePoint t0 = at("2026-11-25T12:00:00Z");
+  // The first send opened the connection: the relay had it 300 ms after the hand-over.
+  limiter.record(t0);
+  limiter.record(t0 + milliseconds(100));
+  limiter.reached(t0, t0 + milliseconds(300));
+  limiter.reached(t0 + milliseconds(100), t0 + milliseconds(110));
+  // The relay saw them at 110 ms and 300 ms: a third fits only once 110 ms has left its window.
+  EXPECT_EQ(limiter.next_slot(t0 + milliseconds(400)), t0 + milliseconds(1110));
+  limiter.record(t0 + milliseconds(1110));
+  EXPECT_EQ(limiter.next_slot(t0 + milliseconds(1110)), t0 + milliseconds(1300));
+}
+
 TEST(RateLimiter, SeededFromTheLogAfterARestart) {
   RateLimits limits;
   limits.per_hour = 3;
