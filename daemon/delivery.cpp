@@ -215,6 +215,12 @@ class Session {
       give_back_slot(m, claimed_at);
       return;
     }
+    if (!store().still_sending(m.id)) {
+      // Cancelled since it was claimed (`purge --supporter`): it must not go.
+      give_back_slot(m, claimed_at);
+      s.log.info("message {} was cancelled before it was sent", m.id);
+      return;
+    }
     std::string data;
     try {
       data = message_bytes(m);
@@ -274,12 +280,12 @@ class Session {
     if (relay_wide) {
       smtp_.reset();
       if (result.outcome == Outcome::relay_fault) give_back_slot(m, claimed_at);
-      record({m.id, claimed_at, s.relay.name, result.code, result.response, took, to_string(result.outcome),
+      record({m.id, started, s.relay.name, result.code, result.response, took, to_string(result.outcome),
               "deferred", until, false});
       return;
     }
     std::string response = verdict.reason.empty() ? result.response : result.response + " (" + verdict.reason + ")";
-    record({m.id, claimed_at, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
+    record({m.id, started, s.relay.name, result.code, response, took, to_string(result.outcome), verdict.status,
             verdict.next_attempt_at, true});
     if (verdict.status == "sent")
       s.log.info("sent message {} ({} to {}) via {}: {} {}", m.id, m.letter, m.target_id, s.relay.name, result.code,
@@ -352,7 +358,8 @@ class Recorder {
         bool stopping;
         {
           std::lock_guard lock(s.mutex);
-          stopping = s.recorder_stopping;
+          // The sessions stop first, and may be waiting on this very commit.
+          stopping = s.stopping || s.recorder_stopping;
         }
         if (stopping && ++tries_after_stop > 5) throw;
         if (wait == std::chrono::milliseconds(100))
@@ -405,9 +412,16 @@ Relay::~Relay() { stop(); }
 const RetryPolicy& Relay::retry_policy() const { return shared_->retry; }
 
 void Relay::use(const Config& config) {
+  // A target's limiter carries on while its campaign's per_target stays the
+  // same: the log alone does not know the sends under way. Others are
+  // seeded afresh from the log when next needed.
+  std::erase_if(target_limiters_, [&](const auto& entry) {
+    const CampaignConfig* before = config_->campaign(entry.first.first);
+    const CampaignConfig* after = config.campaign(entry.first.first);
+    return !before || !after || !(before->per_target == after->per_target);
+  });
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
-  target_limiters_.clear();  // per_target may have changed: seeded afresh from the log
 }
 
 bool Relay::has_due(TimePoint now) {
@@ -500,8 +514,8 @@ std::optional<TimePoint> Relay::dispatch() {
         moved = true;
         continue;
       }
-      limiter_.record(now);
-      if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.record(now);
+      limiter_.claim(now);
+      if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.claim(now);
       picked.push_back({std::move(m), now});
     }
     hand_over(picked);
@@ -554,12 +568,13 @@ void Relay::begin_stop() {
     unstarted.swap(shared_->jobs);
   }
   shared_->work.notify_all();
-  for (const auto& job : unstarted) {
-    try {
-      store_.release(job.message.id, now_ms());
-    } catch (const std::exception& e) {
-      log_.error("message {}: {}; it is queued again when letterd restarts", job.message.id, e.what());
-    }
+  if (unstarted.empty()) return;
+  try {
+    Store::Batch batch(store_);
+    for (const auto& job : unstarted) store_.release(job.message.id, now_ms());
+    batch.commit();
+  } catch (const std::exception& e) {
+    log_.error("{} claimed message(s): {}; they are queued again when letterd restarts", unstarted.size(), e.what());
   }
 }
 

@@ -49,7 +49,8 @@ class Relay {
   const RetryPolicy& retry_policy() const;
 
   // Takes a reloaded config whose relay settings and retry policy are
-  // unchanged: the sessions and their connections carry on.
+  // unchanged: the sessions and their connections carry on. Call it while
+  // the previous config is still alive.
   void use(const Config& config);
 
   // Hands due messages to idle sessions while the limits allow. Returns

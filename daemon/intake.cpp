@@ -36,6 +36,12 @@ Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog
 
 namespace {
 
+std::string joined(const std::vector<std::string>& reasons) {
+  std::string out;
+  for (const auto& r : reasons) out += (out.empty() ? "" : "; ") + r;
+  return out;
+}
+
 // Files a commit: enough that the disk's sync is shared widely, few enough
 // that the write lock is never held long from the sessions recording sends.
 constexpr std::size_t kFilesPerCommit = 64;
@@ -46,8 +52,10 @@ struct Intake::Checked {
   std::string name, digest;
   TimePoint received_at;
   CheckedSubmission checked;
-  // Set by commit(): what the log says once the commit holds.
+  // Set by commit(): what the log says once the commit holds, or why the
+  // file is moved to rejected/ once it holds.
   std::size_t accepted_messages = 0, duplicates = 0;
+  std::vector<std::string> rejection;
 };
 
 IntakeCounts Intake::run(const std::vector<std::string>& names) {
@@ -71,9 +79,15 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
       continue;
     }
     total.accepted += counts.accepted;
-    total.rejected += counts.rejected;
     total.messages += counts.messages;
     for (const auto& file : group) {
+      if (!file.rejection.empty()) {
+        try {
+          move_rejected(file.name, file.rejection, total);
+        } catch (const std::exception& e) {
+          log_.error("cannot move {} to rejected/ now: {}; it stays in new/ for the next scan", file.name, e.what());
+        }
+      }
       if (!file.accepted_messages) continue;
       log_.info("accepted {}: submission {} of {}, {} message(s){}", file.name, file.checked.submission.id,
                 file.checked.submission.campaign, file.accepted_messages,
@@ -90,11 +104,13 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
 }
 
 void Intake::reject(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts) {
-  std::string joined;
-  for (const auto& r : reasons) joined += (joined.empty() ? "" : "; ") + r;
   // The database row first: if the move fails the file is read again, and
   // a second row for it is better than none.
-  store_.add_rejection(name, now_ms(), joined);
+  store_.add_rejection(name, now_ms(), joined(reasons));
+  move_rejected(name, reasons, counts);
+}
+
+void Intake::move_rejected(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts) {
   std::string moved = queue_.reject(name, reasons);
   // The reasons can quote what the supporter wrote: they stay in the .error
   // file and the database, and the log says only how many there are.
@@ -134,14 +150,19 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
     reject(name, reasons, counts);
     return std::nullopt;
   }
-  return Checked{name, std::move(digest), now, std::move(*checked)};
+  Checked file;
+  file.name = name;
+  file.digest = std::move(digest);
+  file.received_at = now;
+  file.checked = std::move(*checked);
+  return file;
 }
 
 bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
   Submission& submission = file.checked.submission;
   if (auto source = store_.submission_source(submission.campaign, submission.id)) {
-    reject(file.name, {"duplicate: submission id " + submission.id + " was already accepted from " + *source},
-           counts);
+    file.rejection = {"duplicate: submission id " + submission.id + " was already accepted from " + *source};
+    store_.add_rejection(file.name, now_ms(), joined(file.rejection));
     return false;
   }
   const CampaignConfig& campaign = *config_.campaign(submission.campaign);
@@ -158,12 +179,11 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
     messages.push_back({std::move(p), new_message_id(campaign.from_address), campaign.relay});
   }
   if (messages.empty()) {
-    reject(file.name, duplicates, counts);
+    file.rejection = duplicates;
+    store_.add_rejection(file.name, now_ms(), joined(file.rejection));
     return false;
   }
-  std::string duplicate_text;
-  for (const auto& d : duplicates) duplicate_text += (duplicate_text.empty() ? "" : "; ") + d;
-  store_.accept(submission, file.name, file.digest, file.received_at, messages, duplicate_text);
+  store_.accept(submission, file.name, file.digest, file.received_at, messages, joined(duplicates));
   file.accepted_messages = messages.size();
   file.duplicates = duplicates.size();
   ++counts.accepted;
@@ -180,7 +200,10 @@ std::vector<std::string> Intake::commit(std::vector<Checked>& files, IntakeCount
     try {
       if (commit_one(file, counts)) done.push_back(file.name);
     } catch (const std::exception& e) {
+      // Some errors (a full disk) end the whole transaction: then the group stays in new/.
+      if (!batch.open()) throw;
       // accept() rolled back its own rows; the rest of the group goes on.
+      file.rejection.clear();
       log_.error("cannot take {} now: {}; it stays in new/ for the next scan", file.name, e.what());
     }
   }

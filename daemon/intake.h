@@ -42,9 +42,13 @@ class Intake {
   // Commits a group of checked files in one transaction, dropping
   // duplicates; returns the names to remove from new/ once it is committed.
   std::vector<std::string> commit(std::vector<Checked>& files, IntakeCounts& counts);
-  // One file of that group: false when it turned out a duplicate (rejected).
+  // One file of that group: false when it turned out a duplicate (its
+  // rejection recorded, the move left until the commit holds).
   bool commit_one(Checked& file, IntakeCounts& counts);
+  // Records the rejection and moves the file to rejected/ with its reasons.
   void reject(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
+  // The move alone, for a rejection already in a committed transaction.
+  void move_rejected(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
 
   const Config& config_;
   Store& store_;

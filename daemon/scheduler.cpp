@@ -66,30 +66,38 @@ TimePoint RateLimiter::next_slot(TimePoint now) const {
   for (const auto& w : windows) {
     if (!w.limit) continue;
     auto limit = static_cast<std::size_t>(*w.limit);
-    if (sends_.size() < limit) continue;
-    // The limit-th latest send must have left the window before one more fits.
-    TimePoint oldest_in_window = sends_[sends_.size() - limit];
+    if (sends_.size() + under_way_.size() < limit) continue;
+    // Sends under way may reach the relay any moment: a window from now holds them all.
+    if (under_way_.size() >= limit) {
+      slot = std::max(slot, now + w.span);  // in fact: until one of them ends
+      continue;
+    }
+    // The (limit - under way)-th latest ended send must have left the window before one more fits.
+    TimePoint oldest_in_window = sends_[sends_.size() - (limit - under_way_.size())];
     slot = std::max(slot, oldest_in_window + w.span);
   }
   return slot;
 }
 
-void RateLimiter::forget(TimePoint at) {
-  auto it = std::find(sends_.rbegin(), sends_.rend(), at);
-  if (it != sends_.rend()) sends_.erase(std::next(it).base());
-}
-
-void RateLimiter::reached(TimePoint counted_at, TimePoint reached_at) {
-  auto it = std::find(sends_.rbegin(), sends_.rend(), counted_at);
-  if (it == sends_.rend()) return;  // already older than every window
-  sends_.erase(std::next(it).base());
-  sends_.insert(std::upper_bound(sends_.begin(), sends_.end(), reached_at), reached_at);
-}
-
 void RateLimiter::record(TimePoint at) {
   if (memory_ == 0) return;
-  sends_.push_back(at);
+  sends_.insert(std::upper_bound(sends_.begin(), sends_.end(), at), at);
   while (sends_.size() > memory_) sends_.pop_front();
+}
+
+void RateLimiter::claim(TimePoint claimed_at) {
+  if (memory_ > 0) under_way_.insert(claimed_at);
+}
+
+void RateLimiter::reached(TimePoint claimed_at, TimePoint reached_at) {
+  auto it = under_way_.find(claimed_at);
+  if (it == under_way_.end()) return;
+  under_way_.erase(it);
+  record(reached_at);
+}
+
+void RateLimiter::forget(TimePoint claimed_at) {
+  if (auto it = under_way_.find(claimed_at); it != under_way_.end()) under_way_.erase(it);
 }
 
 }  // namespace letterd

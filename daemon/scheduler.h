@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config.h"
@@ -48,19 +49,24 @@ class RateLimiter {
   explicit RateLimiter(RateLimits limits);
 
   // The earliest time, not before `now`, at which one more send keeps
-  // every window within its limit.
+  // every window within its limit. A send still under way counts as
+  // reaching the relay now, the earliest it can.
   TimePoint next_slot(TimePoint now) const;
 
-  // Counts a send (times must not go backwards by more than a window).
+  // Counts a send the relay had at `at` (from the log, on start).
   void record(TimePoint at);
 
-  // Uncounts a send recorded at `at` that never reached the relay.
-  void forget(TimePoint at);
+  // Counts a send handed to a session at `claimed_at`: under way until
+  // reached() or forget().
+  void claim(TimePoint claimed_at);
 
-  // Moves a send recorded at `counted_at` to `reached_at`, when the relay
-  // had it (the end of its DATA): the windows then hold as the relay
-  // counts, whatever the time between the hand-over and the relay's reply.
-  void reached(TimePoint counted_at, TimePoint reached_at);
+  // The send claimed at `claimed_at` ended, the relay having had it at
+  // `reached_at` (the end of its DATA): it counts there from now on, so
+  // the windows hold as the relay counts, however long the send took.
+  void reached(TimePoint claimed_at, TimePoint reached_at);
+
+  // Uncounts a send claimed at `claimed_at` that never reached the relay.
+  void forget(TimePoint claimed_at);
 
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
@@ -69,7 +75,8 @@ class RateLimiter {
  private:
   RateLimits limits_;
   std::size_t memory_ = 0;
-  std::deque<TimePoint> sends_;  // oldest first
+  std::deque<TimePoint> sends_;          // ended, when the relay had them: oldest first
+  std::multiset<TimePoint> under_way_;  // claimed, not yet ended
 };
 
 }  // namespace letterd

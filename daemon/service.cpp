@@ -287,7 +287,9 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         Intake intake(*engine.config, *store, *queue, *log);
         IntakeCounts counts = intake.run(batch);
         intake_progress = counts.files() > 0;
-        if (!listed.empty() || listing_full) scan = true;
+        // More waits: the next turn takes it. A full listing that took nothing
+        // (the database refusing) waits for the rescan rather than spin.
+        if (!listed.empty() || (listing_full && intake_progress)) scan = true;
       }
     } catch (const std::exception& e) {
       // new/ unreadable, the database locked: delivery goes on regardless.

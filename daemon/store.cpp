@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "message.h"
 #include "store_detail.h"
 
 namespace letterd {
@@ -27,6 +28,8 @@ Store::Batch::Batch(Store& store) : store_(store) { store_.impl_->db.exec("BEGIN
 Store::Batch::~Batch() {
   if (open_) store_.impl_->db.tryExec("ROLLBACK");
 }
+
+bool Store::Batch::open() const { return open_ && sqlite3_get_autocommit(store_.impl_->db.getHandle()) == 0; }
 
 void Store::Batch::commit() {
   store_.impl_->db.exec("COMMIT");
@@ -244,9 +247,34 @@ std::vector<long long> Store::mark_sending(const std::vector<long long>& ids, Ti
   return claimed;
 }
 
+bool Store::still_sending(long long id) {
+  auto q = impl_->prepare("SELECT 1 FROM messages WHERE id = ? AND status = 'sending'");
+  q->bind(1, static_cast<int64_t>(id));
+  return q->executeStep();
+}
+
 void Store::record_attempts(const std::vector<AttemptRecord>& records) {
   Batch batch(*this);
   for (const auto& r : records) {
+    // Only a message still `sending` takes its outcome: one cancelled
+    // meanwhile by `purge --supporter` stays cancelled and erased.
+    auto m = impl_->prepare(R"sql(
+      UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
+             smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
+             ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
+      WHERE id = ?8 AND status = 'sending')sql");
+    m->bind(1, r.status);
+    m->bind(2, r.counts_as_attempt ? 1 : 0);
+    if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
+    else m->bind(3);
+    if (r.smtp_code) m->bind(4, r.smtp_code);
+    else m->bind(4);
+    m->bind(5, r.smtp_response);
+    m->bind(6, r.status);
+    m->bind(7, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
+    m->bind(8, static_cast<int64_t>(r.message));
+    const bool still_sending = m->exec() == 1;
+
     auto a = impl_->prepare(R"sql(
       INSERT INTO attempts (message_id, at, relay, outcome, smtp_code, smtp_response, duration_ms)
       VALUES (?, ?, ?, ?, ?, ?, ?))sql");
@@ -256,26 +284,9 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     a->bind(4, r.outcome);
     if (r.smtp_code) a->bind(5, r.smtp_code);
     else a->bind(5);
-    a->bind(6, r.smtp_response);
+    a->bind(6, still_sending ? r.smtp_response : redact_addresses(r.smtp_response));
     a->bind(7, static_cast<int64_t>(r.duration_ms));
     a->exec();
-
-    auto m = impl_->prepare(R"sql(
-      UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
-             smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
-             ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
-      WHERE id = ?8)sql");
-    m->bind(1, r.status);
-    m->bind(2, r.counts_as_attempt ? 1 : 0);
-    if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
-    else m->bind(3);
-    if (r.smtp_code) m->bind(4, r.smtp_code);
-    else m->bind(4);
-    m->bind(5, r.smtp_response);
-    m->bind(6, r.status);
-    m->bind(7, format_utc(r.at));
-    m->bind(8, static_cast<int64_t>(r.message));
-    m->exec();
   }
   batch.commit();
 }

@@ -87,6 +87,8 @@ class Store {
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
     void commit();
+    // False once an error (a full disk, no memory) has ended the transaction.
+    bool open() const;
 
    private:
     Store& store_;
@@ -132,10 +134,14 @@ class Store {
   // claimed (one no longer queued or deferred was taken meanwhile).
   std::vector<long long> mark_sending(const std::vector<long long>& ids, TimePoint now);
 
+  // Whether a claimed message is still to be sent: `purge --supporter`
+  // cancels claimed messages too.
+  bool still_sending(long long id);
+
   // A try: one attempts row, and the message's new status.
   struct AttemptRecord {
     long long message = 0;
-    TimePoint at;
+    TimePoint at;  // when the try began; at + duration_ms, when the relay had it
     std::string relay;
     int smtp_code = 0;
     std::string smtp_response;

@@ -67,7 +67,7 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   SQLite::Statement cancel(db, R"sql(
     UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?2,
            smtp_response = 'cancelled: the supporter asked for their data to be erased'
-    WHERE supporter_email = ?1 AND status IN ('queued', 'deferred'))sql");
+    WHERE supporter_email = ?1 AND status IN ('queued', 'deferred', 'sending'))sql");
   cancel.bind(1, key);
   cancel.bind(2, format_utc(now));
   counts.cancelled = cancel.exec();

@@ -248,3 +248,29 @@ class OrganiserCommands(RelayTestCase):
         city = next(r for r in report if r["key"] == "mp-cities-of-london-and-westminster")
         self.assertEqual(city["sent"], 1)
         self.assertEqual(self.letterd.cli("purge", "--supporter", "not-an-address").returncode, 2)
+
+    def test_purge_supporter_stops_letters_a_running_daemon_already_claimed(self):
+        # One session, stalled 3 s on the first letter: the next supporter's letters are claimed and wait.
+        self.letterd.relay["connections"] = 1
+        self.letterd.campaign["copy_to_supporter"] = "none"
+        self.letterd.write_config()
+        self.server.delay_next(1, 3)
+        self.letterd.start()
+        self.letterd.drop("first.json", submission(id="first", letters=["justice-secretary"]))
+        deadline = time.time() + 5
+        while not self.server.connections and time.time() < deadline:
+            time.sleep(0.02)
+        bob = submission(id="bob")
+        bob["supporter"] = dict(bob["supporter"], name="Bob Example", email="bob@example.org")
+        self.letterd.drop("bob.json", bob)
+        self.letterd.wait_for_status("sending", 3, timeout=5)  # the stalled one and bob's two, claimed ahead
+        out = self.letterd.cli("purge", "--supporter", "bob@example.org", check=True).stdout
+        self.assertIn("2 letter(s) not yet sent", out)
+        self.letterd.wait_for_status("sent", 1, timeout=10)
+        time.sleep(0.5)
+        self.assertEqual(self.letterd.stop(), 0)
+        self.assertEqual(len(self.server.messages), 1, "bob's claimed letters never went out")
+        statuses = [r["status"] for r in self.letterd.messages() if r["submission_id"] == "bob"]
+        self.assertEqual(statuses, ["failed", "failed"])
+        self.assertTrue(all(r["body"] is None for r in self.letterd.messages() if r["submission_id"] == "bob"))
+        self.assertIn("was cancelled before it was sent", self.letterd.daemon_log())

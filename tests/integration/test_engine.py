@@ -185,8 +185,8 @@ class CrashSafety(unittest.TestCase):
         self.assertEqual(counts, [{"status": "sent", "n": 2000}], "every letter sent, none left sending")
         ids = [m["data"].split(b"Message-ID: <", 1)[1].split(b">", 1)[0] for m in server.messages]
         self.assertEqual(len(set(ids)), 2000, "every letter arrived")
-        # Each session: the letter in hand, and up to 8 sent but not yet committed (README, Delivery guarantee).
-        self.assertLessEqual(len(ids) - 2000, 2 * 9, "at most 9 duplicates per session")
+        # Per relay: a letter in hand per session, and up to 8 × connections not yet committed (README).
+        self.assertLessEqual(len(ids) - 2000, 2 * 9, "at most 9 × connections duplicates")
         self.assertEqual(letterd.waiting(), [], "every file taken in exactly once")
 
 

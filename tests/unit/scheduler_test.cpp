@@ -129,14 +129,45 @@ TEST(RateLimiter, ASendCountsWhenTheRelayHadItNotWhenItWasHandedOver) {
   RateLimiter limiter(limits);
   TimePoint t0 = at("2026-11-25T12:00:00Z");
   // The first send opened the connection: the relay had it 300 ms after the hand-over.
-  limiter.record(t0);
-  limiter.record(t0 + milliseconds(100));
+  limiter.claim(t0);
+  limiter.claim(t0 + milliseconds(100));
   limiter.reached(t0, t0 + milliseconds(300));
   limiter.reached(t0 + milliseconds(100), t0 + milliseconds(110));
   // The relay saw them at 110 ms and 300 ms: a third fits only once 110 ms has left its window.
   EXPECT_EQ(limiter.next_slot(t0 + milliseconds(400)), t0 + milliseconds(1110));
-  limiter.record(t0 + milliseconds(1110));
-  EXPECT_EQ(limiter.next_slot(t0 + milliseconds(1110)), t0 + milliseconds(1300));
+  limiter.claim(t0 + milliseconds(1110));
+  limiter.reached(t0 + milliseconds(1110), t0 + milliseconds(1115));
+  EXPECT_EQ(limiter.next_slot(t0 + milliseconds(1200)), t0 + milliseconds(1300));
+}
+
+TEST(RateLimiter, ASendUnderWayCountsAsReachingTheRelayAnyMoment) {
+  RateLimits limits;
+  limits.per_second = 2;
+  RateLimiter limiter(limits);
+  TimePoint t0 = at("2026-11-25T12:00:00Z");
+  limiter.claim(t0);
+  limiter.reached(t0, t0 + milliseconds(10));
+  limiter.claim(t0 + milliseconds(1100));  // slow: still under way
+  // Long after the first left its window, the slow one may still land with a new one: one more fits.
+  TimePoint later = t0 + milliseconds(1900);
+  EXPECT_EQ(limiter.next_slot(later), later);
+  limiter.claim(later);
+  // Two under way at a limit of two: nothing more until one of them ends.
+  EXPECT_GT(limiter.next_slot(later), later);
+  limiter.reached(t0 + milliseconds(1100), t0 + milliseconds(1950));
+  limiter.reached(later, later + milliseconds(5));
+  EXPECT_EQ(limiter.next_slot(t0 + milliseconds(2000)), t0 + milliseconds(2905));  // when 1905 leaves
+}
+
+TEST(RateLimiter, ASendThatNeverReachedTheRelayGivesItsSlotBack) {
+  RateLimits limits;
+  limits.per_second = 1;
+  RateLimiter limiter(limits);
+  TimePoint t0 = at("2026-11-25T12:00:00Z");
+  limiter.claim(t0);
+  EXPECT_GT(limiter.next_slot(t0), t0);
+  limiter.forget(t0);
+  EXPECT_EQ(limiter.next_slot(t0), t0);
 }
 
 TEST(RateLimiter, SeededFromTheLogAfterARestart) {
