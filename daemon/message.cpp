@@ -314,13 +314,20 @@ std::string quoted_printable(std::string_view utf8) {
     const std::string_view line = next_line(utf8, pos, has_break);
     std::size_t col = 0;
     for (std::size_t i = 0; i < line.size();) {
-      // Most of a letter is plain ASCII mid-line with room left: as it stands.
-      if (const auto c = static_cast<unsigned char>(line[i]);
-          col > 0 && col + 1 < kBodyLine && ((c > 0x20 && c < 0x7F && c != '=') || (c == ' ' && i + 1 < line.size()))) {
-        out += static_cast<char>(c);
-        ++col;
-        ++i;
-        continue;
+      // Most of a letter is plain ASCII mid-line with room left: copied as it stands, a run at a time.
+      if (col > 0) {
+        std::size_t run = 0;
+        while (i + run < line.size() && col + run + 1 < kBodyLine) {
+          const auto c = static_cast<unsigned char>(line[i + run]);
+          if (!((c > 0x20 && c < 0x7F && c != '=') || (c == ' ' && i + run + 1 < line.size()))) break;
+          ++run;
+        }
+        if (run > 0) {
+          out.append(line.substr(i, run));
+          col += run;
+          i += run;
+          continue;
+        }
       }
       const std::size_t len = char_length(line, i);
       const bool last = i + len == line.size();
