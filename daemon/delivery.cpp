@@ -215,7 +215,15 @@ class Session {
       give_back_slot(m, claimed_at);
       return;
     }
-    if (!store().still_sending(m.id)) {
+    bool cancelled = false;
+    try {
+      cancelled = !store().still_sending(m.id);
+    } catch (const std::exception& e) {
+      // The check serves an erasure request; a database too busy to answer
+      // must not strand the letter `sending` until the next start.
+      s.log.warn("message {}: cannot check it is still to be sent ({}); sending it", m.id, e.what());
+    }
+    if (cancelled) {
       // Cancelled since it was claimed (`purge --supporter`): it must not go.
       give_back_slot(m, claimed_at);
       s.log.info("message {} was cancelled before it was sent", m.id);
