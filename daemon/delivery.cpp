@@ -103,6 +103,7 @@ struct Relay::Shared {
   std::vector<Store::AttemptRecord> unrecorded;
   std::size_t recording = 0;
   bool recorder_stopping = false;
+  bool final_stop = false;  // stop(): the recorder may give up on a database that never answers
   std::condition_variable record_work;  // the recorder waits on it
   std::condition_variable recorded;     // sessions wait on it when the bound is reached
   std::vector<Settled> settled;
@@ -211,8 +212,8 @@ class Session {
     }
     if (paused_until) {
       // Handed over before another session paused the relay: it waits too.
-      store().release(m.id, *paused_until);
       give_back_slot(m, claimed_at);
+      store().release(m.id, *paused_until);
       return;
     }
     bool cancelled = false;
@@ -366,8 +367,9 @@ class Recorder {
         bool stopping;
         {
           std::lock_guard lock(s.mutex);
-          // The sessions stop first, and may be waiting on this very commit.
-          stopping = s.stopping || s.recorder_stopping;
+          // At the daemon's stop the sessions end first, and may be waiting
+          // on this very commit; a relay retired by a reload keeps trying.
+          stopping = s.final_stop || s.recorder_stopping;
         }
         if (stopping && ++tries_after_stop > 5) throw;
         if (wait == std::chrono::milliseconds(100))
@@ -400,11 +402,6 @@ Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const
       log_(log),
       shared_(std::make_shared<Shared>(relay, config.retry, database, log, wake_fd)),
       limiter_(relay.rate) {
-  if (limiter_.memory() > 0) {
-    // Seed the windows from the log, so a restart cannot exceed them.
-    TimePoint day_ago = now_ms() - std::chrono::hours(24);
-    for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
-  }
   try {
     recorder_ = std::thread([shared = shared_] { Recorder(shared).run(); });
     for (int i = 0; i < relay.connections; ++i)
@@ -423,11 +420,24 @@ void Relay::use(const Config& config) {
   // A target's limiter carries on while its campaign's per_target stays the
   // same: the log alone does not know the sends under way. Others are
   // seeded afresh from the log when next needed.
-  std::erase_if(target_limiters_, [&](const auto& entry) {
-    const CampaignConfig* before = config_->campaign(entry.first.first);
-    const CampaignConfig* after = config.campaign(entry.first.first);
-    return !before || !after || !(before->per_target == after->per_target);
-  });
+  TimePoint day_ago = now_ms() - std::chrono::hours(24);
+  for (auto it = target_limiters_.begin(); it != target_limiters_.end();) {
+    const auto& [campaign, target] = it->first;
+    const CampaignConfig* before = config_->campaign(campaign);
+    const CampaignConfig* after = config.campaign(campaign);
+    if (!after || !after->per_target.any()) {
+      it = target_limiters_.erase(it);
+      continue;
+    }
+    if (!before || !(before->per_target == after->per_target)) {
+      // New limits: seeded from the log, and the sends under way carried over.
+      RateLimiter limiter(after->per_target);
+      for (TimePoint t : store_.recent_target_sends(campaign, target, limiter.memory(), day_ago)) limiter.record(t);
+      limiter.adopt_under_way(it->second);
+      it->second = std::move(limiter);
+    }
+    ++it;
+  }
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
 }
@@ -482,6 +492,15 @@ void Relay::settle_slots() {
 }
 
 std::optional<TimePoint> Relay::dispatch() {
+  if (!seeded_) {
+    // The windows start from the log, so a restart (or a reload that
+    // replaced this relay, once its predecessor is done) cannot exceed them.
+    if (limiter_.memory() > 0) {
+      TimePoint day_ago = now_ms() - std::chrono::hours(24);
+      for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
+    }
+    seeded_ = true;
+  }
   // A hold lasts until its time, across dispatches that see nothing due.
   if (rate_hold_ && *rate_hold_ <= now_ms()) rate_hold_.reset();
   settle_slots();
@@ -502,29 +521,36 @@ std::optional<TimePoint> Relay::dispatch() {
     std::optional<TimePoint> limit_reached;
     bool moved = false;
     std::set<std::pair<std::string, std::string>> held;
-    for (auto& m : due) {
-      if (static_cast<int>(picked.size()) == room) break;
-      if (held.count({m.campaign, m.target_id})) continue;
-      now = now_ms();
-      TimePoint slot = limiter_.next_slot(now);
-      if (slot > now) {
-        hold_until(slot);
-        limit_reached = slot;
-        break;
+    // A claim counts in the limits until settled: one left behind by an
+    // exception here would hold the relay back for good.
+    try {
+      for (auto& m : due) {
+        if (static_cast<int>(picked.size()) == room) break;
+        if (held.count({m.campaign, m.target_id})) continue;
+        now = now_ms();
+        TimePoint slot = limiter_.next_slot(now);
+        if (slot > now) {
+          hold_until(slot);
+          limit_reached = slot;
+          break;
+        }
+        TimePoint target_slot;
+        if (!target_allows(m, now, target_slot)) {
+          // Held back for its inbox's sake: every letter to that target waits,
+          // costing no attempt, while letters to others go ahead.
+          store_.hold_target(m.campaign, m.target_id, target_slot);
+          held.insert({m.campaign, m.target_id});
+          hold_until(target_slot);
+          moved = true;
+          continue;
+        }
+        limiter_.claim(now);
+        if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.claim(now);
+        picked.push_back({std::move(m), now});
       }
-      TimePoint target_slot;
-      if (!target_allows(m, now, target_slot)) {
-        // Held back for its inbox's sake: every letter to that target waits,
-        // costing no attempt, while letters to others go ahead.
-        store_.hold_target(m.campaign, m.target_id, target_slot);
-        held.insert({m.campaign, m.target_id});
-        hold_until(target_slot);
-        moved = true;
-        continue;
-      }
-      limiter_.claim(now);
-      if (auto t = target_limiters_.find({m.campaign, m.target_id}); t != target_limiters_.end()) t->second.claim(now);
-      picked.push_back({std::move(m), now});
+    } catch (...) {
+      give_back(picked, {});
+      throw;
     }
     hand_over(picked);
     if (limit_reached) return limit_reached;
@@ -588,6 +614,10 @@ void Relay::begin_stop() {
 
 void Relay::stop() {
   begin_stop();
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->final_stop = true;
+  }
   for (auto& t : sessions_)
     if (t.joinable()) t.join();
   sessions_.clear();

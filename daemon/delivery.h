@@ -53,7 +53,9 @@ class Relay {
   // the previous config is still alive.
   void use(const Config& config);
 
-  // Hands due messages to idle sessions while the limits allow. Returns
+  // Hands due messages to idle sessions while the limits allow. A relay
+  // that replaces one retired by a reload must not dispatch before that one
+  // is done (its sends are then in the log the windows start from). Returns
   // when it next wants to run (a rate slot, a retry, the end of a pause),
   // if ever; a session finishing also wakes the loop.
   std::optional<TimePoint> dispatch();
@@ -95,6 +97,7 @@ class Relay {
   RateLimiter limiter_;
   std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
   std::optional<TimePoint> rate_hold_;
+  bool seeded_ = false;  // the relay's windows, from the log, at the first dispatch
 };
 
 }  // namespace letterd

@@ -96,6 +96,10 @@ void RateLimiter::reached(TimePoint claimed_at, TimePoint reached_at) {
   record(reached_at);
 }
 
+void RateLimiter::adopt_under_way(const RateLimiter& old) {
+  if (memory_ > 0) under_way_.insert(old.under_way_.begin(), old.under_way_.end());
+}
+
 void RateLimiter::forget(TimePoint claimed_at) {
   if (auto it = under_way_.find(claimed_at); it != under_way_.end()) under_way_.erase(it);
 }

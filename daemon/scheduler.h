@@ -68,6 +68,10 @@ class RateLimiter {
   // Uncounts a send claimed at `claimed_at` that never reached the relay.
   void forget(TimePoint claimed_at);
 
+  // Takes over the sends under way of a limiter this one replaces (new
+  // limits after a reload), so their ends are counted here.
+  void adopt_under_way(const RateLimiter& old);
+
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
   std::size_t memory() const { return memory_; }

@@ -161,6 +161,14 @@ struct Engine {
     });
   }
 
+  // Whether a relay of this name retired by a reload still has sends to
+  // finish: its successor waits, so the limits count them from the log.
+  bool retiring_as(const std::string& name) const {
+    for (const auto& relay : retiring)
+      if (relay->relay_config().name == name) return true;
+    return false;
+  }
+
   bool busy() {
     for (auto& [name, relay] : relays)
       if (relay->busy()) return true;
@@ -320,6 +328,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     try {
       engine.reap();
       for (auto& [name, relay] : engine.relays) {
+        if (engine.retiring_as(name)) continue;  // a session finishing there wakes the loop
         if (auto when = relay->dispatch()) wake = std::min(wake, *when);
         if (auto hold = relay->rate_hold()) rate_hold = rate_hold ? std::min(*rate_hold, *hold) : *hold;
       }

@@ -274,6 +274,19 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     m->bind(7, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
     m->bind(8, static_cast<int64_t>(r.message));
     const bool still_sending = m->exec() == 1;
+    if (!still_sending && r.status == "sent") {
+      // Cancelled by `purge --supporter` while on its way, yet the relay took
+      // it: the erased row says so, since the target did get the letter.
+      auto went = impl_->prepare(R"sql(
+        UPDATE messages SET status = 'sent', sent_at = ?1, ended_at = ?1, smtp_code = ?2, smtp_response = ?3
+        WHERE id = ?4 AND status = 'failed')sql");
+      went->bind(1, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
+      if (r.smtp_code) went->bind(2, r.smtp_code);
+      else went->bind(2);
+      went->bind(3, redact_addresses(r.smtp_response));
+      went->bind(4, static_cast<int64_t>(r.message));
+      went->exec();
+    }
 
     auto a = impl_->prepare(R"sql(
       INSERT INTO attempts (message_id, at, relay, outcome, smtp_code, smtp_response, duration_ms)
@@ -342,7 +355,7 @@ std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& 
 std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since) {
   auto q = impl_->prepare(R"sql(
     SELECT at, duration_ms FROM attempts WHERE relay = ? AND at >= ? AND outcome != 'relay-fault'
-    ORDER BY at DESC LIMIT ?)sql");
+    ORDER BY julianday(at) * 86400000 + duration_ms DESC LIMIT ?)sql");
   q->bind(1, relay);
   q->bind(2, format_utc(since));
   q->bind(3, static_cast<int64_t>(count));
@@ -357,7 +370,7 @@ std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, c
   auto q = impl_->prepare(R"sql(
     SELECT a.at, a.duration_ms FROM attempts a JOIN messages m ON m.id = a.message_id
     WHERE m.campaign = ? AND m.target_id = ? AND a.at >= ? AND a.outcome != 'relay-fault'
-    ORDER BY a.at DESC LIMIT ?)sql");
+    ORDER BY julianday(a.at) * 86400000 + a.duration_ms DESC LIMIT ?)sql");
   q->bind(1, campaign);
   q->bind(2, target_id);
   q->bind(3, format_utc(since));

@@ -170,6 +170,21 @@ TEST(RateLimiter, ASendThatNeverReachedTheRelayGivesItsSlotBack) {
   EXPECT_EQ(limiter.next_slot(t0), t0);
 }
 
+TEST(RateLimiter, NewLimitsAfterAReloadStillCountTheSendsUnderWay) {
+  RateLimits before;
+  before.per_hour = 30;
+  RateLimiter old(before);
+  TimePoint t0 = at("2026-11-25T12:00:00Z");
+  old.claim(t0);
+  RateLimits after;
+  after.per_hour = 1;
+  RateLimiter fresh(after);
+  fresh.adopt_under_way(old);
+  EXPECT_EQ(fresh.next_slot(t0), t0 + hours(1)) << "the send under way fills the new hour";
+  fresh.reached(t0, t0 + seconds(2));
+  EXPECT_EQ(fresh.next_slot(t0 + seconds(3)), t0 + seconds(2) + hours(1));
+}
+
 TEST(RateLimiter, SeededFromTheLogAfterARestart) {
   RateLimits limits;
   limits.per_hour = 3;
