@@ -347,7 +347,8 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       try {
         // Files that arrived meanwhile are taken too; a file intake could not
         // take (it stays in new/) must not keep --once running for ever.
-        if (intake_progress && !queue->waiting(1).empty()) {
+        // Names still listed are known to wait: new/ is read only when none are.
+        if (intake_progress && (!listed.empty() || !queue->waiting(1).empty())) {
           scan = true;
           continue;
         }

@@ -24,6 +24,17 @@ LETTERD = os.environ.get("LETTERD_BIN", "letterd")
 SOURCE = os.environ.get("LETTERD_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 
+def largest_window(times, span=1.0):
+    """The most of `times` (seconds) that fall in any window of `span` seconds."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end in range(len(times)):
+        while times[end] - times[start] >= span:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def submission(**overrides):
     """A valid submission for the test campaign; keyword arguments replace keys."""
     base = {

@@ -78,6 +78,18 @@ TEST(Judge, RelayFaultNeverFailsAMessage) {
   ASSERT_TRUE(v.next_attempt_at);
 }
 
+RateLimits per_second(long n) {
+  RateLimits limits;
+  limits.per_second = n;
+  return limits;
+}
+
+RateLimits per_hour(long n) {
+  RateLimits limits;
+  limits.per_hour = n;
+  return limits;
+}
+
 TEST(RateLimiter, NoLimitsNeverWaits) {
   RateLimiter limiter(RateLimits{});
   TimePoint now = at("2026-11-25T12:00:00Z");
@@ -86,9 +98,7 @@ TEST(RateLimiter, NoLimitsNeverWaits) {
 }
 
 TEST(RateLimiter, PerSecondHoldsTheSixthSendForAFullSecond) {
-  RateLimits limits;
-  limits.per_second = 5;
-  RateLimiter limiter(limits);
+  RateLimiter limiter(per_second(5));
   TimePoint start = at("2026-11-25T12:00:00Z");
   for (int i = 0; i < 5; ++i) {
     TimePoint t = start + milliseconds(10 * i);
@@ -124,9 +134,7 @@ TEST(RateLimiter, NoOneSecondWindowEverExceedsTheLimit) {
 }
 
 TEST(RateLimiter, ASendCountsWhenTheRelayHadItNotWhenItWasHandedOver) {
-  RateLimits limits;
-  limits.per_second = 2;
-  RateLimiter limiter(limits);
+  RateLimiter limiter(per_second(2));
   TimePoint t0 = at("2026-11-25T12:00:00Z");
   // The first send opened the connection: the relay had it 300 ms after the hand-over.
   limiter.claim(t0);
@@ -141,9 +149,7 @@ TEST(RateLimiter, ASendCountsWhenTheRelayHadItNotWhenItWasHandedOver) {
 }
 
 TEST(RateLimiter, ASendUnderWayCountsAsReachingTheRelayAnyMoment) {
-  RateLimits limits;
-  limits.per_second = 2;
-  RateLimiter limiter(limits);
+  RateLimiter limiter(per_second(2));
   TimePoint t0 = at("2026-11-25T12:00:00Z");
   limiter.claim(t0);
   limiter.reached(t0, t0 + milliseconds(10));
@@ -160,9 +166,7 @@ TEST(RateLimiter, ASendUnderWayCountsAsReachingTheRelayAnyMoment) {
 }
 
 TEST(RateLimiter, ASendThatNeverReachedTheRelayGivesItsSlotBack) {
-  RateLimits limits;
-  limits.per_second = 1;
-  RateLimiter limiter(limits);
+  RateLimiter limiter(per_second(1));
   TimePoint t0 = at("2026-11-25T12:00:00Z");
   limiter.claim(t0);
   EXPECT_GT(limiter.next_slot(t0), t0);
@@ -171,14 +175,10 @@ TEST(RateLimiter, ASendThatNeverReachedTheRelayGivesItsSlotBack) {
 }
 
 TEST(RateLimiter, NewLimitsAfterAReloadStillCountTheSendsUnderWay) {
-  RateLimits before;
-  before.per_hour = 30;
-  RateLimiter old(before);
+  RateLimiter old(per_hour(30));
   TimePoint t0 = at("2026-11-25T12:00:00Z");
   old.claim(t0);
-  RateLimits after;
-  after.per_hour = 1;
-  RateLimiter fresh(after);
+  RateLimiter fresh(per_hour(1));
   fresh.adopt_under_way(old);
   EXPECT_EQ(fresh.next_slot(t0), t0 + hours(1)) << "the send under way fills the new hour";
   fresh.reached(t0, t0 + seconds(2));
@@ -186,9 +186,7 @@ TEST(RateLimiter, NewLimitsAfterAReloadStillCountTheSendsUnderWay) {
 }
 
 TEST(RateLimiter, SeededFromTheLogAfterARestart) {
-  RateLimits limits;
-  limits.per_hour = 3;
-  RateLimiter limiter(limits);
+  RateLimiter limiter(per_hour(3));
   EXPECT_EQ(limiter.memory(), 3u);
   TimePoint now = at("2026-11-25T12:30:00Z");
   limiter.record(at("2026-11-25T12:00:00Z"));
