@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "intake.h"
 #include "logging.h"
 #include "queue.h"
+#include "queue_retention.h"
 #include "service.h"
 #include "store.h"
 #include "submission.h"
@@ -196,7 +198,9 @@ int cmd_status(const Args& args) {
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));
   std::printf("\nrelays:\n");
-  auto last = store.last_try_per_relay();
+  std::vector<std::string> relay_names;
+  for (const auto& [name, relay] : config->relays) relay_names.push_back(name);
+  auto last = store.last_try_per_relay(relay_names);
   for (const auto& [relay_name, relay] : config->relays) {
     const std::string& name = relay_name;  // a structured binding cannot be captured before C++20's clang 16
     auto it = std::find_if(last.begin(), last.end(), [&](const RecentError& e) { return e.relay == name; });
@@ -217,32 +221,46 @@ int cmd_status(const Args& args) {
   return 0;
 }
 
-// Columns as wide as their widest cell, counted in characters, not bytes.
-void print_cells(const std::vector<std::vector<std::string>>& cells) {
-  auto width = [](const std::string& s) {
-    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-  };
-  std::vector<std::size_t> widths(cells[0].size(), 0);
-  for (const auto& row : cells)
-    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], width(row[i]));
-  for (const auto& row : cells) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - width(row[i]) + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
+// Columns as wide as their widest cell so far, counted in characters, not
+// bytes. Rows are printed a page at a time, so a log of any length is
+// shown in constant memory; a column only ever widens.
+class TablePrinter {
+ public:
+  explicit TablePrinter(std::vector<std::string> header) : widths_(header.size(), 0) { add(std::move(header)); }
+  ~TablePrinter() { flush(); }
 
-void print_table(const std::vector<LogRow>& rows) {
-  std::vector<std::vector<std::string>> cells{
-      {"id", "created_at", "campaign", "letter", "target", "recipient", "status", "tries", "reply"}};
-  for (const auto& r : rows)
-    cells.push_back({std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
-                     std::to_string(r.attempts),
-                     r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response});
-  print_cells(cells);
+  void add(std::vector<std::string> row) {
+    for (std::size_t i = 0; i < row.size(); ++i) widths_[i] = std::max(widths_[i], width(row[i]));
+    page_.push_back(std::move(row));
+    if (page_.size() == kPage) flush();
+  }
+
+ private:
+  static constexpr std::size_t kPage = 1000;
+
+  static std::size_t width(const std::string& s) {
+    return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  }
+
+  void flush() {
+    for (const auto& row : page_) {
+      std::string line;
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        line += row[i];
+        if (i + 1 < row.size()) line += std::string(widths_[i] - width(row[i]) + 2, ' ');
+      }
+      std::cout << line << "\n";
+    }
+    page_.clear();
+  }
+
+  std::vector<std::size_t> widths_;
+  std::vector<std::vector<std::string>> page_;
+};
+
+std::vector<std::string> table_cells(const LogRow& r) {
+  return {std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
+          std::to_string(r.attempts), r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response};
 }
 
 int cmd_log(Args args) {
@@ -270,7 +288,6 @@ int cmd_log(Args args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
   Store store(config->database, Store::Access::read_only);
-  auto rows = store.log(filter);
 
   const char* header[] = {"id", "created_at", "campaign", "submission", "letter", "target", "recipient", "status",
                           "attempts", "smtp_code", "smtp_response"};
@@ -279,32 +296,58 @@ int cmd_log(Args args) {
                                     r.target_id, r.recipient, r.status, std::to_string(r.attempts),
                                     r.smtp_code ? std::to_string(r.smtp_code) : "", r.smtp_response};
   };
+  // Each row is printed as it is read: the log of a long campaign is never held whole.
   if (format == "csv") {
     for (std::size_t i = 0; i < std::size(header); ++i) std::cout << (i ? "," : "") << header[i];
     std::cout << "\r\n";
-    for (const auto& r : rows) {
+    store.log(filter, [&](const LogRow& r) {
       auto f = fields(r);
       for (std::size_t i = 0; i < f.size(); ++i) std::cout << (i ? "," : "") << csv_field(f[i]);
       std::cout << "\r\n";
-    }
+    });
   } else if (format == "json") {
     std::cout << "[";
-    for (std::size_t n = 0; n < rows.size(); ++n) {
-      auto f = fields(rows[n]);
-      std::cout << (n ? ",\n " : "\n ") << "{";
+    bool first = true;
+    store.log(filter, [&](const LogRow& r) {
+      auto f = fields(r);
+      std::cout << (first ? "\n " : ",\n ") << "{";
+      first = false;
       for (std::size_t i = 0; i < f.size(); ++i) {
         bool number = (i == 0 || i == 8 || (i == 9 && !f[i].empty()));
         std::cout << (i ? ", " : "") << json_string(header[i]) << ": "
                   << (number ? f[i] : (i == 9 ? "null" : json_string(f[i])));
       }
       std::cout << "}";
-    }
-    std::cout << (rows.empty() ? "]\n" : "\n]\n");
+    });
+    std::cout << (first ? "]\n" : "\n]\n");
   } else {
-    print_table(rows);
+    TablePrinter table({"id", "created_at", "campaign", "letter", "target", "recipient", "status", "tries", "reply"});
+    store.log(filter, [&](const LogRow& r) { table.add(table_cells(r)); });
   }
   return 0;
 }
+
+// A progress line for long organiser commands, on a terminal only: a
+// script reading the output sees the summary alone.
+class Progress {
+ public:
+  explicit Progress(const char* what) : what_(what), shown_(::isatty(STDERR_FILENO) == 1) {}
+  ~Progress() {
+    if (shown_ && drawn_) std::fprintf(stderr, "\n");
+  }
+  void update(long long done, long long total = -1) {
+    if (!shown_) return;
+    drawn_ = true;
+    if (total >= 0) std::fprintf(stderr, "\r%s: %lld of %lld", what_, done, total);
+    else std::fprintf(stderr, "\r%s: %lld", what_, done);
+    std::fflush(stderr);
+  }
+
+ private:
+  const char* what_;
+  bool shown_;
+  bool drawn_ = false;
+};
 
 int cmd_retry(Args args) {
   auto opts = take_options(args.rest, {}, {"failed"});
@@ -322,7 +365,10 @@ int cmd_retry(Args args) {
   Store store(config->database, Store::Access::existing);
   if (opts.count("failed")) ids = store.failed_messages();
   int problems = 0, queued = 0;
-  for (long long id : ids) {
+  Progress progress("queued again");
+  // Each retry commits on its own: a running daemon waits for no more than one.
+  for (std::size_t n = 0; n < ids.size(); ++n) {
+    long long id = ids[n];
     switch (store.retry(id, now_ms())) {
       case Store::RetryResult::queued: ++queued; break;
       case Store::RetryResult::no_such_message:
@@ -338,9 +384,24 @@ int cmd_retry(Args args) {
         ++problems;
         break;
     }
+    if (n % 256 == 255) progress.update(static_cast<long long>(n + 1), static_cast<long long>(ids.size()));
   }
+  progress.update(static_cast<long long>(ids.size()), static_cast<long long>(ids.size()));
   std::cout << queued << " message(s) queued again; a running letterd sends them within queue.rescan\n";
   return problems ? 1 : 0;
+}
+
+int erase_one_supporter(const Config& config, Store& store, const std::string& email) {
+  auto erased = store.erase_supporter(email, now_ms());
+  auto files = erase_kept_files(config.queue_dir, erased.files, email);
+  std::vector<std::string> names = erased.files;
+  for (const auto& f : files) names.push_back(f.substr(f.find('/') + 1));
+  store.forget_rejections(names);
+  store.checkpoint();
+  std::cout << "erased the personal data of " << erased.submissions << " submission(s) and " << erased.letters
+            << " letter(s); " << erased.cancelled << " letter(s) not yet sent were cancelled; " << files.size()
+            << " kept queue file(s) removed\n";
+  return 0;
 }
 
 int cmd_purge(Args args) {
@@ -351,16 +412,35 @@ int cmd_purge(Args args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
   Store store(config->database, Store::Access::existing);
-  if (opts.count("supporter")) {
-    auto erased = store.erase_supporter(opts["supporter"], now_ms());
-    std::cout << "erased the personal data of " << erased.submissions << " submission(s) and " << erased.letters
-              << " letter(s); " << erased.cancelled << " letter(s) not yet sent were cancelled\n";
-    return 0;
+  if (opts.count("supporter")) return erase_one_supporter(*config, store, opts["supporter"]);
+
+  // Slices of a few hundred letters, each its own transaction: a running
+  // daemon is never locked out for longer than one.
+  const TimePoint cutoff = now_ms() - config->retention_bodies;
+  Store::PurgeCounts total;
+  Progress progress("letter bodies erased");
+  for (Store::PurgeCounts slice{.more = true}; slice.more;) {
+    slice = store.purge_bodies(cutoff, Store::kRetentionSlice);
+    total.bodies += slice.bodies;
+    total.notes += slice.notes;
+    progress.update(total.bodies);
   }
-  auto counts = store.purge_bodies(now_ms() - config->retention_bodies);
-  std::cout << "erased " << counts.bodies << " letter bod" << (counts.bodies == 1 ? "y" : "ies") << " and "
-            << counts.notes << " personal note(s) ended more than " << format_duration(config->retention_bodies)
-            << " ago\n";
+  KeptFilesSweep sweep(config->queue_dir, cutoff);
+  while (sweep.step(Store::kRetentionSlice)) {
+  }
+  store.checkpoint();
+  auto before = store.space_use();
+  while (store.return_free_pages(Store::kVacuumSlicePages)) {
+  }
+  store.checkpoint();
+  auto after = store.space_use();
+  std::cout << "erased " << total.bodies << " letter bod" << (total.bodies == 1 ? "y" : "ies") << " and "
+            << total.notes << " personal note(s) ended more than " << format_duration(config->retention_bodies)
+            << " ago, and " << sweep.removed() << " kept queue file(s); the database went from "
+            << before.file_bytes / 1024 << " KiB to " << after.file_bytes / 1024 << " KiB\n";
+  if (!after.returns_free_pages && after.free_bytes > 0)
+    std::cout << "this database was made before letterd returned free space: " << after.free_bytes / 1024
+              << " KiB stay free inside it (README: Retention)\n";
   return 0;
 }
 
@@ -414,9 +494,8 @@ int cmd_report(Args args) {
     }
     std::cout << (rows.empty() ? "]\n" : "\n]\n");
   } else {
-    std::vector<std::vector<std::string>> cells{{header, header + std::size(header)}};
-    cells.insert(cells.end(), rows.begin(), rows.end());
-    print_cells(cells);
+    TablePrinter table({header, header + std::size(header)});
+    for (auto& r : rows) table.add(std::move(r));
   }
   return 0;
 }

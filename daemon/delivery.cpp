@@ -393,6 +393,18 @@ std::vector<std::string> campaigns_through(const Config& config, const std::stri
 
 }  // namespace
 
+namespace {
+
+// Sends that began this long before a window's start may still have reached
+// the relay inside it: a try lasts at most a few of the relay's timeouts.
+constexpr auto kLongestTry = std::chrono::minutes(10);
+
+// How far back the log is read to seed a limiter: its longest window, so
+// the cost is bounded by the limits, not by the length of the campaign.
+TimePoint seed_since(const RateLimiter& limiter, TimePoint now) { return now - limiter.longest_window() - kLongestTry; }
+
+}  // namespace
+
 Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
              spdlog::logger& log, int wake_fd)
     : relay_(relay),
@@ -420,7 +432,6 @@ void Relay::use(const Config& config) {
   // A target's limiter carries on while its campaign's per_target stays the
   // same: the log alone does not know the sends under way. Others are
   // seeded afresh from the log when next needed.
-  TimePoint day_ago = now_ms() - std::chrono::hours(24);
   for (auto it = target_limiters_.begin(); it != target_limiters_.end();) {
     const auto& [campaign, target] = it->first;
     const CampaignConfig* before = config_->campaign(campaign);
@@ -432,7 +443,8 @@ void Relay::use(const Config& config) {
     if (!before || !(before->per_target == after->per_target)) {
       // New limits: seeded from the log, and the sends under way carried over.
       RateLimiter limiter(after->per_target);
-      for (TimePoint t : store_.recent_target_sends(campaign, target, limiter.memory(), day_ago)) limiter.record(t);
+      for (TimePoint t : store_.recent_target_sends(campaign, target, limiter.memory(), seed_since(limiter, now_ms())))
+        limiter.record(t);
       limiter.adopt_under_way(it->second);
       it->second = std::move(limiter);
     }
@@ -464,8 +476,7 @@ bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot
   auto it = target_limiters_.find(key);
   if (it == target_limiters_.end()) {
     RateLimiter limiter(campaign->per_target);
-    TimePoint day_ago = now - std::chrono::hours(24);
-    for (TimePoint t : store_.recent_target_sends(m.campaign, m.target_id, limiter.memory(), day_ago))
+    for (TimePoint t : store_.recent_target_sends(m.campaign, m.target_id, limiter.memory(), seed_since(limiter, now)))
       limiter.record(t);
     it = target_limiters_.emplace(key, std::move(limiter)).first;
   }
@@ -496,8 +507,8 @@ std::optional<TimePoint> Relay::dispatch() {
     // The windows start from the log, so a restart (or a reload that
     // replaced this relay, once its predecessor is done) cannot exceed them.
     if (limiter_.memory() > 0) {
-      TimePoint day_ago = now_ms() - std::chrono::hours(24);
-      for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), day_ago)) limiter_.record(t);
+      for (TimePoint t : store_.recent_sends(relay_.name, limiter_.memory(), seed_since(limiter_, now_ms())))
+        limiter_.record(t);
     }
     seeded_ = true;
   }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config.h"
+#include "log_once.h"
 #include "queue.h"
 #include "store.h"
 
@@ -25,12 +26,16 @@ struct IntakeCounts {
 
 class Intake {
  public:
-  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log);
+  // `quiet` remembers, across turns, the trouble already logged: a file that
+  // cannot be taken for the same reason at every scan is logged once.
+  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet);
 
   // Takes these files from new/ (names QueueDir::waiting listed; one gone
   // meanwhile is skipped). A file that cannot be taken for a reason of
   // letterd's own (a full disk, a locked database) is logged and left in
-  // new/ for the next scan; the others go on.
+  // new/ for the next scan; the others go on. Throws, leaving the files of
+  // the group in new/, when the database was deleted or replaced: a commit
+  // there is no reason to remove a file.
   IntakeCounts run(const std::vector<std::string>& names);
 
  private:
@@ -45,6 +50,8 @@ class Intake {
   // One file of that group: false when it turned out a duplicate (its
   // rejection recorded, the move left until the commit holds).
   bool commit_one(Checked& file, IntakeCounts& counts);
+  // Logs trouble of letterd's own that keeps a file in new/, once per condition.
+  void cannot_take_now(const std::string& what, const std::string& why);
   // Records the rejection and moves the file to rejected/ with its reasons.
   void reject(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
   // The move alone, for a rejection already in a committed transaction.
@@ -54,6 +61,7 @@ class Intake {
   Store& store_;
   const QueueDir& queue_;
   spdlog::logger& log_;
+  LogOnce& quiet_;
 };
 
 // A new Message-ID's left and right parts: 128 random bits @ the sender's domain.

@@ -56,6 +56,15 @@ RateLimiter::RateLimiter(RateLimits limits) : limits_(limits) {
     if (limit) memory_ = std::max<std::size_t>(memory_, static_cast<std::size_t>(*limit));
 }
 
+Duration RateLimiter::longest_window() const {
+  using namespace std::chrono;
+  if (limits_.per_day) return hours(24);
+  if (limits_.per_hour) return hours(1);
+  if (limits_.per_minute) return minutes(1);
+  if (limits_.per_second) return seconds(1);
+  return Duration(0);
+}
+
 TimePoint RateLimiter::next_slot(TimePoint now) const {
   using namespace std::chrono;
   const Window windows[] = {{limits_.per_second, seconds(1)},

@@ -75,6 +75,8 @@ class RateLimiter {
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
   std::size_t memory() const { return memory_; }
+  // How far back a send can still count against a window.
+  Duration longest_window() const;
 
  private:
   RateLimits limits_;

@@ -12,13 +12,16 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <stdexcept>
 
 #include "config.h"
 #include "delivery.h"
+#include "housekeeping.h"
 #include "intake.h"
+#include "log_once.h"
 #include "queue.h"
 #include "store.h"
 
@@ -67,15 +70,21 @@ class Signals {
 };
 
 // One letterd per database: a second would put the first's in-flight
-// messages back in the queue and send them again.
+// messages back in the queue and send them again. The lock is on the
+// directory that holds the database, not on the file: a database deleted
+// or replaced under a running daemon takes a lock on its inode with it,
+// and a second daemon would then start beside the first.
 class InstanceLock {
  public:
   explicit InstanceLock(const std::string& database) {
-    fd_ = ::open(database.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error("cannot open " + database + ": " + std::strerror(errno));
+    std::string dir = std::filesystem::path(database).parent_path().string();
+    if (dir.empty()) dir = ".";
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + dir + ": " + std::strerror(errno));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
-      throw std::runtime_error("another letterd is running on " + database);
+      throw std::runtime_error("another letterd is running on a database in " + dir +
+                               " (one letterd per database directory)");
     }
   }
   ~InstanceLock() { ::close(fd_); }
@@ -186,6 +195,11 @@ struct Engine {
   }
 };
 
+// The tail of a line said again after LogOnce kept it quiet for a while.
+std::string repeated(long long times) {
+  return times ? " (" + std::to_string(times) + " time(s) more since it was last logged)" : "";
+}
+
 spdlog::level::level_enum level_of(const std::string& name) { return spdlog::level::from_str(name); }
 
 // What systemd hears besides READY and STOPPING: a STATUS line for
@@ -228,6 +242,49 @@ class Notifier {
   TimePoint next_status_{};
 };
 
+// How long each turn of the loop works (not how long it sleeps): a turn
+// over 100 ms holds up signals, the watchdog and every session waiting for
+// new work, so it is logged with the part that took longest.
+class TurnClock {
+ public:
+  explicit TurnClock(spdlog::logger& log) : log_(log) {}
+
+  void begin() {
+    start_ = lap_start_ = std::chrono::steady_clock::now();
+    slowest_part_ = {};
+    slowest_ = {};
+  }
+  // The part of the turn that ended now.
+  void lap(const char* part) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - lap_start_ > slowest_) {
+      slowest_ = now - lap_start_;
+      slowest_part_ = part;
+    }
+    lap_start_ = now;
+  }
+  void end() {
+    using std::chrono::duration_cast;
+    auto took = duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_);
+    longest_ = std::max(longest_, took);
+    if (took <= kSlowTurn) return;
+    long long repeats = 0;
+    if (slow_.due(slowest_part_, now_ms(), repeats))
+      log_.warn("a turn of the loop took {} ms, {} ms of it in {}{}", took.count(),
+                duration_cast<std::chrono::milliseconds>(slowest_).count(), slowest_part_, repeated(repeats));
+  }
+  std::chrono::milliseconds longest() const { return longest_; }
+
+ private:
+  static constexpr auto kSlowTurn = std::chrono::milliseconds(100);
+  spdlog::logger& log_;
+  std::chrono::steady_clock::time_point start_, lap_start_;
+  std::chrono::steady_clock::duration slowest_{};
+  const char* slowest_part_ = "";
+  std::chrono::milliseconds longest_{0};
+  LogOnce slow_;
+};
+
 }  // namespace
 
 int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) {
@@ -252,8 +309,8 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   try {
     signals = std::make_unique<Signals>();
     wake_fd = std::make_unique<WakeFd>();
-    store = std::make_unique<Store>(loaded->database);
     lock = std::make_unique<InstanceLock>(loaded->database);
+    store = std::make_unique<Store>(loaded->database);
     queue = std::make_unique<QueueDir>(loaded->queue_dir);
     queue->ensure_layout();
     watch = std::make_unique<QueueWatch>(queue->new_dir());
@@ -267,7 +324,10 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   log->info("letterd started: queue {}, database {}", engine.config->queue_dir, engine.config->database);
 
   Notifier notifier;
-  TimePoint next_purge = now_ms();
+  Housekeeping housekeeping(*store, *log);
+  TurnClock turns(*log);
+  LogOnce scan_trouble, intake_trouble, housekeeping_trouble, delivery_trouble;
+  bool housekeeping_pending = false;
   bool scan = true;
   std::deque<std::string> listed;  // names in new/ not yet taken
   bool listing_full = false;       // the last listing stopped at kListAhead: more may wait
@@ -276,6 +336,14 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   int exit_code = 0;
   TimePoint next_rescan = now_ms();
   for (;;) {
+    turns.begin();
+    if (auto problem = store->identity_problem(); !problem.empty()) {
+      log->error("{}: letterd stops taking files and exits; the files waiting stay in new/ for a letterd with a "
+                 "database to take",
+                 problem);
+      exit_code = 1;
+      break;
+    }
     try {
       if (scan || now_ms() >= next_rescan) {
         scan = false;
@@ -292,18 +360,22 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
           batch.push_back(std::move(listed.front()));
           listed.pop_front();
         }
-        Intake intake(*engine.config, *store, *queue, *log);
+        Intake intake(*engine.config, *store, *queue, *log, intake_trouble);
         IntakeCounts counts = intake.run(batch);
         intake_progress = counts.files() > 0;
         // More waits: the next turn takes it. A full listing that took nothing
         // (the database refusing) waits for the rescan rather than spin.
         if (!listed.empty() || (listing_full && intake_progress)) scan = true;
+        scan_trouble.clear();
       }
     } catch (const std::exception& e) {
       // new/ unreadable, the database locked: delivery goes on regardless.
-      log->error("queue scan failed: {}; trying again at the next rescan", e.what());
+      long long repeats = 0;
+      if (scan_trouble.due(e.what(), now_ms(), repeats))
+        log->error("queue scan failed: {}; trying again at the next rescan{}", e.what(), repeated(repeats));
       if (options.once) exit_code = 1;
     }
+    turns.lap("intake");
     if (!ready) {
       // systemd (Type=notify) starts dependants once the database is open
       // and the queue has been read; a long backlog is taken in afterwards.
@@ -312,16 +384,15 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     }
     try {
       notifier.tick(*store);
-      if (now_ms() >= next_purge) {
-        // retention.bodies, applied hourly: letters and notes are not kept longer than promised.
-        auto purged = store->purge_bodies(now_ms() - engine.config->retention_bodies);
-        if (purged.bodies || purged.notes)
-          log->info("retention: erased {} letter bodies and {} personal notes", purged.bodies, purged.notes);
-        next_purge = now_ms() + std::chrono::hours(1);
-      }
+      housekeeping_pending = housekeeping.step(now_ms(), *engine.config);
+      housekeeping_trouble.clear();
     } catch (const std::exception& e) {
-      log->warn("housekeeping: {}", e.what());
+      long long repeats = 0;
+      if (housekeeping_trouble.due(e.what(), now_ms(), repeats))
+        log->warn("housekeeping: {}{}", e.what(), repeated(repeats));
+      housekeeping_pending = false;
     }
+    turns.lap("housekeeping");
 
     TimePoint wake = next_rescan;
     std::optional<TimePoint> rate_hold;  // the earliest a rate limit holds a due letter to
@@ -332,9 +403,12 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         if (auto when = relay->dispatch()) wake = std::min(wake, *when);
         if (auto hold = relay->rate_hold()) rate_hold = rate_hold ? std::min(*rate_hold, *hold) : *hold;
       }
+      delivery_trouble.clear();
     } catch (const std::exception& e) {
       // One bad moment (a full disk, a locked database) must not end the daemon.
-      log->error("delivery: {}; trying again in 5s", e.what());
+      long long repeats = 0;
+      if (delivery_trouble.due(e.what(), now_ms(), repeats))
+        log->error("delivery: {}; trying again in 5s{}", e.what(), repeated(repeats));
       wake = std::min(wake, now_ms() + std::chrono::seconds(5));
       if (options.once) {
         exit_code = 1;
@@ -372,7 +446,10 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       }
     }
 
-    if (signals->reload || scan) wake = now_ms();  // a SIGHUP read during intake, or more files: at once
+    turns.lap("delivery");
+    turns.end();
+    // A SIGHUP read during intake, more files, or more housekeeping slices: at once.
+    if (signals->reload || scan || housekeeping_pending) wake = now_ms();
     auto wait = std::clamp<long long>((wake - now_ms()).count(), 0, notifier.longest_sleep().count());
     pollfd fds[] = {{watch->fd(), POLLIN, 0}, {signals->fd(), POLLIN, 0}, {wake_fd->fd(), POLLIN, 0}};
     ::poll(fds, 3, static_cast<int>(wait));
@@ -409,7 +486,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   }
   sd_notify(0, "STOPPING=1");
   engine.stop();  // the sends in flight finish; the rest wait for the next start
-  log->info("letterd stopped");
+  log->info("letterd stopped; the longest turn of the loop took {} ms", turns.longest().count());
   return exit_code;
 }
 

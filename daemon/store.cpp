@@ -23,6 +23,8 @@ Store::Store(const std::string& path, Access access) {
 
 Store::~Store() = default;
 
+std::string Store::identity_problem() { return impl_->identity_problem(); }
+
 Store::Batch::Batch(Store& store) : store_(store) { store_.impl_->db.exec("BEGIN IMMEDIATE"); }
 
 Store::Batch::~Batch() {
@@ -341,8 +343,8 @@ int Store::rehome_waiting(const std::string& campaign, const std::string& relay)
 
 std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& campaigns) {
   auto q = impl_->prepare(R"sql(
-    SELECT campaign, status, count(*) FROM messages WHERE status IN ('queued', 'deferred')
-    GROUP BY campaign, status)sql");
+    SELECT campaign, status, count FROM message_counts WHERE status IN ('queued', 'deferred') AND count > 0
+    ORDER BY campaign, status)sql");
   std::vector<StatusCount> out;
   while (q->executeStep()) {
     std::string campaign = q->getColumn(0).getString();
@@ -368,7 +370,7 @@ std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t
 std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, const std::string& target_id,
                                                   std::size_t count, TimePoint since) {
   auto q = impl_->prepare(R"sql(
-    SELECT a.at, a.duration_ms FROM attempts a JOIN messages m ON m.id = a.message_id
+    SELECT a.at, a.duration_ms FROM attempts a CROSS JOIN messages m ON m.id = a.message_id
     WHERE m.campaign = ? AND m.target_id = ? AND a.at >= ? AND a.outcome != 'relay-fault'
     ORDER BY julianday(a.at) * 86400000 + a.duration_ms DESC LIMIT ?)sql");
   q->bind(1, campaign);

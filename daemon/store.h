@@ -4,6 +4,7 @@
 // the SMTP dialogue, `sent` only after the relay's 2xx.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,12 @@ class Store {
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+
+  // Empty while the database file (and its write-ahead log) at the path
+  // is still the one this Store opened; else says what happened. A daemon
+  // whose database was deleted or replaced must stop: what it commits
+  // there is read by no one.
+  std::string identity_problem();
 
   // --- intake ---
 
@@ -188,34 +195,59 @@ class Store {
   RetryResult retry(long long id, TimePoint now);
   std::vector<long long> failed_messages();
 
-  // Erases the bodies of letters that ended (sent or failed) before
-  // `ended_before`, and the personal notes no waiting letter still needs.
+  // Erases the bodies of up to `limit` letters that ended (sent or failed)
+  // before `ended_before`, and the personal notes no waiting letter still
+  // needs, in one short transaction: retention runs in slices between the
+  // daemon's turns, never holding the write lock for long.
   struct PurgeCounts {
     int bodies = 0, notes = 0;
+    bool more = false;  // letters past retention still have bodies
   };
-  PurgeCounts purge_bodies(TimePoint ended_before);
+  PurgeCounts purge_bodies(TimePoint ended_before, int limit);
+  static constexpr int kRetentionSlice = 256;
+
+  // Space: the database's size, and its free pages returned to the
+  // filesystem a slice at a time (incremental auto-vacuum).
+  struct SpaceUse {
+    long long file_bytes = 0, free_bytes = 0;
+    bool returns_free_pages = false;  // false for a database made before letterd kept auto_vacuum
+  };
+  SpaceUse space_use();
+  // Returns up to `pages` free pages to the filesystem; false once none is left.
+  bool return_free_pages(int pages);
+  static constexpr int kVacuumSlicePages = 256;  // 1 MiB of 4 KiB pages: a few milliseconds
 
   // Erases one supporter's personal data on request: name, addresses,
   // postcode, constituency, note, letters' bodies and subjects, and their
-  // address in relay replies. Letters still waiting are cancelled (failed).
-  // What stays is anonymous: which target got how many letters, and when.
+  // name and address in relay replies. Letters still waiting are cancelled
+  // (failed). What stays is anonymous: which target got how many letters,
+  // and when. `files` are the queue file names their submissions came
+  // from, for the caller to remove from accepted/ and rejected/.
   struct ErasureCounts {
     int submissions = 0, letters = 0, cancelled = 0;
+    std::vector<std::string> files;
   };
   ErasureCounts erase_supporter(const std::string& email, TimePoint now);
+
+  // Forgets the rejection rows of these queue files (erasure of a supporter).
+  void forget_rejections(const std::vector<std::string>& files);
 
   std::vector<ReportRow> report(const std::string& campaign);
 
   // Moves the write-ahead log into the database file and empties it, so
   // erased data is gone from both (secure_delete zeroes freed space).
-  void checkpoint();
+  // Waits at most `longest_wait` for other connections' writes; false
+  // when they kept it from finishing.
+  bool checkpoint(std::chrono::milliseconds longest_wait = std::chrono::seconds(5));
 
   // --- reading ---
-  std::vector<LogRow> log(const LogFilter& filter);
+  // Calls `row` for each row of the log, oldest first, holding one at a time.
+  void log(const LogFilter& filter, const std::function<void(const LogRow&)>& row);
+  // Messages per campaign and status, from counts kept as rows change.
   std::vector<StatusCount> status_counts();
   std::vector<RecentError> recent_errors(int limit);
-  // Each relay's latest try: how it went tells whether the relay is healthy.
-  std::vector<RecentError> last_try_per_relay();
+  // Each named relay's latest try: how it went tells whether the relay is healthy.
+  std::vector<RecentError> last_try_per_relay(const std::vector<std::string>& relays);
   long long sent_since(TimePoint since);
 
  private:

@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -92,6 +92,39 @@ CREATE TABLE rejections (
 );
 )sql";
 
+// Version 2: every statement the daemon repeats is index-backed, and the
+// counts `status` and sd_notify show are kept by triggers, so no periodic
+// job scans a log that grows for the whole campaign.
+inline constexpr const char* kSchemaV2 = R"sql(
+CREATE INDEX messages_submission ON messages (campaign, submission_id);
+CREATE INDEX messages_retention ON messages (ended_at) WHERE body IS NOT NULL;
+CREATE INDEX submissions_supporter ON submissions (lower(supporter_email));
+CREATE INDEX attempts_at ON attempts (at);
+CREATE INDEX attempts_unsent ON attempts (outcome) WHERE outcome != 'sent';
+CREATE INDEX messages_failed ON messages (status) WHERE status = 'failed';
+CREATE TABLE message_counts (
+  campaign TEXT NOT NULL,
+  status   TEXT NOT NULL,
+  count    INTEGER NOT NULL,
+  PRIMARY KEY (campaign, status)
+) WITHOUT ROWID;
+INSERT INTO message_counts (campaign, status, count)
+  SELECT campaign, status, count(*) FROM messages GROUP BY campaign, status;
+CREATE TRIGGER message_counts_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO message_counts (campaign, status, count) VALUES (new.campaign, new.status, 1)
+    ON CONFLICT (campaign, status) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER message_counts_update AFTER UPDATE OF status, campaign ON messages
+  WHEN old.status != new.status OR old.campaign != new.campaign BEGIN
+  UPDATE message_counts SET count = count - 1 WHERE campaign = old.campaign AND status = old.status;
+  INSERT INTO message_counts (campaign, status, count) VALUES (new.campaign, new.status, 1)
+    ON CONFLICT (campaign, status) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER message_counts_delete AFTER DELETE ON messages BEGIN
+  UPDATE message_counts SET count = count - 1 WHERE campaign = old.campaign AND status = old.status;
+END;
+)sql";
+
 inline std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
 
 inline TimePoint parse_time(const std::string& text) { return parse_rfc3339(text).value_or(TimePoint{}); }
@@ -146,8 +179,8 @@ struct Store::Impl {
     return HeldStatement(*slot);
   }
 
-  Impl(const std::string& path, Access access) : db(open(path, access)) {
-    sqlite3_busy_handler(db.getHandle(), &wait_for_lock, &lock_wait_started);
+  Impl(const std::string& path, Access access) : db(open(path, access)), path(path) {
+    sqlite3_busy_handler(db.getHandle(), &wait_for_lock, this);
     // Erased letters and notes must not linger in free pages of the file.
     if (access != Access::read_only) db.exec("PRAGMA secure_delete = ON");
     if (access != Access::daemon) {
@@ -158,10 +191,53 @@ struct Store::Impl {
                                  " (letterd run migrates it)");
       return;
     }
+    // Pages freed by retention go back to the filesystem in slices
+    // (PRAGMA incremental_vacuum); only a database with no tables yet can
+    // take this setting, so it comes before anything else.
+    if (db.execAndGet("PRAGMA user_version").getInt() == 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
+    // Intake writes into four indexes of messages; SQLite's default 2 MiB
+    // cache re-read their pages at every commit of a long campaign.
+    db.exec("PRAGMA cache_size = -16384");
     migrate();
+    remember_identity();
+  }
+
+  // The file this connection writes, as the filesystem knew it at open: a
+  // database deleted or replaced under the daemon keeps taking writes that
+  // nobody will ever read, so the daemon checks this before it trusts a commit.
+  std::string path;
+  struct Identity {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool known = false;
+  };
+  Identity file_identity, wal_identity;
+
+  static Identity identity_of(const std::string& file) {
+    struct stat st;
+    if (::stat(file.c_str(), &st) != 0) return {};
+    return {st.st_dev, st.st_ino, true};
+  }
+
+  void remember_identity() {
+    file_identity = identity_of(path);
+    wal_identity = identity_of(path + "-wal");
+  }
+
+  // Empty while the files at the path are the ones this connection has open.
+  std::string identity_problem() {
+    auto same = [](const Identity& a, const Identity& b) { return b.known && a.dev == b.dev && a.ino == b.ino; };
+    if (!same(file_identity, identity_of(path)))
+      return "the database " + path + " was deleted or replaced while letterd ran";
+    if (!wal_identity.known) {
+      wal_identity = identity_of(path + "-wal");  // SQLite creates it at the first read
+    } else if (!same(wal_identity, identity_of(path + "-wal"))) {
+      return "the database's write-ahead log " + path + "-wal was deleted or replaced while letterd ran";
+    }
+    return {};
   }
 
   // Another connection holds the write lock: the daemon's own sessions and
@@ -169,12 +245,14 @@ struct Store::Impl {
   // steps (SQLite's own timeout sleeps whole milliseconds and more, which
   // left sessions idle), giving up after five seconds.
   std::chrono::steady_clock::time_point lock_wait_started;
+  std::chrono::milliseconds lock_wait_limit = std::chrono::seconds(5);
 
-  static int wait_for_lock(void* started_at, int calls) {
-    auto& started = *static_cast<std::chrono::steady_clock::time_point*>(started_at);
+  static int wait_for_lock(void* self, int calls) {
+    auto& impl = *static_cast<Impl*>(self);
+    auto& started = impl.lock_wait_started;
     auto now = std::chrono::steady_clock::now();
     if (calls == 0) started = now;
-    if (now - started > std::chrono::seconds(5)) return 0;
+    if (now - started > impl.lock_wait_limit) return 0;
     std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 20 << std::min(calls, 6))));
     return 1;
   }
@@ -207,6 +285,12 @@ struct Store::Impl {
       SQLite::Transaction t(db);
       db.exec(kSchemaV1);
       db.exec("PRAGMA user_version = 1");
+      t.commit();
+    }
+    if (version < 2) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV2);
+      db.exec("PRAGMA user_version = 2");
       t.commit();
     }
   }

@@ -2,6 +2,9 @@
 // report, retry, and the erasure of what retention or a supporter asks.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "store.h"
 #include "store_detail.h"
 
@@ -25,70 +28,175 @@ Store::RetryResult Store::retry(long long id, TimePoint now) {
 }
 
 std::vector<long long> Store::failed_messages() {
-  SQLite::Statement q(impl_->db, "SELECT id FROM messages WHERE status = 'failed' AND body IS NOT NULL ORDER BY id");
+  SQLite::Statement q(impl_->db, R"sql(
+    SELECT id FROM messages INDEXED BY messages_failed WHERE status = 'failed' AND body IS NOT NULL ORDER BY id)sql");
   std::vector<long long> ids;
   while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
   return ids;
 }
 
-Store::PurgeCounts Store::purge_bodies(TimePoint ended_before) {
+Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
   auto& db = impl_->db;
-  std::string cutoff = format_utc(ended_before);
-  SQLite::Transaction t(db);
-  SQLite::Statement bodies(db, R"sql(
-    UPDATE messages SET body = NULL
-    WHERE body IS NOT NULL AND status IN ('sent', 'failed') AND ended_at < ?)sql");
-  bodies.bind(1, cutoff);
   PurgeCounts counts;
-  counts.bodies = bodies.exec();
-  // A personal note lives on while any letter that quotes it may still be sent.
-  SQLite::Statement notes(db, R"sql(
-    UPDATE submissions SET personal_note = NULL
-    WHERE personal_note IS NOT NULL AND NOT EXISTS (
-      SELECT 1 FROM messages m WHERE m.campaign = submissions.campaign AND m.submission_id = submissions.id
-        AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed'))))sql");
-  counts.notes = notes.exec();
+  SQLite::Transaction t(db);
+  // Only letters that ended have an ended_at, and messages_retention holds
+  // only those still with a body: the slice costs what it erases.
+  auto ended = impl_->prepare(R"sql(
+    SELECT id, campaign, submission_id FROM messages INDEXED BY messages_retention
+    WHERE ended_at < ? AND body IS NOT NULL ORDER BY ended_at LIMIT ?)sql");
+  ended->bind(1, format_utc(ended_before));
+  ended->bind(2, limit + 1);
+  std::vector<long long> ids;
+  std::vector<std::pair<std::string, std::string>> submissions;
+  while (ended->executeStep()) {
+    if (static_cast<int>(ids.size()) == limit) {
+      counts.more = true;
+      break;
+    }
+    ids.push_back(ended->getColumn(0).getInt64());
+    submissions.emplace_back(ended->getColumn(1).getString(), ended->getColumn(2).getString());
+  }
+  ended->tryReset();
+  for (long long id : ids) {
+    auto erase = impl_->prepare("UPDATE messages SET body = NULL WHERE id = ?");
+    erase->bind(1, static_cast<int64_t>(id));
+    counts.bodies += erase->exec();
+  }
+  std::sort(submissions.begin(), submissions.end());
+  submissions.erase(std::unique(submissions.begin(), submissions.end()), submissions.end());
+  for (const auto& [campaign, id] : submissions) {
+    // A personal note lives on while any letter that quotes it may still be sent.
+    auto note = impl_->prepare(R"sql(
+      UPDATE submissions SET personal_note = NULL
+      WHERE campaign = ?1 AND id = ?2 AND personal_note IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
+          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed'))))sql");
+    note->bind(1, campaign);
+    note->bind(2, id);
+    counts.notes += note->exec();
+  }
   t.commit();
-  checkpoint();
   return counts;
 }
 
-void Store::checkpoint() {
+Store::SpaceUse Store::space_use() {
+  auto& db = impl_->db;
+  long long page_size = db.execAndGet("PRAGMA page_size").getInt64();
+  SpaceUse use;
+  use.file_bytes = db.execAndGet("PRAGMA page_count").getInt64() * page_size;
+  use.free_bytes = db.execAndGet("PRAGMA freelist_count").getInt64() * page_size;
+  use.returns_free_pages = db.execAndGet("PRAGMA auto_vacuum").getInt() == 2;  // incremental
+  return use;
+}
+
+bool Store::return_free_pages(int pages) {
+  auto& db = impl_->db;
+  db.exec("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")");
+  return db.execAndGet("PRAGMA freelist_count").getInt64() > 0;
+}
+
+bool Store::checkpoint(std::chrono::milliseconds longest_wait) {
   // Old copies of erased pages also sit in the write-ahead log until it is
   // checkpointed; TRUNCATE empties it (when no reader holds it open).
-  impl_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  impl_->lock_wait_limit = longest_wait;
+  SQLite::Statement q(impl_->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  bool done = q.executeStep() && q.getColumn(0).getInt() == 0;
+  impl_->lock_wait_limit = std::chrono::seconds(5);
+  return done;
 }
+
+namespace {
+
+// `text` with every occurrence of `needle` replaced, ignoring ASCII case:
+// relays echo names and addresses in whatever case they were given.
+std::string redact(std::string text, const std::string& needle, const std::string& with) {
+  if (needle.size() < 3) return text;  // a one- or two-letter "name" would shred every reply
+  auto lower = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  std::string folded = lower(text), key = lower(needle);
+  std::string out;
+  std::size_t from = 0;
+  for (std::size_t at = folded.find(key); at != std::string::npos; at = folded.find(key, from)) {
+    out += text.substr(from, at - from) + with;
+    from = at + key.size();
+  }
+  return out + text.substr(from);
+}
+
+}  // namespace
 
 Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint now) {
   auto& db = impl_->db;
   std::string key = supporter_key(email);
   ErasureCounts counts;
   SQLite::Transaction t(db);
-  SQLite::Statement cancel(db, R"sql(
-    UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?2,
-           smtp_response = 'cancelled: the supporter asked for their data to be erased'
-    WHERE supporter_email = ?1 AND status IN ('queued', 'deferred', 'sending'))sql");
-  cancel.bind(1, key);
-  cancel.bind(2, format_utc(now));
-  counts.cancelled = cancel.exec();
-  // Relays echo addresses in replies; the supporter's goes, the reply's code stays.
-  SQLite::Statement replies(db, R"sql(
-    UPDATE attempts SET smtp_response = replace(replace(smtp_response, ?1, '[address]'), ?2, '[address]')
-    WHERE message_id IN (SELECT id FROM messages WHERE supporter_email = ?2))sql");
-  replies.bind(1, email);
-  replies.bind(2, key);
-  replies.exec();
-  SQLite::Statement letters(db, R"sql(
-    UPDATE messages SET body = NULL, subject = '[erased]', from_name = '[erased]', reply_to = NULL,
-           reply_to_name = NULL, copy_to = NULL,
-           smtp_response = replace(replace(smtp_response, ?1, '[address]'), ?2, '[address]'),
-           recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
-           recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
-           supporter_email = '[erased]'
-    WHERE supporter_email = ?2)sql");
-  letters.bind(1, email);
-  letters.bind(2, key);
-  counts.letters = letters.exec();
+  struct Writer {
+    std::string campaign, id, name;
+  };
+  std::vector<Writer> writers;
+  {
+    SQLite::Statement q(db, R"sql(
+      SELECT campaign, id, supporter_name, source_file FROM submissions WHERE lower(supporter_email) = ?)sql");
+    q.bind(1, key);
+    while (q.executeStep()) {
+      writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+      counts.files.push_back(q.getColumn(3).getString());
+    }
+  }
+  for (const auto& w : writers) {
+    // Relays echo names and addresses in replies; both go, the reply's code and queue id stay.
+    auto scrub = [&](const std::string& reply) {
+      return redact(redact(redact(reply, email, "[address]"), key, "[address]"), w.name, "[name]");
+    };
+    SQLite::Statement replies(db, R"sql(
+      SELECT a.id, a.smtp_response FROM attempts a JOIN messages m ON a.message_id = m.id
+      WHERE m.campaign = ? AND m.submission_id = ? AND a.smtp_response IS NOT NULL)sql");
+    replies.bind(1, w.campaign);
+    replies.bind(2, w.id);
+    std::vector<std::pair<long long, std::string>> scrubbed;
+    while (replies.executeStep())
+      scrubbed.emplace_back(replies.getColumn(0).getInt64(), scrub(replies.getColumn(1).getString()));
+    for (const auto& [id, reply] : scrubbed) {
+      SQLite::Statement u(db, "UPDATE attempts SET smtp_response = ? WHERE id = ?");
+      u.bind(1, reply);
+      u.bind(2, static_cast<int64_t>(id));
+      u.exec();
+    }
+
+    SQLite::Statement cancel(db, R"sql(
+      UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3,
+             smtp_response = 'cancelled: the supporter asked for their data to be erased'
+      WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending'))sql");
+    cancel.bind(1, w.campaign);
+    cancel.bind(2, w.id);
+    cancel.bind(3, format_utc(now));
+    counts.cancelled += cancel.exec();
+
+    SQLite::Statement letters(db, R"sql(
+      SELECT id, smtp_response FROM messages WHERE campaign = ? AND submission_id = ?)sql");
+    letters.bind(1, w.campaign);
+    letters.bind(2, w.id);
+    std::vector<std::pair<long long, std::optional<std::string>>> rows;
+    while (letters.executeStep())
+      rows.emplace_back(letters.getColumn(0).getInt64(), letters.getColumn(1).isNull()
+                                                             ? std::nullopt
+                                                             : std::optional(scrub(letters.getColumn(1).getString())));
+    for (const auto& [id, reply] : rows) {
+      SQLite::Statement u(db, R"sql(
+        UPDATE messages SET body = NULL, subject = '[erased]', from_name = '[erased]', reply_to = NULL,
+               reply_to_name = NULL, copy_to = NULL, smtp_response = ?,
+               recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
+               recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
+               supporter_email = '[erased]'
+        WHERE id = ?)sql");
+      if (reply) u.bind(1, *reply);
+      else u.bind(1);
+      u.bind(2, static_cast<int64_t>(id));
+      counts.letters += u.exec();
+    }
+  }
   SQLite::Statement people(db, R"sql(
     UPDATE submissions SET supporter_name = '[erased]', supporter_email = '[erased]', postcode = NULL,
            address = NULL, constituency = NULL, personal_note = NULL, authorisation = NULL
@@ -98,6 +206,16 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   t.commit();
   checkpoint();
   return counts;
+}
+
+void Store::forget_rejections(const std::vector<std::string>& files) {
+  SQLite::Transaction t(impl_->db);
+  for (const auto& file : files) {
+    SQLite::Statement q(impl_->db, "DELETE FROM rejections WHERE file = ?");
+    q.bind(1, file);
+    q.exec();
+  }
+  t.commit();
 }
 
 std::vector<ReportRow> Store::report(const std::string& campaign) {
@@ -129,7 +247,7 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
   return out;
 }
 
-std::vector<LogRow> Store::log(const LogFilter& f) {
+void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& row) {
   std::string sql = R"sql(
     SELECT id, created_at, campaign, submission_id, letter, target_id, recipient, status, attempts,
            next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response
@@ -144,9 +262,8 @@ std::vector<LogRow> Store::log(const LogFilter& f) {
   if (f.campaign) q.bind(":campaign", *f.campaign);
   if (f.target) q.bind(":target", *f.target);
   if (f.since) q.bind(":since", *f.since);
-  std::vector<LogRow> out;
+  LogRow r;
   while (q.executeStep()) {
-    LogRow r;
     int c = 0;
     r.id = q.getColumn(c++).getInt64();
     r.created_at = q.getColumn(c++).getString();
@@ -164,14 +281,13 @@ std::vector<LogRow> Store::log(const LogFilter& f) {
     r.smtp_code = q.getColumn(c).isNull() ? 0 : q.getColumn(c).getInt();
     ++c;
     r.smtp_response = text_or_empty(q.getColumn(c++));
-    out.push_back(std::move(r));
+    row(r);
   }
-  return out;
 }
 
 std::vector<StatusCount> Store::status_counts() {
   SQLite::Statement q(impl_->db,
-                      "SELECT campaign, status, count(*) FROM messages GROUP BY campaign, status ORDER BY campaign, status");
+                      "SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
   std::vector<StatusCount> out;
   while (q.executeStep())
     out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt64()});
@@ -179,22 +295,30 @@ std::vector<StatusCount> Store::status_counts() {
 }
 
 std::vector<RecentError> Store::recent_errors(int limit) {
+  // attempts_unsent holds the few tries that were not sent: a log of a
+  // million sends is not read to find the last five errors.
   SQLite::Statement q(impl_->db, R"sql(
-    SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts
+    SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts INDEXED BY attempts_unsent
     WHERE outcome != 'sent' ORDER BY id DESC LIMIT ?)sql");
   q.bind(1, limit);
   return read_tries(q);
 }
 
-std::vector<RecentError> Store::last_try_per_relay() {
-  SQLite::Statement q(impl_->db, R"sql(
-    SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts
-    WHERE id IN (SELECT max(id) FROM attempts GROUP BY relay) ORDER BY relay)sql");
-  return read_tries(q);
+std::vector<RecentError> Store::last_try_per_relay(const std::vector<std::string>& relays) {
+  std::vector<RecentError> out;
+  for (const auto& relay : relays) {
+    SQLite::Statement q(impl_->db, R"sql(
+      SELECT at, relay, outcome, smtp_code, smtp_response FROM attempts WHERE relay = ?
+      ORDER BY at DESC, id DESC LIMIT 1)sql");
+    q.bind(1, relay);
+    for (auto& e : read_tries(q)) out.push_back(std::move(e));
+  }
+  return out;
 }
 
 long long Store::sent_since(TimePoint since) {
-  SQLite::Statement q(impl_->db, "SELECT count(*) FROM attempts WHERE outcome = 'sent' AND at >= ?");
+  SQLite::Statement q(impl_->db,
+                      "SELECT count(*) FROM attempts INDEXED BY attempts_at WHERE at >= ? AND outcome = 'sent'");
   q.bind(1, format_utc(since));
   q.executeStep();
   return q.getColumn(0).getInt64();
