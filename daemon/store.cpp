@@ -334,7 +334,8 @@ int Store::requeue_interrupted(TimePoint now) {
 
 int Store::rehome_waiting(const std::string& campaign, const std::string& relay) {
   auto q = impl_->prepare(R"sql(
-    UPDATE messages SET relay = ? WHERE campaign = ? AND relay != ? AND status IN ('queued', 'deferred'))sql");
+    UPDATE messages INDEXED BY messages_target SET relay = ?
+    WHERE campaign = ? AND relay != ? AND status IN ('queued', 'deferred'))sql");
   q->bind(1, relay);
   q->bind(2, campaign);
   q->bind(3, relay);

@@ -250,6 +250,12 @@ class Store {
   std::vector<RecentError> last_try_per_relay(const std::vector<std::string>& relays);
   long long sent_since(TimePoint since);
 
+  // SQLite's plan for every statement this connection has prepared to
+  // repeat (the daemon's per-turn, per-tick and hourly statements), one
+  // "statement => plan" text each: how a test proves none of them scans a
+  // table that grows with the campaign.
+  std::vector<std::string> query_plans();
+
  private:
   void insert_submission(const Submission& submission, const std::string& source_file, const std::string& digest,
                          const std::string& now, const std::vector<NewMessage>& messages,

@@ -286,11 +286,10 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
 }
 
 std::vector<StatusCount> Store::status_counts() {
-  SQLite::Statement q(impl_->db,
-                      "SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
+  auto q = impl_->prepare("SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
   std::vector<StatusCount> out;
-  while (q.executeStep())
-    out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt64()});
+  while (q->executeStep())
+    out.push_back({q->getColumn(0).getString(), q->getColumn(1).getString(), q->getColumn(2).getInt64()});
   return out;
 }
 
@@ -317,11 +316,21 @@ std::vector<RecentError> Store::last_try_per_relay(const std::vector<std::string
 }
 
 long long Store::sent_since(TimePoint since) {
-  SQLite::Statement q(impl_->db,
-                      "SELECT count(*) FROM attempts INDEXED BY attempts_at WHERE at >= ? AND outcome = 'sent'");
-  q.bind(1, format_utc(since));
-  q.executeStep();
-  return q.getColumn(0).getInt64();
+  auto q = impl_->prepare("SELECT count(*) FROM attempts INDEXED BY attempts_at WHERE at >= ? AND outcome = 'sent'");
+  q->bind(1, format_utc(since));
+  q->executeStep();
+  return q->getColumn(0).getInt64();
+}
+
+std::vector<std::string> Store::query_plans() {
+  std::vector<std::string> out;
+  for (const auto& [sql, statement] : impl_->statements) {
+    SQLite::Statement plan(impl_->db, "EXPLAIN QUERY PLAN " + sql);
+    std::string text = sql + " =>";
+    while (plan.executeStep()) text += " | " + plan.getColumn(3).getString() + " ";
+    out.push_back(std::move(text));
+  }
+  return out;
 }
 
 }  // namespace letterd

@@ -1,0 +1,215 @@
+// The store with a log that grows for a whole campaign: every statement
+// the daemon repeats stays index-backed, the counts stay true, retention
+// erases what it promises and gives the space back.
+#include "store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include "test_support.h"
+
+namespace letterd {
+namespace {
+
+using testing::TempDir;
+
+const TimePoint kStart = parse_rfc3339("2026-11-01T09:00:00Z").value();
+
+Submission supporter(int n) {
+  Submission s;
+  s.id = "web-" + std::to_string(n);
+  s.campaign = "legal-advocacy";
+  s.supporter_name = "Supporter Number" + std::to_string(n);
+  s.supporter_email = "supporter" + std::to_string(n) + "@example.org";
+  s.personal_note = "A note of supporter " + std::to_string(n) + " that must not outlive retention.";
+  return s;
+}
+
+Store::NewMessage letter_to(const std::string& target, int n, std::size_t body_bytes = 2000) {
+  PlannedMessage p;
+  p.letter = target == "justice-secretary" ? "justice-secretary" : "mp";
+  p.target_id = target;
+  p.to = {"Target " + target, target + "@example.org"};
+  p.from = {"Supporter via Example Campaign", "letters@example.org"};
+  p.subject = "Free and independent legal advocacy";
+  p.body = std::string(body_bytes, 'x');
+  return {p, "m" + std::to_string(n) + "-" + target + ".letterd@example.org", "main"};
+}
+
+// Accepts `count` supporters with two letters each, all sent at `sent_at`.
+void fill(Store& store, int count, TimePoint sent_at, std::size_t body_bytes = 2000) {
+  Store::Batch batch(store);
+  for (int n = 0; n < count; ++n) {
+    Submission s = supporter(n);
+    store.accept(s, s.id + ".json", "digest", kStart,
+                 {letter_to("mp-" + std::to_string(n % 50), n, body_bytes), letter_to("justice-secretary", n, body_bytes)},
+                 "");
+  }
+  batch.commit();
+  auto due = store.due("main", {"legal-advocacy"}, sent_at, count * 2);
+  std::vector<long long> ids;
+  for (const auto& m : due) ids.push_back(m.id);
+  store.mark_sending(ids, sent_at);
+  std::vector<Store::AttemptRecord> records;
+  for (long long id : ids)
+    records.push_back({.message = id, .at = sent_at, .relay = "main", .smtp_code = 250,
+                       .smtp_response = "2.0.0 Ok: queued as ABC", .duration_ms = 5, .outcome = "sent",
+                       .status = "sent"});
+  store.record_attempts(records);
+}
+
+std::map<std::string, long long> counts_by_status(Store& store) {
+  std::map<std::string, long long> out;
+  for (const auto& c : store.status_counts()) out[c.status] += c.count;
+  return out;
+}
+
+TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 20, kStart + std::chrono::minutes(1));
+  // What a turn, a tick and the hourly housekeeping run.
+  TimePoint now = kStart + std::chrono::hours(1);
+  store.due("main", {"legal-advocacy"}, now, 10);
+  store.next_due("main", {"legal-advocacy"});
+  store.supporter_wrote_to("legal-advocacy", "supporter1@example.org", "mp-1");
+  store.already_accepted("web-1.json", "digest");
+  store.submission_source("legal-advocacy", "web-1");
+  store.recent_sends("main", 10, now - std::chrono::hours(1));
+  store.recent_target_sends("legal-advocacy", "mp-1", 10, now - std::chrono::hours(1));
+  store.waiting_outside({"legal-advocacy"});
+  store.status_counts();
+  store.sent_since(now - std::chrono::minutes(1));
+  store.hold_target("legal-advocacy", "mp-1", now);
+  store.requeue_interrupted(now);
+  store.rehome_waiting("legal-advocacy", "main");
+  store.still_sending(1);
+  store.purge_bodies(now, Store::kRetentionSlice);
+
+  auto plans = store.query_plans();
+  EXPECT_GE(plans.size(), 15u);
+  if (std::getenv("LETTERD_SHOW_PLANS"))
+    for (const auto& plan : plans) std::cout << plan << "\n";
+  for (const auto& plan : plans) {
+    // "SCAN t" reads a whole table, "SCAN t USING INDEX" a whole index:
+    // either grows with the campaign. message_counts has a row a status.
+    for (const char* table : {"SCAN messages", "SCAN attempts", "SCAN submissions", "SCAN m ", "SCAN a "})
+      EXPECT_EQ(plan.find(table), std::string::npos) << plan;
+    // Nor a search by campaign alone, but in messages_target, which holds
+    // only the letters still waiting: a campaign is most of the log.
+    std::string rest = plan;
+    for (auto at = rest.find("messages_target (campaign=?)"); at != std::string::npos;
+         at = rest.find("messages_target (campaign=?)"))
+      rest.erase(at, 28);
+    EXPECT_EQ(rest.find("(campaign=?)"), std::string::npos) << plan;
+  }
+}
+
+TEST(Store, StatusCountsFollowEveryChangeOfStatus) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 3, kStart);
+  Submission s = supporter(99);
+  store.accept(s, "web-99.json", "d", kStart, {letter_to("mp-99", 99), letter_to("justice-secretary", 99)}, "");
+  EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"queued", 2}, {"sent", 6}}));
+
+  auto due = store.due("main", {"legal-advocacy"}, kStart, 10);
+  ASSERT_EQ(due.size(), 2u);
+  store.mark_sending({due[0].id, due[1].id}, kStart);
+  store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 451,
+                          .smtp_response = "try later", .duration_ms = 3, .outcome = "deferred",
+                          .status = "deferred", .next_attempt_at = kStart + std::chrono::minutes(1)}});
+  EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"deferred", 1}, {"sending", 1}, {"sent", 6}}));
+
+  auto erased = store.erase_supporter("SUPPORTER99@example.org", kStart);
+  EXPECT_EQ(erased.cancelled, 2);
+  EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"failed", 2}, {"sent", 6}}));
+}
+
+TEST(Store, RetentionInSlicesErasesBodiesAndNotesNoWaitingLetterNeeds) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 300, kStart);  // 600 letters, every one sent
+  Submission waiting = supporter(1000);
+  store.accept(waiting, "web-1000.json", "d", kStart, {letter_to("mp-3", 1000)}, "");
+
+  TimePoint cutoff = kStart + std::chrono::hours(1);
+  int slices = 0, bodies = 0, notes = 0;
+  for (Store::PurgeCounts slice{.more = true}; slice.more; ++slices) {
+    slice = store.purge_bodies(cutoff, Store::kRetentionSlice);
+    bodies += slice.bodies;
+    notes += slice.notes;
+  }
+  EXPECT_EQ(bodies, 600);
+  EXPECT_EQ(notes, 300);  // the waiting supporter keeps theirs
+  EXPECT_EQ(slices, 3);   // 600 letters in slices of 256
+  EXPECT_EQ(store.purge_bodies(cutoff, Store::kRetentionSlice).bodies, 0);
+  auto due = store.due("main", {"legal-advocacy"}, cutoff, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].body.empty());
+}
+
+TEST(Store, RetentionGivesTheFreedSpaceBackToTheFilesystem) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 500, kStart, 8000);  // about 8 MB of letters
+  store.checkpoint();
+  auto before = store.space_use();
+  EXPECT_TRUE(before.returns_free_pages);
+  while (store.purge_bodies(kStart + std::chrono::hours(1), Store::kRetentionSlice).more) {
+  }
+  store.checkpoint();
+  auto freed = store.space_use();
+  while (store.return_free_pages(Store::kVacuumSlicePages)) {
+  }
+  store.checkpoint();
+  auto after = store.space_use();
+  struct stat st;
+  ASSERT_EQ(::stat(dir.path("letterd.db").c_str(), &st), 0);
+  // At least 80 % of the pages the bodies held leave the file.
+  long long released = before.file_bytes - after.file_bytes;
+  EXPECT_GE(released, freed.free_bytes * 8 / 10) << before.file_bytes << " -> " << after.file_bytes;
+  EXPECT_EQ(st.st_size, after.file_bytes);
+  EXPECT_EQ(after.free_bytes, 0);
+}
+
+TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  Submission s = supporter(7);
+  store.accept(s, "web-7.json", "d", kStart, {letter_to("mp-7", 7)}, "");
+  auto due = store.due("main", {"legal-advocacy"}, kStart, 1);
+  ASSERT_EQ(due.size(), 1u);
+  store.mark_sending({due[0].id}, kStart);
+  store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 250,
+                          .smtp_response = "2.0.0 queued as Q1 for supporter number7 <SUPPORTER7@example.org>",
+                          .duration_ms = 3, .outcome = "sent", .status = "sent"}});
+  auto erased = store.erase_supporter("supporter7@example.org", kStart);
+  EXPECT_EQ(erased.files, std::vector<std::string>{"web-7.json"});
+  bool seen = false;
+  store.log({}, [&](const LogRow& row) {
+    seen = true;
+    EXPECT_EQ(row.smtp_response, "2.0.0 queued as Q1 for [name] <[address]>");
+  });
+  EXPECT_TRUE(seen);
+  for (const auto& e : store.last_try_per_relay({"main"}))
+    EXPECT_EQ(e.smtp_response, "2.0.0 queued as Q1 for [name] <[address]>");
+}
+
+TEST(Store, KnowsWhenItsFileWasDeletedOrReplaced) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 1, kStart);
+  EXPECT_EQ(store.identity_problem(), "");
+  std::filesystem::rename(dir.path("letterd.db"), dir.path("old.db"));
+  { Store fresh(dir.path("letterd.db")); }
+  EXPECT_NE(store.identity_problem().find("deleted or replaced"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace letterd
