@@ -476,8 +476,17 @@ bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot
   auto it = target_limiters_.find(key);
   if (it == target_limiters_.end()) {
     RateLimiter limiter(campaign->per_target);
-    for (TimePoint t : store_.recent_target_sends(m.campaign, m.target_id, limiter.memory(), seed_since(limiter, now)))
-      limiter.record(t);
+    auto seeds = target_seeds_.find(m.campaign);
+    if (seeds == target_seeds_.end()) {
+      std::map<std::string, std::vector<TimePoint>> by_target;
+      for (auto& [target, at] : store_.recent_campaign_sends(m.campaign, seed_since(limiter, now)))
+        by_target[target].push_back(at);
+      seeds = target_seeds_.emplace(m.campaign, std::move(by_target)).first;
+    }
+    // Sends to this target since the seeds were read went through its
+    // limiter, which did not exist: the seeds are all there is to count.
+    if (auto sends = seeds->second.find(m.target_id); sends != seeds->second.end())
+      for (TimePoint t : sends->second) limiter.record(t);
     it = target_limiters_.emplace(key, std::move(limiter)).first;
   }
   slot = it->second.next_slot(now);

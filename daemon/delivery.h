@@ -96,6 +96,10 @@ class Relay {
   std::thread recorder_;
   RateLimiter limiter_;
   std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
+  // Each campaign's recent sends per target, read from the log in one query
+  // the first time a target of it needs a limiter: one read per campaign,
+  // not one per target, however many targets a campaign has.
+  std::map<std::string, std::map<std::string, std::vector<TimePoint>>> target_seeds_;
   std::optional<TimePoint> rate_hold_;
   bool seeded_ = false;  // the relay's windows, from the log, at the first dispatch
 };

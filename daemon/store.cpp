@@ -368,6 +368,21 @@ std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t
   return out;
 }
 
+std::vector<std::pair<std::string, TimePoint>> Store::recent_campaign_sends(const std::string& campaign,
+                                                                          TimePoint since) {
+  auto q = impl_->prepare(R"sql(
+    SELECT m.target_id, a.at, a.duration_ms FROM attempts a CROSS JOIN messages m ON m.id = a.message_id
+    WHERE a.at >= ? AND m.campaign = ? AND a.outcome != 'relay-fault')sql");
+  q->bind(1, format_utc(since));
+  q->bind(2, campaign);
+  std::vector<std::pair<std::string, TimePoint>> out;
+  while (q->executeStep())
+    out.emplace_back(q->getColumn(0).getString(),
+                     parse_time(q->getColumn(1).getString()) + std::chrono::milliseconds(q->getColumn(2).getInt64()));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return out;
+}
+
 std::vector<TimePoint> Store::recent_target_sends(const std::string& campaign, const std::string& target_id,
                                                   std::size_t count, TimePoint since) {
   auto q = impl_->prepare(R"sql(

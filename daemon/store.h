@@ -184,6 +184,9 @@ class Store {
   // (`at` plus `duration_ms`), oldest first: rate windows are counted from
   // the log, so a restart cannot exceed them.
   std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since);
+  // When the relay had each try of one campaign since `since`, with its
+  // target, in one read: seeds every per_target limiter of the campaign.
+  std::vector<std::pair<std::string, TimePoint>> recent_campaign_sends(const std::string& campaign, TimePoint since);
   // The same for one target of one campaign, for per_target limits.
   std::vector<TimePoint> recent_target_sends(const std::string& campaign, const std::string& target_id,
                                              std::size_t count, TimePoint since);

@@ -82,6 +82,7 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   store.submission_source("legal-advocacy", "web-1");
   store.recent_sends("main", 10, now - std::chrono::hours(1));
   store.recent_target_sends("legal-advocacy", "mp-1", 10, now - std::chrono::hours(1));
+  store.recent_campaign_sends("legal-advocacy", now - std::chrono::hours(1));
   store.waiting_outside({"legal-advocacy"});
   store.status_counts();
   store.sent_since(now - std::chrono::minutes(1));
