@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "message.h"
+#include "smtp.h"
 
 namespace letterd {
 
@@ -156,8 +157,7 @@ void check_file(MapReader& r, const std::string& key, const std::string& path) {
 
 void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   if (auto url = r.string("url", true)) {
-    if (url->rfind("smtp://", 0) != 0 && url->rfind("smtps://", 0) != 0)
-      r.problem(r.key_path("url"), "must start with smtp:// or smtps://");
+    if (auto problem = relay_url_problem(*url)) r.problem(r.key_path("url"), *problem);
     relay.url = *url;
   }
   if (auto tls = r.choice("tls", {"required", "opportunistic", "none"}))

@@ -55,6 +55,54 @@ Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view
 
 namespace {
 
+// The authority of a url that starts with scheme "://": up to the path,
+// query or fragment.
+std::string_view url_authority(std::string_view url) {
+  std::string_view rest = url.substr(url.find("://") + 3);
+  return rest.substr(0, rest.find_first_of("/?#"));
+}
+
+bool has_control_character(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+// One part of a parsed url, or nullopt when it has none.
+std::optional<std::string> url_part(CURLU* url, CURLUPart part, unsigned flags = 0) {
+  char* value = nullptr;
+  if (curl_url_get(url, part, &value, flags) != CURLUE_OK || !value) return std::nullopt;
+  std::string copy = value;
+  curl_free(value);
+  return copy;
+}
+
+}  // namespace
+
+std::optional<std::string> relay_url_problem(std::string_view url) {
+  if (!url.starts_with("smtp://") && !url.starts_with("smtps://")) return "must start with smtp:// or smtps://";
+  // libcurl refuses these only when it sends, so the relay would be paused for ever.
+  if (has_control_character(url)) return "holds a control character (CR, LF, tab or the like)";
+  std::string_view authority = url_authority(url);
+  if (authority.find('@') != std::string_view::npos)
+    return "holds a user name or password; put the user in username: and the password in password_file: or "
+           "password_env:";
+  if (authority.empty() || authority.front() == ':') return "has no host name";
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), &curl_url_cleanup);
+  if (!parsed) return "cannot be checked: libcurl is out of memory";
+  if (CURLUcode rc = curl_url_set(parsed.get(), CURLUPART_URL, std::string(url).c_str(), 0); rc != CURLUE_OK)
+    return std::string("is not a url libcurl can use: ") + curl_url_strerror(rc);
+  if (url_part(parsed.get(), CURLUPART_PORT) == "0") return "port 0 is no port: give 1 to 65535";
+  if (url_part(parsed.get(), CURLUPART_QUERY) || url_part(parsed.get(), CURLUPART_FRAGMENT))
+    return "must not have a query (?...) or a fragment (#...)";
+  // libcurl sends the decoded path as the EHLO name and refuses control characters in it.
+  auto path = url_part(parsed.get(), CURLUPART_PATH, CURLU_URLDECODE);
+  if (!path || has_control_character(*path)) return "has a path (the EHLO name) that holds a control character";
+  return std::nullopt;
+}
+
+namespace {
+
 void global_init_once() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,11 @@ struct SendResult {
 // The one place that decides what a try meant, from libcurl's result code,
 // the relay's last reply (code and text) and the stage the dialogue reached.
 Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text);
+
+// Why libcurl could not use `url` as a relay's url (for `letterd check`,
+// after the key path), or nullopt when it can. Never quotes the url: it
+// may hold a password.
+std::optional<std::string> relay_url_problem(std::string_view url);
 
 class SmtpSession {
  public:

@@ -363,6 +363,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"TlsNoneWithSmtps", "tls: opportunistic", "tls: none", "relays.backup.tls", "smtps://"},
         BadCase{"UrlScheme", "url: smtp://smtp.example.org:587", "url: http://smtp.example.org:587",
                 "relays.main.url", "smtp:// or smtps://"},
+        // libcurl would refuse each of these only when sending, pausing the relay for ever.
+        BadCase{"UrlPortOutOfRange", "url: smtp://smtp.example.org:587", "url: smtp://smtp.example.org:99999",
+                "relays.main.url", "Port number"},
+        BadCase{"UrlPortZero", "url: smtp://smtp.example.org:587", "url: smtp://smtp.example.org:0",
+                "relays.main.url", "port 0"},
+        BadCase{"UrlWithoutHost", "url: smtp://smtp.example.org:587", "url: smtp://:587", "relays.main.url",
+                "no host"},
+        BadCase{"UrlWithACarriageReturn", "url: smtp://smtp.example.org:587",
+                "url: \"smtp://smtp.example.org\\r\\nRCPT TO:<x@example.org>:587\"", "relays.main.url",
+                "control character"},
+        BadCase{"UrlWithAUserName", "url: smtp://smtp.example.org:587",
+                "url: smtp://letters@smtp.example.org:587", "relays.main.url", "holds a user name or password"},
+        BadCase{"UrlWithAQuery", "url: smtp://smtp.example.org:587", "url: smtp://smtp.example.org:587?x=1",
+                "relays.main.url", "query"},
         BadCase{"UsernameWithoutPassword", "    password_env: LETTERD_BACKUP_PASSWORD\n", "",
                 "relays.backup.username", "needs password_file, password_env or password_credential"},
         BadCase{"BadFromAddress", "from: { address: letters@example.org,", "from: { address: letters at example,",
@@ -499,6 +513,17 @@ TEST_F(ConfigTest, KeyGivenTwiceIsReported) {
   EXPECT_FALSE(config.has_value()) << "campaign c has " << config->campaign("c")->letters.size() << " letters";
   ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
   EXPECT_EQ(problems[0].where, "campaigns.c.letters.mp");
+}
+
+// The README says a password is never inline; a url is no exception. The
+// problem must not repeat the password either: `check` output gets pasted.
+TEST_F(ConfigTest, APasswordInTheUrlIsRefusedWithoutRepeatingIt) {
+  Problems problems = parse_bad(replace(std::string(kGoodConfig), "url: smtp://smtp.example.org:587",
+                                        "url: smtp://letters%40example.org:hunter2@smtp.example.org:587"));
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
+  EXPECT_EQ(problems[0].text(),
+            "relays.main.url: holds a user name or password; put the user in username: and the password in "
+            "password_file: or password_env:");
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorNamesFileAndLine) {

@@ -54,5 +54,50 @@ TEST(Classify, FaultsOfTheRelayPauseItAndNeverFailAMessage) {
   EXPECT_EQ(classify(CURLE_RECV_ERROR, 421, SmtpStage::rcpt, "4.7.0 too many errors"), Outcome::relay_fault);
 }
 
+// ---------------------------------------------------------------- relay urls
+
+TEST(RelayUrl, UrlsLibcurlTakesHaveNoProblem) {
+  for (const char* url : {"smtp://smtp.example.org:587", "smtps://smtp.example.org:465", "smtp://smtp.example.org",
+                          "smtp://127.0.0.1:2525", "smtp://[::1]:25", "smtp://smtp.example.org:587/helo.example.org"})
+    EXPECT_EQ(relay_url_problem(url), std::nullopt) << url;
+}
+
+TEST(RelayUrl, UrlsLibcurlWouldRefuseWhenSendingAreProblems) {
+  struct Case {
+    std::string url, says;
+  };
+  for (const Case& bad : std::vector<Case>{
+           {"http://smtp.example.org", "must start with smtp:// or smtps://"},
+           {"SMTP://smtp.example.org", "must start with smtp:// or smtps://"},
+           {"smtp://smtp.example.org:99999", "Port number"},
+           {"smtp://smtp.example.org:0", "port 0"},
+           {"smtp://smtp.example.org:25x", "Port number"},
+           {"smtp://", "no host"},
+           {"smtp://:587", "no host"},
+           {"smtp:///helo", "no host"},
+           {"smtp://smtp.example.org\r\n:587", "control character"},
+           {"smtp://smtp.example.org:587/helo\n", "control character"},
+           {"smtp://smtp.example.org:587/helo%0d%0aRSET", "control character"},
+           {"smtp://smtp.example org", "Bad hostname"},
+           {"smtp://smtp.example.org?x", "query"},
+           {"smtp://smtp.example.org#x", "fragment"},
+       }) {
+    auto problem = relay_url_problem(bad.url);
+    ASSERT_TRUE(problem.has_value()) << bad.url;
+    EXPECT_NE(problem->find(bad.says), std::string::npos) << bad.url << ": " << *problem;
+  }
+}
+
+TEST(RelayUrl, AUserOrPasswordIsRefusedAndNeverRepeated) {
+  for (const char* url : {"smtp://user:hunter2@smtp.example.org:587", "smtp://letters@smtp.example.org",
+                          "smtps://:hunter2@smtp.example.org", "smtp://user:hunter2@smtp.example.org:99999",
+                          "smtp://user;AUTH=PLAIN@smtp.example.org"}) {
+    auto problem = relay_url_problem(url);
+    ASSERT_TRUE(problem.has_value()) << url;
+    EXPECT_EQ(*problem, "holds a user name or password; put the user in username: and the password in "
+                        "password_file: or password_env:");
+  }
+}
+
 }  // namespace
 }  // namespace letterd

@@ -1,0 +1,60 @@
+"""letterd against a hostile or careless relay set-up: relay urls libcurl
+would refuse or that hold a password."""
+import json
+import time
+import unittest
+
+from harness import RelayTestCase, submission
+
+URL_ADVICE = ("holds a user name or password; put the user in username: and the password in "
+              "password_file: or password_env:")
+
+
+def multi_line_reply(code, total_bytes, line_bytes=1000):
+    """A reply of about `total_bytes` in lines of `line_bytes`, the way a hostile relay might answer."""
+    filler = "%d-5.7.1 %s" % (code, "y" * (line_bytes - 10))
+    lines = [filler] * (total_bytes // (line_bytes + 2))
+    return "\r\n".join(lines + ["%d 5.7.1 the end" % code])
+
+
+class RelayUrls(RelayTestCase):
+
+    def check(self, url):
+        self.letterd.relay["url"] = url
+        self.letterd.write_config()
+        return self.letterd.cli("check")
+
+    def test_a_password_in_the_url_is_refused_and_never_shown(self):
+        url = f"smtp://letters%40example.org:hunter2-horse@127.0.0.1:{self.server.port}"
+        result = self.check(url)
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertIn("relays.local.url: " + URL_ADVICE, result.stderr)
+        for args in (("run", "--once"), ("status",)):
+            other = self.letterd.cli(*args)
+            self.assertNotEqual(other.returncode, 0, args)
+            self.assertNotIn("hunter2-horse", other.stdout + other.stderr, args)
+        self.assertNotIn("hunter2-horse", result.stdout + result.stderr)
+        self.assertEqual(self.server.connections, 0, "letterd must not log in with a password from the url")
+
+    def test_check_refuses_every_url_libcurl_would_refuse_when_sending(self):
+        port = self.server.port
+        for url, says in ((f"smtp://127.0.0.1:99999", "Port number"),
+                          (f"smtp://127.0.0.1\r\n:{port}", "control character"),
+                          (f"smtp://127.0.0.1:{port}/helo\x7f", "control character"),
+                          (f"smtp://:{port}", "no host"),
+                          ("smtp://", "no host"),
+                          (f"imap://127.0.0.1:{port}", "must start with smtp:// or smtps://"),
+                          (f"http://127.0.0.1:{port}", "must start with smtp:// or smtps://")):
+            with self.subTest(url=url):
+                result = self.check(url)
+                self.assertEqual(result.returncode, 2, result.stdout)
+                self.assertIn("relays.local.url: ", result.stderr)
+                self.assertIn(says, result.stderr)
+
+    def test_check_still_passes_a_good_url(self):
+        result = self.check(f"smtp://127.0.0.1:{self.server.port}")
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
