@@ -1,5 +1,6 @@
 """letterd against a hostile or careless relay set-up: relay urls libcurl
-would refuse or that hold a password."""
+would refuse or that hold a password, and a config with a second YAML
+document."""
 import json
 import time
 import unittest
@@ -54,6 +55,17 @@ class RelayUrls(RelayTestCase):
     def test_check_still_passes_a_good_url(self):
         result = self.check(f"smtp://127.0.0.1:{self.server.port}")
         self.assertEqual(result.returncode, 0, result.stderr)
+
+
+class ConfigDocuments(RelayTestCase):
+
+    def test_a_second_yaml_document_is_refused_naming_the_file(self):
+        second = {"relays": {"local": dict(self.letterd.relay, url="smtp://127.0.0.1:1")}}
+        self.letterd.write_config(json.dumps(self.letterd.config()) + "\n---\n" + json.dumps(second) + "\n")
+        result = self.letterd.cli("check")
+        self.assertEqual(result.returncode, 2, result.stdout)
+        self.assertIn(self.letterd.config_path + ":", result.stderr)
+        self.assertIn("second YAML document", result.stderr)
 
 
 if __name__ == "__main__":

@@ -526,6 +526,20 @@ TEST_F(ConfigTest, APasswordInTheUrlIsRefusedWithoutRepeatingIt) {
             "password_file: or password_env:");
 }
 
+// yaml-cpp's Load reads the first document only: what follows a "---"
+// would silently not apply.
+TEST_F(ConfigTest, ASecondYamlDocumentIsRefusedNamingTheFile) {
+  Problems problems = parse_bad(std::string(kGoodConfig) + "---\nlog_level: error\n");
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
+  EXPECT_EQ(problems[0].where.rfind(config_path() + ":", 0), 0u) << problems[0].text();
+  EXPECT_NE(problems[0].what.find("second YAML document"), std::string::npos) << problems[0].text();
+}
+
+TEST_F(ConfigTest, ADocumentStartMarkerAloneIsOneDocument) {
+  parse_ok("---\n" + std::string(kGoodConfig));
+  parse_ok(std::string(kGoodConfig) + "...\n");
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorNamesFileAndLine) {
   Problems problems = parse_bad("queue_dir: spool\nrelays: { main: \n  url: [\n");
   ASSERT_EQ(problems.size(), 1u);
