@@ -53,6 +53,17 @@ Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view
   return Outcome::deferred;
 }
 
+std::string bounded_reply(std::string_view reply) {
+  if (reply.size() <= kMaxReplyBytes) return std::string(reply);
+  constexpr std::string_view marker = " [cut: the relay's reply was longer than 1 KB]";
+  std::size_t keep = kMaxReplyBytes - marker.size();
+  // A UTF-8 character is at most 4 bytes: step back over at most three
+  // continuation bytes so the cut never splits one.
+  auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(reply[i]) & 0xC0) == 0x80; };
+  for (int steps = 0; steps < 3 && keep > 0 && continuation(keep); ++steps) --keep;
+  return std::string(reply.substr(0, keep)).append(marker);
+}
+
 namespace {
 
 // The authority of a url that starts with scheme "://": up to the path,
@@ -129,7 +140,7 @@ struct SmtpSession::Impl {
   // What the dialogue has reached, read from libcurl's protocol trace.
   SmtpStage stage = SmtpStage::connect;
   int reply_code = 0;
-  std::string reply_text;
+  std::string reply_text;  // at most kMaxReplyBytes + 1 bytes: enough to know it must be cut
   bool reply_complete = true;
   int rcpt_index = -1;
   int refused_recipient = -1;
@@ -167,13 +178,20 @@ struct SmtpSession::Impl {
       if (stage == SmtpStage::connect) stage = SmtpStage::greeting;
       if (line.size() < 3) return;
       if (reply_complete) reply_text.clear();
-      if (!reply_text.empty()) reply_text += ' ';
-      reply_text += line.size() > 4 ? line.substr(4) : std::string_view{};
+      append_reply_text(line.size() > 4 ? line.substr(4) : std::string_view{});
       reply_code = std::atoi(std::string(line.substr(0, 3)).c_str());
       reply_complete = line.size() == 3 || line[3] != '-';
       if (reply_complete && stage == SmtpStage::rcpt && reply_code >= 400 && refused_recipient < 0)
         refused_recipient = rcpt_index;
     }
+  }
+
+  // Keeps no more of a reply than bounded_reply() can use: a relay's reply
+  // of millions of lines costs no memory.
+  void append_reply_text(std::string_view text) {
+    if (reply_text.size() > kMaxReplyBytes) return;
+    if (!reply_text.empty()) reply_text += ' ';
+    reply_text += text.substr(0, kMaxReplyBytes + 1 - reply_text.size());
   }
 
   static std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* self) {
@@ -280,11 +298,10 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   result.code = !answered ? 0 : s.reply_code ? s.reply_code : static_cast<int>(response_code);
   result.refused_recipient = s.refused_recipient;
   result.outcome = classify(rc, result.code, s.stage, s.reply_text);
-  if (answered) {
-    result.response = s.reply_text;
-  } else {
-    result.response = s.error[0] ? s.error : curl_easy_strerror(rc);
-  }
+  // Bounded here, so the store and the log both get the bounded text.
+  result.response = bounded_reply(answered ? std::string_view(s.reply_text)
+                                  : s.error[0] ? std::string_view(s.error)
+                                               : std::string_view(curl_easy_strerror(rc)));
   if (rc != CURLE_OK) s.drop();  // start clean: never reuse a session that went wrong
   return result;
 }

@@ -3,6 +3,7 @@
 // a new one when the relay closed it or something went wrong.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,15 @@ struct SendResult {
 // The one place that decides what a try meant, from libcurl's result code,
 // the relay's last reply (code and text) and the stage the dialogue reached.
 Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text);
+
+// The most of a relay's reply letterd keeps or logs, marker included: a
+// hostile relay's endless reply must fill neither the database nor the log.
+inline constexpr std::size_t kMaxReplyBytes = 1024;
+
+// `reply` as it is when it fits in kMaxReplyBytes; otherwise its start, cut
+// on a UTF-8 character boundary, and a marker saying it was cut, together
+// no longer than kMaxReplyBytes.
+std::string bounded_reply(std::string_view reply);
 
 // Why libcurl could not use `url` as a relay's url (for `letterd check`,
 // after the key path), or nullopt when it can. Never quotes the url: it

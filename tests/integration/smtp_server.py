@@ -32,6 +32,14 @@ CaptureServer(host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
   the delay applies before whichever reply is sent.  Accepted messages get
   "250 2.0.0 Ok: queued as <QUEUEID>" (unique uppercase hex), and are written to
   maildir/NNNN.eml when maildir is given.
+  Hostile relays (also counted per end-of-DATA; with them the precedence is
+  strict violation > stall > close > 421 > raw reply > fail > long accept > accept):
+  stall_next(n)       never answer; the session stays open and reads nothing more
+  raw_reply_next(n, reply)   answer with `reply` as given (str or bytes, any
+                      number of CRLF-separated lines); the message is not accepted
+  long_accept_next(n, length, line_length=1000)   accept, with a 250 reply of
+                      about `length` octets in lines of `line_length` (one line when
+                      line_length >= length); its first line holds the queue id
 
 TLS: with tls_cert/tls_key and implicit_tls=True, the server speaks TLS from
 the first byte (smtps://). Otherwise with tls_cert/tls_key, STARTTLS is offered (require_starttls -> 530 until
@@ -103,6 +111,16 @@ def _strict_violation(data):
     return None
 
 
+def _long_reply(accepted, length, line_length):
+    """`accepted` ("250 ...") padded to about `length` octets in lines of `line_length`."""
+    if line_length >= length:
+        return accepted.ljust(length, "x")
+    code, text = accepted[:3], accepted[4:]
+    filler = "%s-%s" % (code, "x" * (line_length - 4))
+    lines = ["%s-%s" % (code, text)] + [filler] * max(length // (line_length + 2), 1)
+    return "\r\n".join(lines + ["%s %s" % (code, text)])
+
+
 class _SMTP(SMTP):
     # NB: aiosmtpd turns any attribute named auth_* (on this class or the handler)
     # into an AUTH mechanism and any handle_* on the handler into a hook.
@@ -169,7 +187,11 @@ class _Handler:
             await asyncio.sleep(delay)
         if kind == "accept":
             reply = cap._accept(info)
+        elif kind == "long accept":
+            reply = _long_reply(cap._accept(info), *reply)
         cap._record(info, kind, reply)
+        if kind == "stall":
+            await asyncio.sleep(3600)  # connection_lost() or stop() cancels this task first
         if kind in ("close", "421"):
             if reply:
                 await server.push(reply)
@@ -313,9 +335,19 @@ class CaptureServer:
     def reply_421_next(self, n):
         self._set(_r421=n)
 
+    def stall_next(self, n):
+        self._set(_stall=n)
+
+    def raw_reply_next(self, n, reply):
+        self._set(_raw=[n, reply])
+
+    def long_accept_next(self, n, length, line_length=1000):
+        self._set(_long_accept=[n, (length, line_length)])
+
     def clear_faults(self):
         """Cancel all pending faults and recipient rejections."""
-        self._set(_fail=[0, None], _delay=[0, 0], _close=0, _r421=0, _rcpt_rejects={})
+        self._set(_fail=[0, None], _delay=[0, 0], _close=0, _r421=0, _rcpt_rejects={},
+                  _stall=0, _raw=[0, None], _long_accept=[0, 0])
 
     # -- called from the server thread -------------------------------------
     def _new_session(self):
@@ -342,15 +374,24 @@ class CaptureServer:
                 delay = self._delay[1]
             if violation:
                 return delay, "reject", violation
+            if self._stall > 0:
+                self._stall -= 1
+                return delay, "stall", None
             if self._close > 0:
                 self._close -= 1
                 return delay, "close", None
             if self._r421 > 0:
                 self._r421 -= 1
                 return delay, "421", "421 4.3.2 Service shutting down, closing connection"
+            if self._raw[0] > 0:
+                self._raw[0] -= 1
+                return delay, "raw", self._raw[1]
             if self._fail[0] > 0:
                 self._fail[0] -= 1
                 return delay, "fail", self._fail[1]
+            if self._long_accept[0] > 0:
+                self._long_accept[0] -= 1
+                return delay, "long accept", self._long_accept[1]
             return delay, "accept", None
 
     def _accept(self, info):

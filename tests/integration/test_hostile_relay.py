@@ -1,6 +1,7 @@
 """letterd against a hostile or careless relay set-up: relay urls libcurl
-would refuse or that hold a password, and a config with a second YAML
-document."""
+would refuse or that hold a password, a config with a second YAML
+document, and a real SMTP server (aiosmtpd) that answers with endless
+replies or not at all."""
 import json
 import time
 import unittest
@@ -66,6 +67,31 @@ class ConfigDocuments(RelayTestCase):
         self.assertEqual(result.returncode, 2, result.stdout)
         self.assertIn(self.letterd.config_path + ":", result.stderr)
         self.assertIn("second YAML document", result.stderr)
+
+
+class HostileReplies(RelayTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.letterd.campaign["letters"].pop("justice-secretary")  # one letter a submission
+        self.letterd.write_config()
+
+    def test_a_10_mb_reply_is_kept_and_logged_in_1_kb(self):
+        self.server.raw_reply_next(1, multi_line_reply(554, 10_000_000))
+        self.letterd.drop("big.json", submission(id="big"))
+        result = self.letterd.run_once(timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        row = self.letterd.messages()[0]
+        self.assertEqual(row["status"], "failed")
+        self.assertEqual(row["smtp_code"], 554)
+        attempt = self.letterd.query("SELECT smtp_response FROM attempts")[0]
+        for kept in (row["smtp_response"], attempt["smtp_response"]):
+            # 1 KB of the reply; the delivery record may add a short reason after it.
+            self.assertLessEqual(len(kept.encode("utf-8")), 1024 + 80, kept[:80])
+            self.assertTrue(kept.startswith("5.7.1 yyy"), kept[:80])
+            self.assertIn("[cut: the relay's reply was longer than 1 KB]", kept)
+        self.assertLess(len(result.stderr), 8_000, "the log must not carry the relay's reply in full")
+        self.assertLess(max(len(line) for line in result.stderr.splitlines()), 2_000)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,38 @@ TEST(Classify, FaultsOfTheRelayPauseItAndNeverFailAMessage) {
   EXPECT_EQ(classify(CURLE_RECV_ERROR, 421, SmtpStage::rcpt, "4.7.0 too many errors"), Outcome::relay_fault);
 }
 
+// ---------------------------------------------------------------- bounded replies
+
+TEST(BoundedReply, AReplyThatFitsIsKeptAsItIs) {
+  EXPECT_EQ(bounded_reply("2.0.0 Ok: queued as 4F2A1"), "2.0.0 Ok: queued as 4F2A1");
+  std::string exactly(kMaxReplyBytes, 'x');
+  EXPECT_EQ(bounded_reply(exactly), exactly);
+}
+
+TEST(BoundedReply, ALongReplyKeepsItsStartWithAMarkerWithin1KB) {
+  std::string reply = "5.7.1 " + std::string(10'000'000, 'y');
+  std::string kept = bounded_reply(reply);
+  EXPECT_LE(kept.size(), kMaxReplyBytes);
+  EXPECT_GE(kept.size(), kMaxReplyBytes - 3);
+  EXPECT_TRUE(kept.ends_with(" [cut: the relay's reply was longer than 1 KB]")) << kept;
+  std::string text = kept.substr(0, kept.find(" [cut:"));
+  EXPECT_EQ(reply.substr(0, text.size()), text);
+}
+
+// The kept text must be UTF-8 when the reply was: it is stored and logged.
+TEST(BoundedReply, TheCutNeverSplitsAUtf8Character) {
+  for (std::string_view character : {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x93\xae"}) {  // é € 📮
+    for (std::size_t offset = 0; offset < 4; ++offset) {
+      std::string reply = std::string(offset, 'a');
+      while (reply.size() < 2 * kMaxReplyBytes) reply += character;
+      std::string kept = bounded_reply(reply);
+      std::string text = kept.substr(0, kept.find(" [cut:"));
+      ASSERT_EQ(reply.substr(0, text.size()), text);
+      ASSERT_EQ((text.size() - offset) % character.size(), 0u) << "split a character at offset " << offset;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- relay urls
 
 TEST(RelayUrl, UrlsLibcurlTakesHaveNoProblem) {
