@@ -25,6 +25,10 @@ std::string_view enhanced_status(std::string_view text) {
 
 Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text) {
   if (curl_code == CURLE_OK) return Outcome::sent;
+  // A 2xx to the end of DATA is the relay taking the letter, whatever went
+  // wrong after it (a reply too long for libcurl, a dropped connection):
+  // sending it again would deliver it again.
+  if (stage == SmtpStage::done && smtp_code >= 200 && smtp_code < 300) return Outcome::sent;
   // 421 is the relay closing the session on everyone, whatever the stage.
   if (smtp_code == 421 || curl_code == CURLE_LOGIN_DENIED) return Outcome::relay_fault;
   bool permanent = smtp_code >= 500 && smtp_code < 600;
@@ -142,6 +146,8 @@ struct SmtpSession::Impl {
   int reply_code = 0;
   std::string reply_text;  // at most kMaxReplyBytes + 1 bytes: enough to know it must be cut
   bool reply_complete = true;
+  bool in_body = false;      // DATA was answered 354: the next reply answers the end of DATA
+  int end_of_data_code = 0;  // the code on the first line of that reply
   int rcpt_index = -1;
   int refused_recipient = -1;
   bool quitting = false;  // the 221 to QUIT must not hide the reply that ended the dialogue
@@ -177,10 +183,18 @@ struct SmtpSession::Impl {
     } else if (type == CURLINFO_HEADER_IN && !quitting) {
       if (stage == SmtpStage::connect) stage = SmtpStage::greeting;
       if (line.size() < 3) return;
-      if (reply_complete) reply_text.clear();
+      int code = std::atoi(std::string(line.substr(0, 3)).c_str());
+      if (reply_complete) {  // this line starts a reply
+        reply_text.clear();
+        // Every line of a reply carries its code (RFC 5321 4.2.1), so the
+        // first tells whether the relay took the letter even when libcurl
+        // gives up on a reply too long for it.
+        if (in_body && end_of_data_code == 0) end_of_data_code = code;
+      }
       append_reply_text(line.size() > 4 ? line.substr(4) : std::string_view{});
-      reply_code = std::atoi(std::string(line.substr(0, 3)).c_str());
+      reply_code = code;
       reply_complete = line.size() == 3 || line[3] != '-';
+      if (reply_complete && stage == SmtpStage::data && reply_code == 354) in_body = true;
       if (reply_complete && stage == SmtpStage::rcpt && reply_code >= 400 && refused_recipient < 0)
         refused_recipient = rcpt_index;
     }
@@ -266,6 +280,8 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   s.reply_code = 0;
   s.reply_text.clear();
   s.reply_complete = true;
+  s.in_body = false;
+  s.end_of_data_code = 0;
   s.rcpt_index = -1;
   s.refused_recipient = -1;
   s.quitting = false;
@@ -288,14 +304,16 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   // trace the reply to end of DATA as a header, so take the code it read.
   long response_code = 0;
   curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &response_code);
-  if (rc == CURLE_OK && s.stage == SmtpStage::data) s.stage = SmtpStage::done;
+  bool end_of_data_answered = s.end_of_data_code != 0;
+  if (s.stage == SmtpStage::data && (rc == CURLE_OK || end_of_data_answered)) s.stage = SmtpStage::done;
 
   SendResult result;
   result.stage = s.stage;
   // Only a final reply is the relay's answer: a timeout after "354 go
   // ahead" has no code of its own.
-  bool answered = rc == CURLE_OK || s.reply_code >= 400;
-  result.code = !answered ? 0 : s.reply_code ? s.reply_code : static_cast<int>(response_code);
+  bool answered = rc == CURLE_OK || s.reply_code >= 400 || end_of_data_answered;
+  int code = end_of_data_answered ? s.end_of_data_code : s.reply_code ? s.reply_code : static_cast<int>(response_code);
+  result.code = answered ? code : 0;
   result.refused_recipient = s.refused_recipient;
   result.outcome = classify(rc, result.code, s.stage, s.reply_text);
   // Bounded here, so the store and the log both get the bounded text.

@@ -33,6 +33,7 @@ struct SendResult {
 
 // The one place that decides what a try meant, from libcurl's result code,
 // the relay's last reply (code and text) and the stage the dialogue reached.
+// At SmtpStage::done `smtp_code` is the code the relay gave the end of DATA.
 Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text);
 
 // The most of a relay's reply letterd keeps or logs, marker included: a

@@ -93,6 +93,23 @@ class HostileReplies(RelayTestCase):
         self.assertLess(len(result.stderr), 8_000, "the log must not carry the relay's reply in full")
         self.assertLess(max(len(line) for line in result.stderr.splitlines()), 2_000)
 
+    def test_a_250_to_the_end_of_data_too_long_for_libcurl_is_sent_once(self):
+        # Over libcurl's 300 KB limit for replies: libcurl reports an error,
+        # but the relay had taken the letter with its first line.
+        self.letterd.retry = {"first": "500ms", "max": "1s", "lifetime": "1h"}
+        self.letterd.write_config()
+        self.server.long_accept_next(10, 1_000_000)
+        self.letterd.start()
+        self.letterd.drop("long.json", submission(id="long"))
+        self.letterd.wait_for_status("sent", 1, timeout=10)
+        time.sleep(3)  # three backoffs: a letter taken for deferred would go again
+        self.assertEqual(len(self.server.transactions), 1, "the letter was sent again")
+        row = self.letterd.messages()[0]
+        self.assertEqual((row["status"], row["attempts"], row["smtp_code"]), ("sent", 1, 250))
+        queue_id = self.server.messages[0]["queue_id"]
+        self.assertTrue(row["smtp_response"].startswith("2.0.0 Ok: queued as " + queue_id), row["smtp_response"][:80])
+        self.assertLessEqual(len(row["smtp_response"]), 1024)
+
 
 if __name__ == "__main__":
     unittest.main()

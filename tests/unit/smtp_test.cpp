@@ -10,6 +10,17 @@ TEST(Classify, A2xxAfterDataIsSent) {
   EXPECT_EQ(classify(CURLE_OK, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1"), Outcome::sent);
 }
 
+TEST(Classify, A2xxToTheEndOfDataIsSentWhateverFollows) {
+  // libcurl gives up on a reply longer than 300 KB; the relay had taken the
+  // letter by then, and sending it again would deliver it again.
+  EXPECT_EQ(classify(CURLE_RECV_ERROR, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1 xxxx"), Outcome::sent);
+  EXPECT_EQ(classify(CURLE_GOT_NOTHING, 250, SmtpStage::done, "2.0.0 Ok"), Outcome::sent);
+  // A 250 to the DATA command itself is no answer to the message.
+  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 250, SmtpStage::data, "2.0.0 Ok"), Outcome::deferred);
+  EXPECT_EQ(classify(CURLE_RECV_ERROR, 554, SmtpStage::done, "5.7.1 rejected"), Outcome::failed);
+  EXPECT_EQ(classify(CURLE_RECV_ERROR, 451, SmtpStage::done, "4.3.0 later"), Outcome::deferred);
+}
+
 TEST(Classify, RepliesToTheMessageDecideItsFate) {
   // libcurl reports any non-250 end-of-DATA reply as CURLE_WEIRD_SERVER_REPLY.
   EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 451, SmtpStage::data, "4.3.0 try later"), Outcome::deferred);
