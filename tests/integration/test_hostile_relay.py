@@ -110,6 +110,22 @@ class HostileReplies(RelayTestCase):
         self.assertTrue(row["smtp_response"].startswith("2.0.0 Ok: queued as " + queue_id), row["smtp_response"][:80])
         self.assertLessEqual(len(row["smtp_response"]), 1024)
 
+    def test_a_stalled_reply_ends_after_about_the_timeout(self):
+        timeout_ms = 2000
+        self.letterd.relay["timeout"] = f"{timeout_ms}ms"
+        self.letterd.write_config()
+        self.server.stall_next(1)
+        self.letterd.drop("stall.json", submission(id="stall"))
+        result = self.letterd.run_once()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        attempts = self.letterd.query("SELECT outcome, smtp_code, duration_ms FROM attempts")
+        self.assertEqual(len(attempts), 1, attempts)
+        self.assertEqual(attempts[0]["outcome"], "deferred")
+        self.assertIsNone(attempts[0]["smtp_code"])
+        self.assertGreaterEqual(attempts[0]["duration_ms"], timeout_ms * 0.9, "it must wait for the timeout")
+        self.assertLess(attempts[0]["duration_ms"], timeout_ms * 1.5, "a stalled reply must end after about timeout")
+        self.assertEqual(self.letterd.messages()[0]["status"], "deferred")
+
 
 if __name__ == "__main__":
     unittest.main()
