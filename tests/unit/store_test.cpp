@@ -59,7 +59,7 @@ void fill(Store& store, int count, TimePoint sent_at, std::size_t body_bytes = 2
   for (long long id : ids)
     records.push_back({.message = id, .at = sent_at, .relay = "main", .smtp_code = 250,
                        .smtp_response = "2.0.0 Ok: queued as ABC", .duration_ms = 5, .outcome = "sent",
-                       .status = "sent"});
+                       .status = "sent", .next_attempt_at = std::nullopt, .counts_as_attempt = true});
   store.record_attempts(records);
 }
 
@@ -124,7 +124,7 @@ TEST(Store, StatusCountsFollowEveryChangeOfStatus) {
   store.mark_sending({due[0].id, due[1].id}, kStart);
   store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 451,
                           .smtp_response = "try later", .duration_ms = 3, .outcome = "deferred",
-                          .status = "deferred", .next_attempt_at = kStart + std::chrono::minutes(1)}});
+                          .status = "deferred", .next_attempt_at = kStart + std::chrono::minutes(1), .counts_as_attempt = true}});
   EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"deferred", 1}, {"sending", 1}, {"sent", 6}}));
 
   auto erased = store.erase_supporter("SUPPORTER99@example.org", kStart);
@@ -189,7 +189,8 @@ TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
   store.mark_sending({due[0].id}, kStart);
   store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 250,
                           .smtp_response = "2.0.0 queued as Q1 for supporter number7 <SUPPORTER7@example.org>",
-                          .duration_ms = 3, .outcome = "sent", .status = "sent"}});
+                          .duration_ms = 3, .outcome = "sent", .status = "sent",
+                          .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
   auto erased = store.erase_supporter("supporter7@example.org", kStart);
   EXPECT_EQ(erased.files, std::vector<std::string>{"web-7.json"});
   bool seen = false;
