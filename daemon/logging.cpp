@@ -22,7 +22,90 @@ class PriorityFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PriorityFlag>(); }
 };
 
+// Takes the place of spdlog's own %v: the message, escaped. Done here once,
+// rather than at each call site, so no value that reaches a log line is missed.
+class EscapedMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string escaped = escape_for_log(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessageFlag>(); }
+};
+
+// Decodes one well-formed UTF-8 character at `pos` (no overlongs, no
+// surrogates); 0 when the bytes there are not one.
+std::size_t utf8_at(std::string_view s, std::size_t pos, char32_t& cp) {
+  const auto b0 = static_cast<unsigned char>(s[pos]);
+  std::size_t len;
+  char32_t min;
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  } else if ((b0 & 0xE0) == 0xC0) {
+    len = 2, min = 0x80, cp = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, min = 0x800, cp = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, min = 0x10000, cp = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (pos + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[pos + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+// Characters that end a line, move the cursor or reorder what a reader
+// sees, without showing themselves.
+bool needs_escape(char32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061C || cp == 0xFEFF;
+}
+
+void append_escape(std::string& out, char32_t cp) {
+  char buffer[12];
+  switch (cp) {
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    default: break;
+  }
+  if (cp <= 0x7F)
+    std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned>(cp));
+  else
+    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(cp));
+  out += buffer;
+}
+
 }  // namespace
+
+std::string escape_for_log(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t cp;
+    const std::size_t len = utf8_at(text, i, cp);
+    if (len == 0) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned char>(text[i]));
+      out += buffer;
+      ++i;
+      continue;
+    }
+    if (needs_escape(cp))
+      append_escape(out, cp);
+    else
+      out.append(text, i, len);
+    i += len;
+  }
+  return out;
+}
 
 bool stderr_is_journal() {
   const char* stream = std::getenv("JOURNAL_STREAM");
@@ -33,17 +116,22 @@ bool stderr_is_journal() {
   return ::fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-std::shared_ptr<spdlog::logger> make_logger() {
-  auto log = std::make_shared<spdlog::logger>("letterd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  if (stderr_is_journal()) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+std::shared_ptr<spdlog::logger> make_logger(spdlog::sink_ptr sink, bool journal) {
+  auto log = std::make_shared<spdlog::logger>("letterd", std::move(sink));
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  // A custom 'v' replaces spdlog's: every pattern's message is escaped.
+  formatter->add_flag<EscapedMessageFlag>('v');
+  if (journal)
     formatter->add_flag<PriorityFlag>('*').set_pattern("%*%v");
-    log->set_formatter(std::move(formatter));
-  } else {
-    log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
-  }
+  else
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  log->set_formatter(std::move(formatter));
   log->flush_on(spdlog::level::trace);
   return log;
+}
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  return make_logger(std::make_shared<spdlog::sinks::stderr_sink_mt>(), stderr_is_journal());
 }
 
 }  // namespace letterd
