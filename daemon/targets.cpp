@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 #include "message.h"
 
 namespace letterd {
@@ -24,6 +26,10 @@ std::string fold_constituency(std::string_view name) {
 namespace {
 
 std::string where(const std::string& file, int line) { return file + ":" + std::to_string(line); }
+
+bool is_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
 
 // RFC 4180 records: quoted fields may hold commas, doubled quotes and line
 // breaks. Each record keeps the line it starts on, for problems.
@@ -85,7 +91,16 @@ std::optional<Targets> Targets::parse_csv(std::string_view text, const std::stri
     problems.push_back({file, "no header row"});
     return std::nullopt;
   }
-  const auto& header = records.front().second;
+  const auto& [header_line, header] = records.front();
+  // Two columns of one name would leave one silently unread: letters could go to the wrong address.
+  std::set<std::string_view> columns;
+  bool column_twice = false;
+  for (const auto& column : header) {
+    if (columns.insert(column).second) continue;
+    problems.push_back({where(file, header_line), "column " + column + " appears twice in the header"});
+    column_twice = true;
+  }
+  if (column_twice) return std::nullopt;
   std::vector<std::pair<int, Target>> rows;
   for (std::size_t r = 1; r < records.size(); ++r) {
     const auto& [line, values] = records[r];
@@ -103,13 +118,21 @@ std::optional<Targets> Targets::parse_csv(std::string_view text, const std::stri
 }
 
 std::optional<Targets> Targets::parse_yaml(std::string_view text, const std::string& file, Problems& problems) {
-  YAML::Node root;
+  std::vector<YAML::Node> documents;
   try {
-    root = YAML::Load(std::string(text));
+    documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     problems.push_back({where(file, e.mark.line + 1), e.msg});
     return std::nullopt;
   }
+  // YAML::Load would read the first document and drop the rest unread.
+  for (std::size_t i = 1; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;  // a closing --- or ... with nothing after it
+    problems.push_back({where(file, documents[i].Mark().line + 1),
+                        "a second YAML document (after a line ---): a targets file is one list"});
+    return std::nullopt;
+  }
+  YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   if (!root.IsSequence()) {
     problems.push_back({file, "must be a list of targets, each a map with id, name and email"});
     return std::nullopt;
@@ -123,7 +146,13 @@ std::optional<Targets> Targets::parse_yaml(std::string_view text, const std::str
       continue;
     }
     Target target;
+    std::set<std::string, std::less<>> seen;
     for (const auto& kv : item) {
+      // yaml-cpp keeps both of two equal keys; the last would win here.
+      if (!seen.insert(kv.first.Scalar()).second) {
+        problems.push_back({where(file, kv.first.Mark().line + 1), "column " + kv.first.Scalar() + " is given twice"});
+        continue;
+      }
       if (!kv.second.IsScalar()) {
         problems.push_back({where(file, line), "column " + kv.first.Scalar() + " must be a string"});
         continue;
@@ -152,7 +181,10 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
     if (has_header_breaking_chars(target.name()))
       problems.push_back({where(file, line), "name must be one line without control characters"});
     if (!is_valid_address(target.email()))
-      problems.push_back({where(file, line), "email '" + target.email() + "' is not a valid address"});
+      problems.push_back({where(file, line), "email '" + target.email() + "'" +
+                                                 (is_ascii(target.email())
+                                                      ? " is not a valid address"
+                                                      : ": addresses with non-ASCII characters are not supported")});
     if (out.by_id_.count(target.id())) problems.push_back({where(file, line), "id '" + target.id() + "' appears twice"});
     if (auto c = target.columns.find("constituency"); c != target.columns.end() && !c->second.empty()) {
       std::string key = fold_constituency(c->second);

@@ -163,6 +163,25 @@ TEST(TargetsCsv, InvalidEmailIsReported) {
                       }));
 }
 
+TEST(TargetsCsv, NonAsciiEmailIsSaidToBeUnsupported) {
+  auto problems = csv_problems(std::string(kHeader) + "mp-a,Alex MP,alex@exämple.org,Islington North\n");
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "targets/mps.csv:2: email 'alex@exämple.org': addresses with non-ASCII characters are "
+                          "not supported"}));
+}
+
+// With two email columns the last one used to win, silently: letters would
+// go to whichever address the spreadsheet happened to put second.
+TEST(TargetsCsv, AColumnNameGivenTwiceIsAnError) {
+  auto problems = csv_problems(
+      "id,name,email,constituency,email\n"
+      "mp-a,Alex MP,alex@example.org,Islington North,someone.else@example.com\n");
+  EXPECT_EQ(problems, (std::vector<std::string>{"targets/mps.csv:1: column email appears twice in the header"}));
+  // After a leading blank line the header is on line 2.
+  EXPECT_EQ(csv_problems("\nid,name,id,email\nmp-a,A,b,a@example.org\n"),
+            (std::vector<std::string>{"targets/mps.csv:2: column id appears twice in the header"}));
+}
+
 TEST(TargetsCsv, DuplicateIdIsReportedOnTheSecondRow) {
   auto problems = csv_problems(std::string(kHeader) +
                                "mp-a,Alex MP,alex@example.org,Islington North\n"
@@ -281,6 +300,23 @@ TEST(TargetsYaml, NonListAndNonMapItemsAreRejected) {
             (std::vector<std::string>{"targets/mps.yaml:4: a target must be a map"}));
   EXPECT_EQ(yaml_problems("- id: a\n  name: [A, B]\n  email: a@example.org\n"),
             (std::vector<std::string>{"targets/mps.yaml:1: column name must be a string"}));
+}
+
+TEST(TargetsYaml, AColumnGivenTwiceInOneTargetIsAnError) {
+  EXPECT_EQ(yaml_problems("- id: mp-a\n"
+                          "  name: Alex MP\n"
+                          "  email: alex@example.org\n"
+                          "  email: someone.else@example.com\n"),
+            (std::vector<std::string>{"targets/mps.yaml:4: column email is given twice"}));
+}
+
+// YAML::Load reads the first document only: the targets after a --- were dropped unread.
+TEST(TargetsYaml, ASecondDocumentIsAnError) {
+  const std::string first = "- { id: mp-a, name: Alex MP, email: alex@example.org }\n";
+  EXPECT_EQ(yaml_problems(first + "---\n- { id: mp-b, name: Sam MP, email: sam@example.org }\n"),
+            (std::vector<std::string>{
+                "targets/mps.yaml:3: a second YAML document (after a line ---): a targets file is one list"}));
+  EXPECT_EQ(yaml_ok("---\n" + first + "...\n").size(), 1u);
 }
 
 TEST(TargetsYaml, SyntaxErrorNamesFileAndLine) {
