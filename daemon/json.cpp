@@ -6,7 +6,7 @@ namespace {
 
 class Parser {
  public:
-  explicit Parser(std::string_view text) : text_(text) {}
+  Parser(std::string_view text, KeyLines* key_lines) : text_(text), key_lines_(key_lines) {}
 
   YAML::Node document() {
     skip_space();
@@ -96,8 +96,10 @@ class Parser {
     for (;;) {
       skip_space();
       if (at_end() || peek() != '"') fail("a key must be a string in double quotes");
+      const int key_line = line_;
       YAML::Node key(quoted());
       key.SetTag("!");
+      if (key_lines_) key_lines_->add(key, key_line);
       expect(':', "expected ':' after a key");
       skip_space();
       // force_insert keeps a key given twice, so the checks can say so.
@@ -206,12 +208,19 @@ class Parser {
   }
 
   std::string_view text_;
+  KeyLines* key_lines_;
   std::size_t pos_ = 0;
   int line_ = 1;
 };
 
 }  // namespace
 
-YAML::Node parse_json(std::string_view text) { return Parser(text).document(); }
+int KeyLines::line_of(const YAML::Node& key) const {
+  for (const auto& [node, line] : keys_)
+    if (node.is(key)) return line;
+  return 0;
+}
+
+YAML::Node parse_json(std::string_view text, KeyLines* key_lines) { return Parser(text, key_lines).document(); }
 
 }  // namespace letterd

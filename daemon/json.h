@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace letterd {
 
@@ -18,8 +20,23 @@ struct JsonError : std::runtime_error {
   int line;  // 1-based
 };
 
+// The line each key of a parsed tree was written on. A tree yaml-cpp
+// loads carries this in each node's Mark(); one built here cannot, so it
+// is kept beside. Problems name an unknown key by its line alone: the key
+// itself may be a supporter's words.
+class KeyLines {
+ public:
+  void add(const YAML::Node& key, int line) { keys_.emplace_back(key, line); }
+  // 1-based; 0 when `key` is not a key of the tree.
+  int line_of(const YAML::Node& key) const;
+
+ private:
+  std::vector<std::pair<YAML::Node, int>> keys_;
+};
+
 // Throws JsonError naming the line and what is wrong there. The caller
-// bounds the nesting depth first (parsing recurses).
-YAML::Node parse_json(std::string_view text);
+// bounds the nesting depth first (parsing recurses). `key_lines`, when
+// given, learns the line of every key.
+YAML::Node parse_json(std::string_view text, KeyLines* key_lines = nullptr);
 
 }  // namespace letterd

@@ -39,9 +39,65 @@ bool has_controls_besides_newline(std::string_view text) {
   return has_header_breaking_chars(without_newlines);
 }
 
+// Characters a reader never sees but that reorder or hide what is around
+// them: bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+061C),
+// zero-width characters and marks (U+200B-U+200F) and U+FEFF. In a From or
+// Reply-To display name they can make one name look like another. Found
+// by their UTF-8 bytes: the text is valid UTF-8 here, so a match can only
+// be the whole character.
+bool has_invisible_format_chars(std::string_view utf8) {
+  static constexpr std::string_view kInvisible[] = {
+      "\u200B", "\u200C", "\u200D", "\u200E", "\u200F", "\u202A", "\u202B", "\u202C", "\u202D",
+      "\u202E", "\u2066", "\u2067", "\u2068", "\u2069", "\u061C", "\uFEFF"};
+  return std::any_of(std::begin(kInvisible), std::end(kInvisible),
+                     [&](std::string_view c) { return utf8.find(c) != std::string_view::npos; });
+}
+
+bool is_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Levenshtein distance, for suggesting the known key an unknown one was
+// probably meant to be.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The known key `key` is one or two typos away from, or empty. Short keys
+// get one typo only, so "to" is never read as "id".
+std::string_view nearest_known_key(std::string_view key, std::initializer_list<std::string_view> known) {
+  constexpr std::size_t kLongestWorthComparing = 64;
+  if (key.size() > kLongestWorthComparing) return {};
+  const std::size_t allowed = key.size() <= 4 ? 1 : 2;
+  std::string_view best;
+  std::size_t best_distance = allowed + 1;
+  for (auto k : known) {
+    std::size_t d = edit_distance(key, k);
+    if (d < best_distance) best = k, best_distance = d;
+  }
+  return best;
+}
+
+// yaml-cpp's message without what it quotes of the text after its first
+// ':' ("unknown escape character: ..."): the text may be a supporter's.
+std::string yaml_reason(const std::string& message) { return message.substr(0, message.find(':')); }
+
 class Reader {
  public:
-  Reader(Problems& problems) : problems_(problems) {}
+  // `json_key_lines`: where the keys of a JSON file are; a YAML tree knows its own.
+  Reader(Problems& problems, const KeyLines* json_key_lines)
+      : problems_(problems), json_key_lines_(json_key_lines) {}
 
   void problem(const std::string& key, const std::string& what) { problems_.push_back({key, what}); }
 
@@ -71,6 +127,10 @@ class Reader {
       problem(key, "must not contain line breaks or other control characters");
       return std::nullopt;
     }
+    if (has_invisible_format_chars(*value)) {
+      problem(key, "must not contain invisible characters (bidirectional controls or zero-width characters)");
+      return std::nullopt;
+    }
     if (value->empty() && required) {
       problem(key, "must not be empty");
       return std::nullopt;
@@ -84,24 +144,33 @@ class Reader {
 
   // Unknown keys and keys given twice are problems: yaml-cpp keeps the first
   // of two, most JSON writers mean the last, and either way one is lost.
-  void only_keys(const YAML::Node& map, const std::string& prefix, std::initializer_list<std::string_view> known) {
-    std::set<std::string> seen;
+  // An unknown key is named by its line, never by itself: a hand-written
+  // note that lost its indentation becomes a key, and the .error file and
+  // the database must not keep it. `path` is the map's ("" at the top).
+  void only_keys(const YAML::Node& map, const std::string& path, std::initializer_list<std::string_view> known) {
+    std::set<std::string, std::less<>> seen;
     for (const auto& kv : map) {
-      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-      if (!seen.insert(key).second)
-        problem(prefix + key, "is given twice");
-      else if (known.size() && std::find(known.begin(), known.end(), key) == known.end())
-        problem(prefix + key, "unknown key (known: " + join(known) + ")");
+      const std::string_view key = kv.first.IsScalar() ? std::string_view(kv.first.Scalar()) : std::string_view();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string what = "an unknown key" + at_line(kv.first);
+        if (auto near = nearest_known_key(key, known); !near.empty())
+          what += " (did you mean " + std::string(near) + "?)";
+        problem(path, what);
+      } else if (!seen.emplace(key).second) {
+        problem(path.empty() ? std::string(key) : path + "." + std::string(key), "is given twice");
+      }
     }
   }
 
- private:
-  static std::string join(std::initializer_list<std::string_view> names) {
-    std::string out;
-    for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
-    return out;
+  // " at line N" for a key, or nothing when its line is not known.
+  std::string at_line(const YAML::Node& key) const {
+    int line = json_key_lines_ ? json_key_lines_->line_of(key) : key.Mark().line + 1;
+    return line > 0 ? " at line " + std::to_string(line) : "";
   }
+
+ private:
   Problems& problems_;
+  const KeyLines* json_key_lines_;
 };
 
 constexpr int kMaxNesting = 16;
@@ -143,13 +212,16 @@ void read_supporter(Reader& r, const YAML::Node& node, Submission& s) {
     r.problem("supporter", "must be a map with name and email");
     return;
   }
-  r.only_keys(node, "supporter.", {"name", "email", "postcode", "address"});
+  r.only_keys(node, "supporter", {"name", "email", "postcode", "address"});
   s.supporter_name = r.line(node["name"], "supporter.name", kMaxNameChars, true).value_or("");
   if (!s.supporter_name.empty() && s.supporter_name.find_first_not_of(' ') == std::string::npos)
     r.problem("supporter.name", "must not be blank");
   if (auto email = r.line(node["email"], "supporter.email", 254, true)) {
     if (is_valid_address(*email))
       s.supporter_email = *email;
+    else if (!is_ascii(*email))
+      // International addresses (SMTPUTF8) are valid mail, just not mail letterd can send.
+      r.problem("supporter.email", "addresses with non-ASCII characters are not supported");
     else
       r.problem("supporter.email", "is not a valid email address");
   }
@@ -163,7 +235,7 @@ void read_authorisation(Reader& r, const YAML::Node& node, TimePoint now, Submis
     r.problem("authorisation", "must be a map with given, at and statement");
     return;
   }
-  r.only_keys(node, "authorisation.", {"given", "at", "statement"});
+  r.only_keys(node, "authorisation", {"given", "at", "statement"});
   Authorisation a;
   // Consent is the literal true: not "yes", "on" or a quoted "true".
   const YAML::Node given = node["given"];
@@ -195,6 +267,22 @@ std::string supporter_key(std::string_view email) {
 
 namespace {
 
+// The file's one YAML document. A second one (after a line ---) would be
+// silently ignored by YAML::Load: a problem instead, as a submission is
+// one document. Throws YAML::Exception on a syntax error.
+std::optional<YAML::Node> one_yaml_document(std::string_view text, Problems& problems) {
+  std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);  // empty: the caller says an object is missing
+  for (std::size_t i = 1; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;  // a closing --- or ... with nothing after it
+    int line = documents[i].Mark().line + 1;
+    problems.push_back({line > 0 ? "line " + std::to_string(line) : "",
+                        "a second YAML document (after a line ---): a file holds one submission"});
+    return std::nullopt;
+  }
+  return documents.front();
+}
+
 // The submission as far as it could be read, or nullopt when the file is
 // not a map at all; problems appended either way.
 std::optional<Submission> read_submission(std::string_view text, std::string_view file_name, TimePoint now,
@@ -221,13 +309,19 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     return std::nullopt;
   }
   YAML::Node loaded;
+  KeyLines json_key_lines;
   try {
-    loaded = json ? parse_json(text) : YAML::Load(std::string(text));
+    if (json)
+      loaded = parse_json(text, &json_key_lines);
+    else if (auto document = one_yaml_document(text, problems))
+      loaded = *document;
+    else
+      return std::nullopt;
   } catch (const JsonError& e) {
     problems.push_back({"line " + std::to_string(e.line), std::string("not valid JSON: ") + e.what()});
     return std::nullopt;
   } catch (const YAML::Exception& e) {
-    problems.push_back({"line " + std::to_string(e.mark.line + 1), "not valid YAML: " + e.msg});
+    problems.push_back({"line " + std::to_string(e.mark.line + 1), "not valid YAML: " + yaml_reason(e.msg)});
     return std::nullopt;
   }
   // Const from here: yaml-cpp's non-const operator[] adds missing keys.
@@ -237,7 +331,7 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     return std::nullopt;
   }
 
-  Reader r(problems);
+  Reader r(problems, json ? &json_key_lines : nullptr);
   Submission s;
   r.only_keys(root, "", {"id", "campaign", "letters", "supporter", "constituency", "target", "personal_note",
                          "authorisation", "fields"});
@@ -281,11 +375,16 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     } else if (fields.size() > kMaxFields) {
       r.problem("fields", "has more than " + std::to_string(kMaxFields) + " keys");
     } else {
-      r.only_keys(fields, "fields.", {});
+      std::set<std::string, std::less<>> seen;
       for (const auto& kv : fields) {
         std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+        // A key that is not a field name is named by its line: it may be the supporter's words.
         if (!valid_id(key) || key.find('.') != std::string::npos) {
-          r.problem("fields", "key '" + key + "' must be 1-128 of A-Z a-z 0-9 _ -");
+          r.problem("fields", "the key" + r.at_line(kv.first) + " must be 1-128 of A-Z a-z 0-9 _ -");
+          continue;
+        }
+        if (!seen.insert(key).second) {
+          r.problem("fields." + key, "is given twice");
           continue;
         }
         if (!kv.second.IsScalar()) {
@@ -329,6 +428,13 @@ Values values_for(const Submission& s, const CampaignConfig& campaign, const Tar
 // Problems name keys and the campaign's own words (targets, letters), never
 // what the supporter wrote: the .error file and the log are read by others.
 
+// The campaign's letters, as "mp, justice-secretary".
+std::string letter_names(const CampaignConfig& campaign) {
+  std::string out;
+  for (const auto& l : campaign.letters) out += (out.empty() ? "" : ", ") + l.name;
+  return out;
+}
+
 // Where a letter goes: a fixed target, or the one the submission's
 // constituency (or target id) names. Never an address from the submission.
 const Target* pick_target(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
@@ -337,7 +443,7 @@ const Target* pick_target(const Submission& s, const CampaignConfig& campaign, c
   if (!letter.by_constituency) return targets.by_id(letter.target_id);
   const Target* by_id = s.target ? targets.by_id(*s.target) : nullptr;
   const Target* by_name = s.constituency ? targets.by_constituency(*s.constituency) : nullptr;
-  if (s.target && !by_id) problems.push_back({"target", "'" + *s.target + "' is not one of the campaign's targets"});
+  if (s.target && !by_id) problems.push_back({"target", "is not one of the campaign's targets"});
   if (by_id && by_id->columns.count("constituency") && by_id->columns.at("constituency").empty()) {
     problems.push_back({"target", "'" + *s.target + "' has no constituency, but letter " + letter.name +
                                       " goes to the supporter's constituency"});
@@ -359,7 +465,7 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
   std::size_t before = problems.size();
   const CampaignConfig* campaign = config.campaign(s.campaign);
   if (!campaign) {
-    problems.push_back({"campaign", "'" + s.campaign + "' is not a campaign in the config"});
+    problems.push_back({"campaign", "is not a campaign in the config"});
     return std::nullopt;
   }
   if (s.postcode.value_or("").empty() && campaign->require.count("postcode"))
@@ -381,7 +487,8 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
       if (const LetterConfig* l = campaign->letter(name))
         letters.push_back(l);
       else
-        problems.push_back({"letters", "'" + name + "' is not a letter of campaign " + campaign->name});
+        problems.push_back({"letters", "names a letter campaign " + campaign->name + " does not have (it has " +
+                                           letter_names(*campaign) + ")"});
     }
   }
 
