@@ -119,14 +119,32 @@ void Intake::move_rejected(const std::string& name, const std::vector<std::strin
 }
 
 std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCounts& counts) {
-  std::string error;
-  auto text = queue_.read(name, kMaxSubmissionBytes, error);
-  if (!text) {
-    if (!error.empty()) reject(name, {error}, counts);
-    return std::nullopt;  // or taken away meanwhile: nothing to do
+  WaitingFile waiting = queue_.read(name, kMaxSubmissionBytes);
+  // What a writer did wrong, for every file it wrote in new/ itself.
+  const std::string in_place = "written in place: write to tmp/ and rename into new/";
+  switch (waiting.state) {
+    case WaitingFile::State::readable: break;
+    case WaitingFile::State::gone: return std::nullopt;  // taken away meanwhile: nothing to do
+    case WaitingFile::State::being_written:
+      // Read again once its writer closes it (inotify wakes the daemon), never rejected half-written.
+      if (waiting.first_report)
+        log_.info("{} is being written in new/; it is read once its writer closes it ({})", name, in_place);
+      return std::nullopt;
+    case WaitingFile::State::directory:
+      // Left where it is: letterd moves only what it could have read. Said once a run, not at every scan.
+      if (waiting.first_report)
+        log_.warn("new/{} is {}; it is left there for the operator to remove", name, waiting.error);
+      return std::nullopt;
+    case WaitingFile::State::unreadable: {
+      std::vector<std::string> reasons{waiting.error};
+      if (waiting.written_in_place) reasons.insert(reasons.begin(), in_place);
+      reject(name, reasons, counts);
+      return std::nullopt;
+    }
   }
+  const std::string& text = waiting.text;
 
-  std::string digest = content_digest(*text);
+  std::string digest = content_digest(text);
   if (store_.already_accepted(name, digest)) {
     // Committed before a crash kept us from removing the file: finish that.
     log_.info("{} was already accepted; removing it", name);
@@ -138,18 +156,24 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
   Problems problems;
   std::optional<CheckedSubmission> checked;
   try {
-    checked = check_submission(*text, name, now, config_, problems);
+    checked = check_submission(text, name, now, config_, problems);
   } catch (const std::exception& e) {
     // A file the checks could not handle is rejected visibly, never left
-    // in new/ to fail at every scan.
-    problems.push_back({"", std::string("letterd could not check this file: ") + e.what()});
+    // in new/ to fail at every scan. What the exception quotes after its
+    // first ':' (yaml-cpp names a key there) may be the supporter's words.
+    std::string what = e.what();
+    problems.push_back({"", "letterd could not check this file: " + what.substr(0, what.find(':'))});
   }
   if (!checked) {
     std::vector<std::string> reasons;
+    // First: it may be why the rest is wrong (letterd read it half-written).
+    if (waiting.written_in_place) reasons.push_back(in_place);
     for (const auto& p : problems) reasons.push_back(p.text());
     reject(name, reasons, counts);
     return std::nullopt;
   }
+  if (waiting.written_in_place)
+    log_.warn("{} was {}: letterd could have read it half-written", name, in_place);
   Checked file;
   file.name = name;
   file.digest = std::move(digest);

@@ -9,35 +9,63 @@
 // the directory, so a crash leaves each file in exactly one place.
 #pragma once
 
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace letterd {
 
+// What QueueDir::read found at new/NAME.
+struct WaitingFile {
+  enum class State {
+    readable,       // `text` holds the file
+    gone,           // taken away meanwhile: nothing to do
+    being_written,  // its writer is still writing it in new/: read it again once it is closed
+    directory,      // a directory: letterd reads only regular files, and leaves it where it is
+    unreadable,     // never readable (a symlink, too large...): `error` says why
+  };
+  State state = State::gone;
+  std::string text;
+  std::string error;
+  // Created or written in new/ itself rather than in tmp/ and renamed in,
+  // so letterd may read it half-written.
+  bool written_in_place = false;
+  // First time this QueueDir reports it being_written or a directory: the
+  // log says so once, not at every scan.
+  bool first_report = false;
+};
+
 class QueueDir {
  public:
   explicit QueueDir(std::string root);
+  ~QueueDir();
 
   const std::string& root() const { return root_; }
 
-  // Creates tmp/, new/, rejected/ and accepted/ where missing.
+  // Creates tmp/, new/, rejected/ and accepted/ where missing, and gives
+  // them the modes letterd promises (systemd/letterd.tmpfiles): rejected/
+  // and accepted/ 0750, nothing for others anywhere. Throws when a
+  // directory is more open than that and letterd cannot change it.
   void ensure_layout() const;
 
   // Up to `limit` names waiting in new/, in directory order; names
-  // starting with '.' and directories are left alone.
+  // starting with '.' are left alone. From the first call on, writes in
+  // new/ itself are watched (see WaitingFile::written_in_place).
   std::vector<std::string> waiting(std::size_t limit) const;
 
-  // The contents of new/NAME, or nullopt with `error` saying why (unreadable,
-  // or larger than `max_bytes`); `error` is empty when the file is gone.
-  std::optional<std::string> read(const std::string& name, std::size_t max_bytes, std::string& error) const;
+  // new/NAME, read whole if it is a finished regular file of at most
+  // `max_bytes`. Throws on trouble that is letterd's own.
+  WaitingFile read(const std::string& name, std::size_t max_bytes) const;
 
   // Moves new/NAME to rejected/ and writes rejected/NAME.error, one line a
-  // problem. Returns the name it has in rejected/ (suffixed if taken).
+  // problem; both end up mode 0640, whoever wrote the file. Returns the
+  // name it has in rejected/ (suffixed if taken).
   std::string reject(const std::string& name, const std::vector<std::string>& problems) const;
 
-  // Removes each new/NAME, or moves it to accepted/ when `keep`; one sync
-  // of the directories for them all.
+  // Removes each new/NAME, or moves it to accepted/ (mode 0640) when
+  // `keep`; one sync of the directories for them all.
   void finish_accepted(const std::vector<std::string>& names, bool keep) const;
 
   // The tmp -> new protocol for `letterd enqueue`: copy to tmp/, fsync,
@@ -48,7 +76,11 @@ class QueueDir {
   std::string new_dir() const { return root_ + "/new"; }
 
  private:
+  class InPlaceWrites;  // inotify on new/, telling renamed files from files written there
+
   std::string root_;
+  mutable std::unique_ptr<InPlaceWrites> in_place_;
+  mutable std::set<std::string, std::less<>> directories_reported_;
 };
 
 // Reads a regular file (never through a symlink) of at most `max_bytes`.
