@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 #include <set>
+#include <stdexcept>
 
 namespace letterd {
 
@@ -31,8 +32,16 @@ std::string content_digest(std::string_view bytes) {
   return hex;
 }
 
-Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log)
-    : config_(config), store_(store), queue_(queue), log_(log) {}
+Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet)
+    : config_(config), store_(store), queue_(queue), log_(log), quiet_(quiet) {}
+
+void Intake::cannot_take_now(const std::string& what, const std::string& why) {
+  long long repeats = 0;
+  if (!quiet_.due(why, now_ms(), repeats)) return;
+  log_.error("cannot take {} now: {}; it stays in new/ for the next scan{}", what, why,
+             repeats ? " (" + std::to_string(repeats) + " more file(s) or scan(s) hit the same since it was last said)"
+                     : "");
+}
 
 namespace {
 
@@ -66,7 +75,7 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
       try {
         if (auto checked = check(names[i], total)) group.push_back(std::move(*checked));
       } catch (const std::exception& e) {
-        log_.error("cannot take {} now: {}; it stays in new/ for the next scan", names[i], e.what());
+        cannot_take_now(names[i], e.what());
       }
     }
     if (group.empty()) continue;
@@ -75,9 +84,13 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
     try {
       done = commit(group, counts);
     } catch (const std::exception& e) {
-      log_.error("cannot commit {} file(s) now: {}; they stay in new/ for the next scan", group.size(), e.what());
+      cannot_take_now(std::to_string(group.size()) + " file(s)", e.what());
       continue;
     }
+    quiet_.clear();
+    // A commit into a database deleted or replaced meanwhile is read by no
+    // one: the files stay in new/ for a daemon with a database to take.
+    if (auto problem = store_.identity_problem(); !problem.empty()) throw std::runtime_error(problem);
     total.accepted += counts.accepted;
     total.messages += counts.messages;
     for (const auto& file : group) {
@@ -228,7 +241,7 @@ std::vector<std::string> Intake::commit(std::vector<Checked>& files, IntakeCount
       if (!batch.open()) throw;
       // accept() rolled back its own rows; the rest of the group goes on.
       file.rejection.clear();
-      log_.error("cannot take {} now: {}; it stays in new/ for the next scan", file.name, e.what());
+      cannot_take_now(file.name, e.what());
     }
   }
   batch.commit();
