@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "config.h"
 #include "delivery.h"
@@ -93,6 +96,39 @@ class InstanceLock {
 
  private:
   int fd_ = -1;
+};
+
+// While the database opens: a first start of this letterd on a long
+// campaign's database migrates it (indexes over a million letters), a
+// one-time job of seconds to minutes. systemd hears that letterd is alive
+// and still starting, rather than kill it for missing READY or the watchdog.
+class StartupKeepAlive {
+ public:
+  StartupKeepAlive() {
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      while (!done_) {
+        sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000\nSTATUS=opening the database");
+        wake_.wait_for(lock, std::chrono::seconds(5), [this] { return done_; });
+      }
+    });
+  }
+  ~StartupKeepAlive() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  StartupKeepAlive(const StartupKeepAlive&) = delete;
+  StartupKeepAlive& operator=(const StartupKeepAlive&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
 };
 
 // An eventfd the relays' sessions write when they finish a message.
@@ -310,7 +346,10 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     signals = std::make_unique<Signals>();
     wake_fd = std::make_unique<WakeFd>();
     lock = std::make_unique<InstanceLock>(loaded->database);
-    store = std::make_unique<Store>(loaded->database);
+    {
+      StartupKeepAlive alive;
+      store = std::make_unique<Store>(loaded->database);
+    }
     queue = std::make_unique<QueueDir>(loaded->queue_dir);
     queue->ensure_layout();
     watch = std::make_unique<QueueWatch>(queue->new_dir());
