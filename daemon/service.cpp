@@ -101,16 +101,16 @@ class InstanceLock {
 // While the database opens: a first start of this letterd on a long
 // campaign's database migrates it (indexes over a million letters), a
 // one-time job of seconds to minutes. systemd hears that letterd is alive
-// and still starting, rather than kill it for missing READY or the watchdog.
+// and still starting, rather than kill it for a missing READY.
 class StartupKeepAlive {
  public:
   StartupKeepAlive() {
     thread_ = std::thread([this] {
+      // systemd's watchdog starts once READY is sent: the start timeout
+      // alone needs extending, and only for a start that is slow.
       std::unique_lock lock(mutex_);
-      while (!done_) {
-        sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000\nSTATUS=opening the database");
-        wake_.wait_for(lock, std::chrono::seconds(5), [this] { return done_; });
-      }
+      while (!wake_.wait_for(lock, std::chrono::seconds(5), [this] { return done_; }))
+        sd_notify(0, "EXTEND_TIMEOUT_USEC=30000000");
     });
   }
   ~StartupKeepAlive() {
