@@ -393,14 +393,25 @@ int cmd_retry(Args args) {
 
 int erase_one_supporter(const Config& config, Store& store, const std::string& email) {
   auto erased = store.erase_supporter(email, now_ms());
-  auto files = erase_kept_files(config.queue_dir, erased.files, email);
-  std::vector<std::string> names = erased.files;
-  for (const auto& f : files) names.push_back(f.substr(f.find('/') + 1));
-  store.forget_rejections(names);
-  store.checkpoint();
+  std::vector<std::string> sources;
+  for (const auto& f : erased.files) sources.push_back(f.file);
+  auto files = erase_kept_files(config.queue_dir, sources, email);
+  // The rejection rows of what was removed: a rejected file's row was
+  // written just before its move to rejected/.
+  std::vector<Store::RejectionRef> rejections = erased.files;
+  for (const auto& f : files)
+    if (f.path.starts_with("rejected/"))
+      rejections.push_back({name_in_new(f.path.substr(9)), f.moved_at - std::chrono::minutes(1),
+                            f.moved_at + std::chrono::seconds(1)});
+  store.forget_rejections(rejections);
   std::cout << "erased the personal data of " << erased.submissions << " submission(s) and " << erased.letters
             << " letter(s); " << erased.cancelled << " letter(s) not yet sent were cancelled; " << files.size()
             << " kept queue file(s) removed\n";
+  if (!store.checkpoint()) {
+    std::cerr << "letterd: the erased data is still in the database's write-ahead log, held there by a reader "
+                 "(letterd log, sqlite3) open now; run this again once it has finished\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -432,7 +443,7 @@ int cmd_purge(Args args) {
   auto before = store.space_use();
   while (store.return_free_pages(Store::kVacuumSlicePages)) {
   }
-  store.checkpoint();
+  bool emptied = store.checkpoint();
   auto after = store.space_use();
   std::cout << "erased " << total.bodies << " letter bod" << (total.bodies == 1 ? "y" : "ies") << " and "
             << total.notes << " personal note(s) ended more than " << format_duration(config->retention_bodies)
@@ -441,6 +452,11 @@ int cmd_purge(Args args) {
   if (!after.returns_free_pages && after.free_bytes > 0)
     std::cout << "this database was made before letterd returned free space: " << after.free_bytes / 1024
               << " KiB stay free inside it (README: Retention)\n";
+  if (!emptied) {
+    std::cerr << "letterd: erased bodies are still in the database's write-ahead log, held there by a reader "
+                 "(letterd log, sqlite3) open now; run this again once it has finished\n";
+    return 1;
+  }
   return 0;
 }
 

@@ -180,7 +180,7 @@ class Session {
 
  private:
   Store& store() {
-    if (!store_) store_ = std::make_unique<Store>(shared_->database);
+    if (!store_) store_ = std::make_unique<Store>(shared_->database, Store::Access::existing);
     return *store_;
   }
 
@@ -360,7 +360,7 @@ class Recorder {
     auto wait = std::chrono::milliseconds(100);
     for (int tries_after_stop = 0;;) {
       try {
-        if (!store_) store_ = std::make_unique<Store>(s.database);
+        if (!store_) store_ = std::make_unique<Store>(s.database, Store::Access::existing);
         store_->record_attempts(batch);
         return;
       } catch (const std::exception& e) {
@@ -431,7 +431,9 @@ const RetryPolicy& Relay::retry_policy() const { return shared_->retry; }
 void Relay::use(const Config& config) {
   // A target's limiter carries on while its campaign's per_target stays the
   // same: the log alone does not know the sends under way. Others are
-  // seeded afresh from the log when next needed.
+  // seeded afresh from the log, one read per campaign.
+  target_seeds_.clear();
+  std::map<std::string, std::map<std::string, std::vector<TimePoint>>> seeds;
   for (auto it = target_limiters_.begin(); it != target_limiters_.end();) {
     const auto& [campaign, target] = it->first;
     const CampaignConfig* before = config_->campaign(campaign);
@@ -443,8 +445,8 @@ void Relay::use(const Config& config) {
     if (!before || !(before->per_target == after->per_target)) {
       // New limits: seeded from the log, and the sends under way carried over.
       RateLimiter limiter(after->per_target);
-      for (TimePoint t : store_.recent_target_sends(campaign, target, limiter.memory(), seed_since(limiter, now_ms())))
-        limiter.record(t);
+      if (!seeds.count(campaign)) seeds[campaign] = read_target_seeds(campaign, seed_since(limiter, now_ms()));
+      for (TimePoint t : seeds[campaign][target]) limiter.record(t);
       limiter.adopt_under_way(it->second);
       it->second = std::move(limiter);
     }
@@ -452,6 +454,12 @@ void Relay::use(const Config& config) {
   }
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
+}
+
+std::map<std::string, std::vector<TimePoint>> Relay::read_target_seeds(const std::string& campaign, TimePoint since) {
+  std::map<std::string, std::vector<TimePoint>> by_target;
+  for (auto& [target, at] : store_.recent_campaign_sends(campaign, since)) by_target[target].push_back(at);
+  return by_target;
 }
 
 bool Relay::has_due(TimePoint now) {
@@ -477,12 +485,8 @@ bool Relay::target_allows(const StoredMessage& m, TimePoint now, TimePoint& slot
   if (it == target_limiters_.end()) {
     RateLimiter limiter(campaign->per_target);
     auto seeds = target_seeds_.find(m.campaign);
-    if (seeds == target_seeds_.end()) {
-      std::map<std::string, std::vector<TimePoint>> by_target;
-      for (auto& [target, at] : store_.recent_campaign_sends(m.campaign, seed_since(limiter, now)))
-        by_target[target].push_back(at);
-      seeds = target_seeds_.emplace(m.campaign, std::move(by_target)).first;
-    }
+    if (seeds == target_seeds_.end())
+      seeds = target_seeds_.emplace(m.campaign, read_target_seeds(m.campaign, seed_since(limiter, now))).first;
     // Sends to this target since the seeds were read went through its
     // limiter, which did not exist: the seeds are all there is to count.
     if (auto sends = seeds->second.find(m.target_id); sends != seeds->second.end())

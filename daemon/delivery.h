@@ -100,6 +100,7 @@ class Relay {
   // the first time a target of it needs a limiter: one read per campaign,
   // not one per target, however many targets a campaign has.
   std::map<std::string, std::map<std::string, std::vector<TimePoint>>> target_seeds_;
+  std::map<std::string, std::vector<TimePoint>> read_target_seeds(const std::string& campaign, TimePoint since);
   std::optional<TimePoint> rate_hold_;
   bool seeded_ = false;  // the relay's windows, from the log, at the first dispatch
 };

@@ -21,6 +21,7 @@ Housekeeping::~Housekeeping() = default;
 bool Housekeeping::step(TimePoint now, const Config& config) {
   switch (phase_) {
     case Phase::idle:
+      if (checkpoint_pending_ && now >= next_checkpoint_try_) empty_the_log(now);
       if (now < next_run_) return false;
       begin(now, config);
       return true;
@@ -56,12 +57,21 @@ void Housekeeping::begin(TimePoint now, const Config& config) {
   phase_ = Phase::bodies;
 }
 
+void Housekeeping::empty_the_log(TimePoint now) {
+  // Erased pages' old copies stay in the write-ahead log until a checkpoint
+  // empties it; a reader holding a snapshot (letterd log at a pager) keeps
+  // it from finishing, so it is tried again each minute until it does.
+  checkpoint_pending_ = !store_.checkpoint(kCheckpointWait);
+  next_checkpoint_try_ = now + std::chrono::minutes(1);
+}
+
 void Housekeeping::finish() {
   phase_ = Phase::idle;
   int files = sweep_ ? sweep_->removed() : 0;
   sweep_.reset();
-  if (!erased_.bodies && !erased_.notes && !files && before_.free_bytes == 0) return;
-  store_.checkpoint(kCheckpointWait);
+  bool returned_space = before_.returns_free_pages && before_.free_bytes > 0;
+  if (!erased_.bodies && !erased_.notes && !files && !returned_space) return;
+  empty_the_log(now_ms());
   auto after = store_.space_use();
   log_.info("retention: erased {} letter bodies, {} personal notes and {} kept queue files; the database is {:.1f} MiB "
             "(was {:.1f} MiB)",

@@ -28,6 +28,7 @@ class Housekeeping {
   enum class Phase { idle, bodies, files, space };
   void begin(TimePoint now, const Config& config);
   void finish();
+  void empty_the_log(TimePoint now);
 
   Store& store_;
   spdlog::logger& log_;
@@ -38,6 +39,8 @@ class Housekeeping {
   std::unique_ptr<KeptFilesSweep> sweep_;
   Store::SpaceUse before_;
   bool warned_no_auto_vacuum_ = false;
+  bool checkpoint_pending_ = false;
+  TimePoint next_checkpoint_try_{};
 };
 
 }  // namespace letterd

@@ -87,10 +87,9 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
       cannot_take_now(std::to_string(group.size()) + " file(s)", e.what());
       continue;
     }
-    quiet_.clear();
     // A commit into a database deleted or replaced meanwhile is read by no
     // one: the files stay in new/ for a daemon with a database to take.
-    if (auto problem = store_.identity_problem(); !problem.empty()) throw std::runtime_error(problem);
+    if (auto problem = store_.identity_problem(); !problem.empty()) throw DatabaseGone(problem);
     total.accepted += counts.accepted;
     total.messages += counts.messages;
     for (const auto& file : group) {

@@ -7,6 +7,7 @@
 
 #include <spdlog/logger.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "config.h"
@@ -15,6 +16,12 @@
 #include "store.h"
 
 namespace letterd {
+
+// Thrown by Intake::run when the database was deleted or replaced under
+// it: the daemon must stop before it sends what it committed there.
+struct DatabaseGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct IntakeCounts {
   int accepted = 0;

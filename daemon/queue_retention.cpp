@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <string_view>
 
 #include "queue.h"
 
@@ -80,46 +81,76 @@ bool KeptFilesSweep::step(int entries) {
     std::string path = dir_ + "/" + entry->d_name;
     struct stat st;
     if (!is_regular(path, st) || moved_at(st) >= before_) continue;
-    if (::unlink(path.c_str()) == 0) ++removed_;
+    // A .error goes with its file, and is not counted as one of its own.
+    if (::unlink(path.c_str()) == 0 && !std::string_view(entry->d_name).ends_with(".error")) ++removed_;
   }
   return true;
 }
 
 namespace {
 
+bool is_local_part_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos;
+}
+
+// Whether `text` (lower case) holds `address` as a whole address: not
+// inside joann@example.org for ann@example.org, nor ann@example.org.uk.
+bool holds_address(const std::string& text, const std::string& address) {
+  for (auto at = text.find(address); at != std::string::npos; at = text.find(address, at + 1)) {
+    std::size_t end = at + address.size();
+    bool starts = at == 0 || !is_local_part_char(text[at - 1]);
+    bool ends = end == text.size() ||
+                !(std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-' ||
+                  (text[end] == '.' && end + 1 < text.size() && std::isalnum(static_cast<unsigned char>(text[end + 1]))));
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
 // Whether a kept file holds this address: a file name alone may have been
-// reused by another supporter.
-bool names_address(const std::string& path, const std::string& address) {
-  struct stat st;
+// reused by another supporter. A submission is at most 64 KiB, and the
+// address comes early in it: the first MiB of a larger file is enough.
+bool names_address(const std::string& path, const std::string& address, struct stat& st) {
   if (!is_regular(path, st)) return false;
+  constexpr std::size_t kRead = 1 << 20;
   std::string error;
-  auto text = read_file_bounded(path, std::max<std::size_t>(static_cast<std::size_t>(st.st_size), 1), error);
-  return text && lower(*text).find(address) != std::string::npos;
+  auto text = read_file_bounded(path, std::min<std::size_t>(std::max<off_t>(st.st_size, 1), kRead), error);
+  return text && holds_address(lower(*text), address);
 }
 
 }  // namespace
 
-std::vector<std::string> erase_kept_files(const std::string& queue_root, const std::vector<std::string>& source_files,
-                                          const std::string& supporter_email) {
+std::vector<KeptFile> erase_kept_files(const std::string& queue_root, const std::vector<std::string>& source_files,
+                                       const std::string& supporter_email) {
   const std::string address = lower(supporter_email);
-  std::vector<std::string> theirs;
+  std::vector<KeptFile> theirs;
+  struct stat st;
   const std::string accepted = queue_root + "/accepted";
   each_entry(accepted, [&](const std::string& entry) {
     bool source = std::any_of(source_files.begin(), source_files.end(),
                               [&](const std::string& name) { return same_file_name(entry, name); });
-    if (source && names_address(accepted + "/" + entry, address)) theirs.push_back("accepted/" + entry);
+    if (source && names_address(accepted + "/" + entry, address, st)) theirs.push_back({"accepted/" + entry, moved_at(st)});
   });
   // A rejected file never became a submission: it is known by its content.
   const std::string rejected = queue_root + "/rejected";
   each_entry(rejected, [&](const std::string& entry) {
-    if (entry.ends_with(".error") || !names_address(rejected + "/" + entry, address)) return;
-    theirs.push_back("rejected/" + entry);
-    theirs.push_back("rejected/" + entry + ".error");
+    if (entry.ends_with(".error") || !names_address(rejected + "/" + entry, address, st)) return;
+    theirs.push_back({"rejected/" + entry, moved_at(st)});
   });
-  std::vector<std::string> removed;
-  for (const auto& path : theirs)
-    if (::unlink((queue_root + "/" + path).c_str()) == 0) removed.push_back(path);
+  std::vector<KeptFile> removed;
+  for (const auto& file : theirs) {
+    if (::unlink((queue_root + "/" + file.path).c_str()) == 0) removed.push_back(file);
+    if (file.path.starts_with("rejected/")) ::unlink((queue_root + "/" + file.path + ".error").c_str());
+  }
   return removed;
+}
+
+std::string name_in_new(const std::string& kept_name) {
+  auto dot = kept_name.rfind('.');
+  if (dot == std::string::npos || dot + 1 == kept_name.size()) return kept_name;
+  bool suffix = std::all_of(kept_name.begin() + static_cast<long>(dot) + 1, kept_name.end(),
+                            [](char c) { return c >= '0' && c <= '9'; });
+  return suffix ? kept_name.substr(0, dot) : kept_name;
 }
 
 }  // namespace letterd

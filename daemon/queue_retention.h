@@ -26,6 +26,7 @@ class KeptFilesSweep {
   // Looks at up to `entries` more directory entries; false once both
   // directories have been walked to their end.
   bool step(int entries);
+  // Files removed so far, not counting their .error files.
   int removed() const { return removed_; }
 
  private:
@@ -41,9 +42,17 @@ class KeptFilesSweep {
 
 // Removes one supporter's files from accepted/ (by the names their
 // submissions came from, with the suffix a clash added) and from
-// rejected/ (any file that names their address, and its .error).
-// Returns the files removed, as "accepted/NAME" or "rejected/NAME".
-std::vector<std::string> erase_kept_files(const std::string& queue_root, const std::vector<std::string>& source_files,
-                                          const std::string& supporter_email);
+// rejected/ (any file that holds their address as a whole address, with
+// its .error). Returns the files removed, as "accepted/NAME" or
+// "rejected/NAME", and when each was moved there.
+struct KeptFile {
+  std::string path;
+  TimePoint moved_at;
+};
+std::vector<KeptFile> erase_kept_files(const std::string& queue_root, const std::vector<std::string>& source_files,
+                                       const std::string& supporter_email);
+
+// The name a kept file had in new/: NAME for NAME.N, the name a clash gave it.
+std::string name_in_new(const std::string& kept_name);
 
 }  // namespace letterd

@@ -85,7 +85,11 @@ class InstanceLock {
     fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd_ < 0) throw std::runtime_error("cannot open " + dir + ": " + std::strerror(errno));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int error = errno;
       ::close(fd_);
+      if (error != EWOULDBLOCK)
+        throw std::runtime_error("cannot lock " + dir + " (letterd takes one lock per database directory): " +
+                                 std::strerror(error));
       throw std::runtime_error("another letterd is running on a database in " + dir +
                                " (one letterd per database directory)");
     }
@@ -376,13 +380,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
   TimePoint next_rescan = now_ms();
   for (;;) {
     turns.begin();
-    if (auto problem = store->identity_problem(); !problem.empty()) {
-      log->error("{}: letterd stops taking files and exits; the files waiting stay in new/ for a letterd with a "
-                 "database to take",
-                 problem);
-      exit_code = 1;
-      break;
-    }
+    std::string database_gone;
     try {
       if (scan || now_ms() >= next_rescan) {
         scan = false;
@@ -407,6 +405,8 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
         if (!listed.empty() || (listing_full && intake_progress)) scan = true;
         scan_trouble.clear();
       }
+    } catch (const DatabaseGone& e) {
+      database_gone = e.what();
     } catch (const std::exception& e) {
       // new/ unreadable, the database locked: delivery goes on regardless.
       long long repeats = 0;
@@ -415,6 +415,17 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
       if (options.once) exit_code = 1;
     }
     turns.lap("intake");
+    // Checked before anything is sent: what was committed into a database
+    // deleted or replaced meanwhile must not go out, since its files stay
+    // in new/ and a letterd with a database sends them.
+    if (database_gone.empty()) database_gone = store->identity_problem();
+    if (!database_gone.empty()) {
+      log->error("{}: letterd stops taking files and exits; the files waiting stay in new/ for a letterd with a "
+                 "database to take",
+                 database_gone);
+      exit_code = 1;
+      break;
+    }
     if (!ready) {
       // systemd (Type=notify) starts dependants once the database is open
       // and the queue has been read; a long backlog is taken in afterwards.

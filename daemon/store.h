@@ -65,7 +65,7 @@ class Store {
  public:
   enum class Access {
     daemon,     // creates and migrates the database: letterd run
-    existing,   // writes to it as it is, never creates or migrates: retry, purge
+    existing,   // writes to it as it is, never creates or migrates: retry, purge, the daemon's sessions
     read_only,  // reads it as it is: status, log, report
   };
 
@@ -226,14 +226,20 @@ class Store {
   // (failed). What stays is anonymous: which target got how many letters,
   // and when. `files` are the queue file names their submissions came
   // from, for the caller to remove from accepted/ and rejected/.
+  // A queue file's rejection rows, known by name and by when they were written.
+  struct RejectionRef {
+    std::string file;
+    TimePoint from, to;
+  };
   struct ErasureCounts {
     int submissions = 0, letters = 0, cancelled = 0;
-    std::vector<std::string> files;
+    std::vector<RejectionRef> files;  // each file, and when it was taken in
   };
   ErasureCounts erase_supporter(const std::string& email, TimePoint now);
 
-  // Forgets the rejection rows of these queue files (erasure of a supporter).
-  void forget_rejections(const std::vector<std::string>& files);
+  // Forgets the rejection rows of these queue files, each written between
+  // `from` and `to` (erasure of a supporter).
+  void forget_rejections(const std::vector<RejectionRef>& rejections);
 
   std::vector<ReportRow> report(const std::string& campaign);
 

@@ -100,7 +100,7 @@ CREATE INDEX messages_submission ON messages (campaign, submission_id);
 CREATE INDEX messages_retention ON messages (ended_at) WHERE body IS NOT NULL;
 CREATE INDEX submissions_supporter ON submissions (lower(supporter_email));
 CREATE INDEX attempts_at ON attempts (at);
-CREATE INDEX attempts_unsent ON attempts (outcome) WHERE outcome != 'sent';
+CREATE INDEX attempts_unsent ON attempts (id) WHERE outcome != 'sent';
 CREATE INDEX messages_failed ON messages (status) WHERE status = 'failed';
 CREATE TABLE message_counts (
   campaign TEXT NOT NULL,
@@ -189,6 +189,10 @@ struct Store::Impl {
         throw std::runtime_error("database " + path + " has schema version " + std::to_string(version) +
                                  ", this letterd reads version " + std::to_string(kSchemaVersion) +
                                  " (letterd run migrates it)");
+      if (access == Access::existing) {
+        db.exec("PRAGMA synchronous = FULL");
+        db.exec("PRAGMA foreign_keys = ON");
+      }
       return;
     }
     // Pages freed by retention go back to the filesystem in slices

@@ -38,7 +38,9 @@ std::vector<long long> Store::failed_messages() {
 Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
   auto& db = impl_->db;
   PurgeCounts counts;
-  SQLite::Transaction t(db);
+  // IMMEDIATE: a read that turns into a write while the daemon's sessions
+  // commit would fail at once; taking the write lock first waits its turn.
+  SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
   // Only letters that ended have an ended_at, and messages_retention holds
   // only those still with a body: the slice costs what it erases.
   auto ended = impl_->prepare(R"sql(
@@ -91,6 +93,7 @@ Store::SpaceUse Store::space_use() {
 
 bool Store::return_free_pages(int pages) {
   auto& db = impl_->db;
+  if (db.execAndGet("PRAGMA auto_vacuum").getInt() != 2) return false;  // not incremental: nothing to return
   db.exec("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")");
   return db.execAndGet("PRAGMA freelist_count").getInt64() > 0;
 }
@@ -131,18 +134,20 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   auto& db = impl_->db;
   std::string key = supporter_key(email);
   ErasureCounts counts;
-  SQLite::Transaction t(db);
+  SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
   struct Writer {
     std::string campaign, id, name;
   };
   std::vector<Writer> writers;
   {
     SQLite::Statement q(db, R"sql(
-      SELECT campaign, id, supporter_name, source_file FROM submissions WHERE lower(supporter_email) = ?)sql");
+      SELECT campaign, id, supporter_name, source_file, received_at FROM submissions
+      WHERE lower(supporter_email) = ?)sql");
     q.bind(1, key);
     while (q.executeStep()) {
       writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
-      counts.files.push_back(q.getColumn(3).getString());
+      TimePoint received = parse_time(q.getColumn(4).getString());
+      counts.files.push_back({q.getColumn(3).getString(), received, received});
     }
   }
   for (const auto& w : writers) {
@@ -208,11 +213,15 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   return counts;
 }
 
-void Store::forget_rejections(const std::vector<std::string>& files) {
-  SQLite::Transaction t(impl_->db);
-  for (const auto& file : files) {
-    SQLite::Statement q(impl_->db, "DELETE FROM rejections WHERE file = ?");
-    q.bind(1, file);
+void Store::forget_rejections(const std::vector<RejectionRef>& rejections) {
+  SQLite::Transaction t(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  for (const auto& r : rejections) {
+    // A file name may be reused by another supporter: only the row written
+    // when this file was refused goes, known by its time.
+    SQLite::Statement q(impl_->db, "DELETE FROM rejections WHERE file = ? AND at >= ? AND at <= ?");
+    q.bind(1, r.file);
+    q.bind(2, format_utc(r.from));
+    q.bind(3, format_utc(r.to));
     q.exec();
   }
   t.commit();
@@ -251,38 +260,51 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
   std::string sql = R"sql(
     SELECT id, created_at, campaign, submission_id, letter, target_id, recipient, status, attempts,
            next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response
-    FROM messages WHERE 1 = 1)sql";
+    FROM messages WHERE id > :after)sql";
   if (f.status) sql += " AND status = :status";
   if (f.campaign) sql += " AND campaign = :campaign";
   if (f.target) sql += " AND target_id = :target";
   if (f.since) sql += " AND created_at >= :since";
-  sql += " ORDER BY id";
+  sql += " ORDER BY id LIMIT 1000";
   SQLite::Statement q(impl_->db, sql);
-  if (f.status) q.bind(":status", *f.status);
-  if (f.campaign) q.bind(":campaign", *f.campaign);
-  if (f.target) q.bind(":target", *f.target);
-  if (f.since) q.bind(":since", *f.since);
-  LogRow r;
-  while (q.executeStep()) {
-    int c = 0;
-    r.id = q.getColumn(c++).getInt64();
-    r.created_at = q.getColumn(c++).getString();
-    r.campaign = q.getColumn(c++).getString();
-    r.submission_id = q.getColumn(c++).getString();
-    r.letter = q.getColumn(c++).getString();
-    r.target_id = q.getColumn(c++).getString();
-    r.recipient = q.getColumn(c++).getString();
-    r.status = q.getColumn(c++).getString();
-    r.attempts = q.getColumn(c++).getInt();
-    r.next_attempt_at = text_or_empty(q.getColumn(c++));
-    r.sent_at = text_or_empty(q.getColumn(c++));
-    r.relay = q.getColumn(c++).getString();
-    r.message_id = q.getColumn(c++).getString();
-    r.smtp_code = q.getColumn(c).isNull() ? 0 : q.getColumn(c).getInt();
-    ++c;
-    r.smtp_response = text_or_empty(q.getColumn(c++));
-    row(r);
-  }
+  // A page at a time, each read ended before its rows are printed: a reader
+  // paused at a pager must not hold a snapshot, which would keep the
+  // write-ahead log growing and erased data in it.
+  std::vector<LogRow> page;
+  long long after = 0;
+  do {
+    page.clear();
+    q.reset();
+    q.bind(":after", static_cast<int64_t>(after));
+    if (f.status) q.bind(":status", *f.status);
+    if (f.campaign) q.bind(":campaign", *f.campaign);
+    if (f.target) q.bind(":target", *f.target);
+    if (f.since) q.bind(":since", *f.since);
+    while (q.executeStep()) {
+      LogRow r;
+      int c = 0;
+      r.id = q.getColumn(c++).getInt64();
+      r.created_at = q.getColumn(c++).getString();
+      r.campaign = q.getColumn(c++).getString();
+      r.submission_id = q.getColumn(c++).getString();
+      r.letter = q.getColumn(c++).getString();
+      r.target_id = q.getColumn(c++).getString();
+      r.recipient = q.getColumn(c++).getString();
+      r.status = q.getColumn(c++).getString();
+      r.attempts = q.getColumn(c++).getInt();
+      r.next_attempt_at = text_or_empty(q.getColumn(c++));
+      r.sent_at = text_or_empty(q.getColumn(c++));
+      r.relay = q.getColumn(c++).getString();
+      r.message_id = q.getColumn(c++).getString();
+      r.smtp_code = q.getColumn(c).isNull() ? 0 : q.getColumn(c).getInt();
+      ++c;
+      r.smtp_response = text_or_empty(q.getColumn(c++));
+      page.push_back(std::move(r));
+    }
+    q.reset();
+    for (const auto& r : page) row(r);
+    if (!page.empty()) after = page.back().id;
+  } while (page.size() == 1000);
 }
 
 std::vector<StatusCount> Store::status_counts() {

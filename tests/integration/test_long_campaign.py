@@ -40,6 +40,8 @@ class DatabaseUnderTheDaemon(RelayTestCase):
         self.letterd.run_once()
         self.assertEqual(self.letterd.waiting(), [])
         self.assertEqual(len([m for m in self.letterd.messages() if m["status"] == "sent"]), 20)
+        # Nothing committed into the deleted database went out: each letter reached the relay once.
+        self.assertEqual(len(self.server.messages), 22)
 
     def test_a_second_daemon_sees_the_first_after_its_database_was_deleted(self):
         self.letterd.start()
@@ -70,7 +72,7 @@ class KeptFiles(RelayTestCase):
         self.assertEqual(self.kept("accepted"), ["kept.json"])
         time.sleep(1.2)
         out = self.letterd.cli("purge", check=True).stdout
-        self.assertIn("3 kept queue file(s)", out)
+        self.assertIn("2 kept queue file(s)", out)
         self.assertEqual(self.kept("accepted"), [])
         self.assertEqual(self.kept("rejected"), [])
 
@@ -101,10 +103,28 @@ class KeptFiles(RelayTestCase):
         self.assertEqual(self.kept("accepted"), ["jane.json", "other.json"])
         self.assertIn("jane-again.json", self.kept("rejected"))
         out = self.letterd.cli("purge", "--supporter", "S1@example.org", check=True).stdout
-        self.assertIn("3 kept queue file(s) removed", out)
+        self.assertIn("2 kept queue file(s) removed", out)
         self.assertEqual(self.kept("accepted"), ["other.json"])
         self.assertEqual(self.kept("rejected"), [])
         self.assertEqual(self.letterd.query("SELECT file FROM rejections"), [])
+
+
+class ErasureIsExact(RelayTestCase):
+    def test_purge_supporter_leaves_a_longer_address_that_contains_theirs(self):
+        self.letterd.extra = {"queue": {"rescan": "1s", "keep_accepted": True}}
+        self.letterd.write_config()
+        for name, address in (("ann", "ann@example.org"), ("joann", "joann@example.org"),
+                              ("ann-uk", "ann@example.org.uk")):
+            self.letterd.drop(f"{name}.json", supporter(1, id=name, campaign="no-such-campaign",
+                                                          supporter={"name": "A Supporter", "email": address,
+                                                                     "postcode": "SW1A 1AA", "address": "1 Street"}))
+        self.letterd.run_once()
+        self.assertEqual(len(self.letterd.query("SELECT file FROM rejections")), 3)
+        self.letterd.cli("purge", "--supporter", "ann@example.org", check=True)
+        rejected = os.listdir(os.path.join(self.letterd.queue, "rejected"))
+        self.assertEqual(sorted(rejected), ["ann-uk.json", "ann-uk.json.error", "joann.json", "joann.json.error"])
+        self.assertEqual(sorted(r["file"] for r in self.letterd.query("SELECT file FROM rejections")),
+                         ["ann-uk.json", "joann.json"])
 
 
 class Status(RelayTestCase):

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 
+#include "store_detail.h"
 #include "test_support.h"
 
 namespace letterd {
@@ -138,6 +139,15 @@ TEST(Store, RetentionInSlicesErasesBodiesAndNotesNoWaitingLetterNeeds) {
   fill(store, 300, kStart);  // 600 letters, every one sent
   Submission waiting = supporter(1000);
   store.accept(waiting, "web-1000.json", "d", kStart, {letter_to("mp-3", 1000)}, "");
+  // One letter sent, the other still waiting: the note stays for the second.
+  Submission half = supporter(1001);
+  store.accept(half, "web-1001.json", "d", kStart, {letter_to("mp-4", 1001), letter_to("justice-secretary", 1001)}, "");
+  auto half_letters = store.due("main", {"legal-advocacy"}, kStart, 10);
+  ASSERT_EQ(half_letters.size(), 3u);
+  store.mark_sending({half_letters[1].id}, kStart);
+  store.record_attempts({{.message = half_letters[1].id, .at = kStart, .relay = "main", .smtp_code = 250,
+                          .smtp_response = "ok", .duration_ms = 3, .outcome = "sent", .status = "sent",
+                          .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
 
   TimePoint cutoff = kStart + std::chrono::hours(1);
   int slices = 0, bodies = 0, notes = 0;
@@ -146,13 +156,13 @@ TEST(Store, RetentionInSlicesErasesBodiesAndNotesNoWaitingLetterNeeds) {
     bodies += slice.bodies;
     notes += slice.notes;
   }
-  EXPECT_EQ(bodies, 600);
-  EXPECT_EQ(notes, 300);  // the waiting supporter keeps theirs
-  EXPECT_EQ(slices, 3);   // 600 letters in slices of 256
+  EXPECT_EQ(bodies, 601);
+  EXPECT_EQ(notes, 300);  // both supporters with a letter waiting keep theirs
+  EXPECT_EQ(slices, 3);   // 601 letters in slices of 256
   EXPECT_EQ(store.purge_bodies(cutoff, Store::kRetentionSlice).bodies, 0);
   auto due = store.due("main", {"legal-advocacy"}, cutoff, 10);
-  ASSERT_EQ(due.size(), 1u);
-  EXPECT_FALSE(due[0].body.empty());
+  ASSERT_EQ(due.size(), 2u);
+  for (const auto& m : due) EXPECT_FALSE(m.body.empty());
 }
 
 TEST(Store, RetentionGivesTheFreedSpaceBackToTheFilesystem) {
@@ -192,7 +202,8 @@ TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
                           .duration_ms = 3, .outcome = "sent", .status = "sent",
                           .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
   auto erased = store.erase_supporter("supporter7@example.org", kStart);
-  EXPECT_EQ(erased.files, std::vector<std::string>{"web-7.json"});
+  ASSERT_EQ(erased.files.size(), 1u);
+  EXPECT_EQ(erased.files[0].file, "web-7.json");
   bool seen = false;
   store.log({}, [&](const LogRow& row) {
     seen = true;
@@ -201,6 +212,51 @@ TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
   EXPECT_TRUE(seen);
   for (const auto& e : store.last_try_per_relay({"main"}))
     EXPECT_EQ(e.smtp_response, "2.0.0 queued as Q1 for [name] <[address]>");
+}
+
+TEST(Store, KnowsWhenItsWriteAheadLogWasDeleted) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  fill(store, 1, kStart);
+  EXPECT_EQ(store.identity_problem(), "");
+  std::filesystem::remove(dir.path("letterd.db-wal"));
+  EXPECT_NE(store.identity_problem().find("write-ahead log"), std::string::npos);
+}
+
+TEST(Store, AVersion1DatabaseIsMigratedWithItsCountsAndPurgedWithoutReturningSpace) {
+  TempDir dir;
+  {
+    SQLite::Database db(dir.path("letterd.db"), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(store_detail::kSchemaV1);
+    db.exec("PRAGMA user_version = 1");
+    db.exec(R"sql(
+      INSERT INTO submissions (id, campaign, supporter_name, supporter_email, personal_note, received_at, source_file,
+                               source_digest)
+        VALUES ('old-1', 'legal-advocacy', 'Old Supporter', 'old@example.org', 'an old note', '2026-10-01T09:00:00.000Z',
+                'old-1.json', 'd');
+      INSERT INTO messages (submission_id, campaign, letter, target_id, recipient, recipient_name, supporter_email,
+                            from_address, from_name, subject, message_id, status, relay, created_at, ended_at, body)
+        VALUES ('old-1', 'legal-advocacy', 'mp', 'mp-1', 'mp-1@example.org', 'MP', 'old@example.org',
+                'letters@example.org', 'Old', 'Subject', 'a@example.org', 'sent', 'main', '2026-10-01T09:00:00.000Z',
+                '2026-10-01T09:01:00.000Z', 'body'),
+               ('old-1', 'legal-advocacy', 'justice-secretary', 'justice-secretary', 'js@example.org', 'JS',
+                'old@example.org', 'letters@example.org', 'Old', 'Subject', 'b@example.org', 'queued', 'main',
+                '2026-10-01T09:00:00.000Z', NULL, 'body');
+      CREATE TABLE scratch (x BLOB);
+      INSERT INTO scratch VALUES (zeroblob(200000));
+      DROP TABLE scratch;
+    )sql");
+  }
+  Store store(dir.path("letterd.db"));
+  EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"queued", 1}, {"sent", 1}}));
+  auto before = store.space_use();
+  EXPECT_FALSE(before.returns_free_pages);
+  EXPECT_GT(before.free_bytes, 0);
+  auto slice = store.purge_bodies(kStart, Store::kRetentionSlice);
+  EXPECT_EQ(slice.bodies, 1);
+  EXPECT_FALSE(slice.more);
+  EXPECT_FALSE(store.return_free_pages(Store::kVacuumSlicePages));  // and so a purge loop ends
 }
 
 TEST(Store, KnowsWhenItsFileWasDeletedOrReplaced) {
