@@ -69,6 +69,10 @@ std::string address_domain(std::string_view address);
 // Well-formed UTF-8, no overlongs, no surrogates.
 bool is_valid_utf8(std::string_view text);
 
+// Decodes the one well-formed UTF-8 character at `pos` into `cp`; returns
+// its length, or 0 when the bytes there are not one.
+std::size_t utf8_char(std::string_view s, std::size_t pos, char32_t* cp);
+
 // True when the text holds anything that could end or split a header line:
 // any C0 control (tab included), DEL, C1 controls (U+0080-U+009F),
 // U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR.
