@@ -71,7 +71,8 @@ class Intake {
   LogOnce& quiet_;
 };
 
-// A new Message-ID's left and right parts: 128 random bits @ the sender's domain.
+// A new Message-ID's left and right parts: the time in milliseconds and
+// 128 random bits, @ the sender's domain.
 std::string new_message_id(const std::string& from_address);
 
 // A digest of a file's bytes (64-bit FNV-1a, hex): tells a file read again

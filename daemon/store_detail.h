@@ -98,7 +98,6 @@ CREATE TABLE rejections (
 inline constexpr const char* kSchemaV2 = R"sql(
 CREATE INDEX messages_submission ON messages (campaign, submission_id);
 CREATE INDEX messages_retention ON messages (ended_at) WHERE body IS NOT NULL;
-CREATE INDEX submissions_supporter ON submissions (lower(supporter_email));
 CREATE INDEX attempts_at ON attempts (at);
 CREATE INDEX attempts_unsent ON attempts (id) WHERE outcome != 'sent';
 CREATE INDEX messages_failed ON messages (status) WHERE status = 'failed';

@@ -140,14 +140,23 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   };
   std::vector<Writer> writers;
   {
-    SQLite::Statement q(db, R"sql(
-      SELECT campaign, id, supporter_name, source_file, received_at FROM submissions
-      WHERE lower(supporter_email) = ?)sql");
-    q.bind(1, key);
-    while (q.executeStep()) {
-      writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
-      TimePoint received = parse_time(q.getColumn(4).getString());
-      counts.files.push_back({q.getColumn(3).getString(), received, received});
+    // Their submissions, found through their letters: messages_supporter
+    // leads with the campaign, and message_counts knows every campaign.
+    SQLite::Statement campaigns(db, "SELECT DISTINCT campaign FROM message_counts");
+    std::vector<std::string> names;
+    while (campaigns.executeStep()) names.push_back(campaigns.getColumn(0).getString());
+    for (const auto& campaign : names) {
+      SQLite::Statement q(db, R"sql(
+        SELECT s.campaign, s.id, s.supporter_name, s.source_file, s.received_at FROM submissions s
+        WHERE s.campaign = ?1 AND s.id IN (
+          SELECT submission_id FROM messages WHERE campaign = ?1 AND supporter_email = ?2))sql");
+      q.bind(1, campaign);
+      q.bind(2, key);
+      while (q.executeStep()) {
+        writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+        TimePoint received = parse_time(q.getColumn(4).getString());
+        counts.files.push_back({q.getColumn(3).getString(), received, received});
+      }
     }
   }
   for (const auto& w : writers) {
@@ -202,12 +211,15 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
       counts.letters += u.exec();
     }
   }
-  SQLite::Statement people(db, R"sql(
-    UPDATE submissions SET supporter_name = '[erased]', supporter_email = '[erased]', postcode = NULL,
-           address = NULL, constituency = NULL, personal_note = NULL, authorisation = NULL
-    WHERE lower(supporter_email) = ?)sql");
-  people.bind(1, key);
-  counts.submissions = people.exec();
+  for (const auto& w : writers) {
+    SQLite::Statement people(db, R"sql(
+      UPDATE submissions SET supporter_name = '[erased]', supporter_email = '[erased]', postcode = NULL,
+             address = NULL, constituency = NULL, personal_note = NULL, authorisation = NULL
+      WHERE campaign = ? AND id = ?)sql");
+    people.bind(1, w.campaign);
+    people.bind(2, w.id);
+    counts.submissions += people.exec();
+  }
   t.commit();
   checkpoint();
   return counts;
