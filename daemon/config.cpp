@@ -11,6 +11,7 @@
 
 #include "message.h"
 #include "smtp.h"
+#include "yaml_document.h"
 
 namespace letterd {
 
@@ -359,16 +360,14 @@ std::optional<Config> parse_config(const std::string& text, const std::string& p
   std::size_t before = problems.size();
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (!documents.empty()) root = documents.front();
-    // YAML::Load reads the first document only: settings after a "---"
-    // would be ignored without a word.
-    for (std::size_t i = 1; i < documents.size(); ++i)
-      if (documents[i].IsDefined() && !documents[i].IsNull()) {
-        problems.push_back({path + ":" + std::to_string(documents[i].Mark().line + 1),
-                            "a second YAML document (after ---): a config is one document"});
-        return std::nullopt;
-      }
+    // Settings after a "---" would otherwise be ignored without a word.
+    YamlDocument read = read_one_yaml_document(text);
+    root = read.root;
+    if (read.second_document_line) {
+      problems.push_back({path + ":" + std::to_string(*read.second_document_line),
+                          "a second YAML document (after ---): a config is one document"});
+      return std::nullopt;
+    }
   } catch (const YAML::Exception& e) {
     problems.push_back({path + ":" + std::to_string(e.mark.line + 1), e.msg});
     return std::nullopt;

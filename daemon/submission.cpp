@@ -6,6 +6,7 @@
 #include <set>
 
 #include "json.h"
+#include "yaml_document.h"
 
 namespace letterd {
 
@@ -271,16 +272,13 @@ namespace {
 // silently ignored by YAML::Load: a problem instead, as a submission is
 // one document. Throws YAML::Exception on a syntax error.
 std::optional<YAML::Node> one_yaml_document(std::string_view text, Problems& problems) {
-  std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);  // empty: the caller says an object is missing
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;  // a closing --- or ... with nothing after it
-    int line = documents[i].Mark().line + 1;
-    problems.push_back({line > 0 ? "line " + std::to_string(line) : "",
+  YamlDocument read = read_one_yaml_document(std::string(text));
+  if (read.second_document_line) {
+    problems.push_back({"line " + std::to_string(*read.second_document_line),
                         "a second YAML document (after a line ---): a file holds one submission"});
     return std::nullopt;
   }
-  return documents.front();
+  return read.root;
 }
 
 // The submission as far as it could be read, or nullopt when the file is

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "message.h"
+#include "yaml_document.h"
 
 namespace letterd {
 
@@ -118,21 +119,20 @@ std::optional<Targets> Targets::parse_csv(std::string_view text, const std::stri
 }
 
 std::optional<Targets> Targets::parse_yaml(std::string_view text, const std::string& file, Problems& problems) {
-  std::vector<YAML::Node> documents;
+  YamlDocument read;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    read = read_one_yaml_document(std::string(text));
   } catch (const YAML::Exception& e) {
     problems.push_back({where(file, e.mark.line + 1), e.msg});
     return std::nullopt;
   }
   // YAML::Load would read the first document and drop the rest unread.
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;  // a closing --- or ... with nothing after it
-    problems.push_back({where(file, documents[i].Mark().line + 1),
+  if (read.second_document_line) {
+    problems.push_back({where(file, *read.second_document_line),
                         "a second YAML document (after a line ---): a targets file is one list"});
     return std::nullopt;
   }
-  YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  YAML::Node root = read.root;
   if (!root.IsSequence()) {
     problems.push_back({file, "must be a list of targets, each a map with id, name and email"});
     return std::nullopt;
