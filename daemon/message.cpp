@@ -44,10 +44,6 @@ bool is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-bool is_atext(unsigned char c) {
-  return is_alnum(c) || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) !=
-                            std::string_view::npos;
-}
 
 bool is_printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7E; });
@@ -278,6 +274,11 @@ QpUnit qp_unit(std::string_view line, std::size_t i, std::size_t len, bool line_
 }
 
 }  // namespace
+
+bool is_atext(unsigned char c) {
+  return is_alnum(c) || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) !=
+                            std::string_view::npos;
+}
 
 std::size_t utf8_char(std::string_view s, std::size_t pos, char32_t* cp) {
   const auto b0 = static_cast<unsigned char>(s[pos]);

@@ -63,6 +63,9 @@ std::string rfc5322_date(TimePoint t);
 // most 64 octets local, 254 in all, ASCII only.
 bool is_valid_address(std::string_view address);
 
+// RFC 5322 atext: the characters of a dot-atom between its dots.
+bool is_atext(unsigned char c);
+
 // The part after the last '@', lower-cased.
 std::string address_domain(std::string_view address);
 

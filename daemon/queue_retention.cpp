@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "message.h"
 #include "queue.h"
 
 namespace letterd {
@@ -89,9 +90,7 @@ bool KeptFilesSweep::step(int entries) {
 
 namespace {
 
-bool is_local_part_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos;
-}
+bool is_local_part_char(char c) { return c == '.' || is_atext(static_cast<unsigned char>(c)); }
 
 // Whether `text` (lower case) holds `address` as a whole address: not
 // inside joann@example.org for ann@example.org, nor ann@example.org.uk.
