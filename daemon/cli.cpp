@@ -146,16 +146,17 @@ int cmd_preview(const Args& args) {
     for (const auto& p : problems) std::cerr << "letterd: " << path << ": " << p.text() << "\n";
     return 1;
   }
-  const auto* planned = &checked->messages;
+  const auto& planned = checked->messages;
   int index = 0;
-  for (const auto& p : *planned) {
-    OutgoingMessage out{p.from, p.reply_to, p.to, p.subject, p.body, "preview.assigned-at-intake@" + address_domain(p.from.address),
-                        now_ms(), {}};
-    std::cout << "=== message " << ++index << " of " << planned->size() << ": letter " << p.letter << " to target "
+  for (const auto& p : planned) {
+    // The headers exactly as sent; the body as the target reads it, not
+    // in the quoted-printable that carries it.
+    OutgoingMessage out = outgoing_letter(p, "preview.assigned-at-intake@" + address_domain(p.from.address), now_ms());
+    std::cout << "=== message " << ++index << " of " << planned.size() << ": letter " << p.letter << " to target "
               << p.target_id << (p.copy_to.empty() ? "" : ", copy to the supporter") << " ===\n";
     std::string headers = render_headers(out);
     std::erase(headers, '\r');
-    std::cout << headers << "\n" << p.body << (p.body.ends_with('\n') ? "" : "\n");
+    std::cout << headers << "\n" << out.body << (out.body.ends_with('\n') ? "" : "\n");
   }
   return 0;
 }
@@ -182,7 +183,7 @@ int cmd_status(const Args& args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
   Store store(config->database, Store::Access::read_only);
-  std::map<std::string, std::map<std::string, long long>> counts;
+  std::map<std::string, std::map<MessageStatus, long long>> counts;
   for (const auto& c : store.status_counts()) counts[c.campaign][c.status] = c.count;
   std::size_t waiting = 0;
   try {
@@ -192,8 +193,9 @@ int cmd_status(const Args& args) {
   std::printf("files waiting in %s/new: %zu\n\n", config->queue_dir.c_str(), waiting);
   std::printf("%-24s %8s %8s %8s %8s %8s\n", "campaign", "queued", "sending", "deferred", "sent", "failed");
   for (auto& [campaign, by] : counts)
-    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld\n", campaign.c_str(), by["queued"], by["sending"], by["deferred"],
-                by["sent"], by["failed"]);
+    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld\n", campaign.c_str(), by[MessageStatus::queued],
+                by[MessageStatus::sending], by[MessageStatus::deferred], by[MessageStatus::sent],
+                by[MessageStatus::failed]);
   TimePoint now = now_ms();
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));
@@ -206,16 +208,17 @@ int cmd_status(const Args& args) {
     auto it = std::find_if(last.begin(), last.end(), [&](const RecentError& e) { return e.relay == name; });
     if (it == last.end())
       std::printf("  %-12s %s, no tries yet\n", name.c_str(), relay.url.c_str());
-    else
-      std::printf("  %-12s %s, %s: last try %s %s%s\n", name.c_str(), relay.url.c_str(),
-                  it->outcome == "relay-fault" ? "FAILING" : "ok", it->at.c_str(), it->outcome.c_str(),
-                  it->outcome == "relay-fault" ? (" (" + it->smtp_response + ")").c_str() : "");
+    else {
+      bool failing = it->outcome == Outcome::relay_fault;
+      std::printf("  %-12s %s, %s: last try %s %s%s\n", name.c_str(), relay.url.c_str(), failing ? "FAILING" : "ok",
+                  it->at.c_str(), to_string(it->outcome), failing ? (" (" + it->smtp_response + ")").c_str() : "");
+    }
   }
   auto errors = store.recent_errors(5);
   if (!errors.empty()) {
     std::printf("\nlast errors:\n");
     for (const auto& e : errors)
-      std::printf("  %s %s %s %d %s\n", e.at.c_str(), e.relay.c_str(), e.outcome.c_str(), e.smtp_code,
+      std::printf("  %s %s %s %d %s\n", e.at.c_str(), e.relay.c_str(), to_string(e.outcome), e.smtp_code,
                   e.smtp_response.c_str());
   }
   return 0;
@@ -259,7 +262,7 @@ class TablePrinter {
 };
 
 std::vector<std::string> table_cells(const LogRow& r) {
-  return {std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, r.status,
+  return {std::to_string(r.id), r.created_at, r.campaign, r.letter, r.target_id, r.recipient, to_string(r.status),
           std::to_string(r.attempts), r.smtp_code ? std::to_string(r.smtp_code) + " " + r.smtp_response : r.smtp_response};
 }
 
@@ -270,9 +273,8 @@ int cmd_log(Args args) {
   if (format != "table" && format != "csv" && format != "json") throw UsageError{"--format must be table, csv or json"};
   LogFilter filter;
   if (opts.count("status")) {
-    static const std::set<std::string> statuses{"queued", "sending", "sent", "deferred", "failed"};
-    if (!statuses.count(opts["status"])) throw UsageError{"--status must be queued, sending, sent, deferred or failed"};
-    filter.status = opts["status"];
+    filter.status = parse_message_status(opts["status"]);
+    if (!filter.status) throw UsageError{"--status must be queued, sending, sent, deferred or failed"};
   }
   if (opts.count("campaign")) filter.campaign = opts["campaign"];
   if (opts.count("target")) filter.target = opts["target"];
@@ -293,7 +295,7 @@ int cmd_log(Args args) {
                           "attempts", "smtp_code", "smtp_response"};
   auto fields = [](const LogRow& r) {
     return std::vector<std::string>{std::to_string(r.id), r.created_at, r.campaign, r.submission_id, r.letter,
-                                    r.target_id, r.recipient, r.status, std::to_string(r.attempts),
+                                    r.target_id, r.recipient, to_string(r.status), std::to_string(r.attempts),
                                     r.smtp_code ? std::to_string(r.smtp_code) : "", r.smtp_response};
   };
   // Each row is printed as it is read: the log of a long campaign is never held whole.

@@ -39,8 +39,9 @@ std::string content_digest(std::string_view bytes) {
   return hex;
 }
 
-Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet)
-    : config_(config), store_(store), queue_(queue), log_(log), quiet_(quiet) {}
+Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet,
+               TimePoint now)
+    : config_(config), store_(store), queue_(queue), log_(log), now_(now), quiet_(quiet) {}
 
 void Intake::cannot_take_now(const std::string& what, const std::string& why) {
   long long repeats = 0;
@@ -171,7 +172,7 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
     return std::nullopt;
   }
 
-  TimePoint now = now_ms();
+  const TimePoint now = now_;
   Problems problems;
   std::optional<CheckedSubmission> checked;
   try {

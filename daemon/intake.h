@@ -35,7 +35,10 @@ class Intake {
  public:
   // `quiet` remembers, across turns, the trouble already logged: a file that
   // cannot be taken for the same reason at every scan is logged once.
-  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet);
+  // `now` is the loop's turn: files taken in it are received then, and
+  // due then, so the same turn's dispatch sends them.
+  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet,
+         TimePoint now);
 
   // Takes these files from new/ (names QueueDir::waiting listed; one gone
   // meanwhile is skipped). A file that cannot be taken for a reason of
@@ -68,6 +71,7 @@ class Intake {
   Store& store_;
   const QueueDir& queue_;
   spdlog::logger& log_;
+  const TimePoint now_;
   LogOnce& quiet_;
 };
 

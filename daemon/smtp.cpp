@@ -12,52 +12,6 @@
 
 namespace letterd {
 
-namespace {
-
-// The enhanced status code ("5.7.1") a reply text starts with, or "".
-std::string_view enhanced_status(std::string_view text) {
-  std::size_t end = text.find(' ');
-  std::string_view word = text.substr(0, end);
-  bool shaped = word.size() >= 5 && word[1] == '.' && (word[0] >= '2' && word[0] <= '5');
-  return shaped ? word : std::string_view{};
-}
-
-}  // namespace
-
-Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text) {
-  if (curl_code == CURLE_OK) return Outcome::sent;
-  // A 2xx to the end of DATA is the relay taking the letter, whatever went
-  // wrong after it (a reply too long for libcurl, a dropped connection):
-  // sending it again would deliver it again.
-  if (stage == SmtpStage::done && smtp_code >= 200 && smtp_code < 300) return Outcome::sent;
-  // 421 is the relay closing the session on everyone, whatever the stage.
-  if (smtp_code == 421 || curl_code == CURLE_LOGIN_DENIED) return Outcome::relay_fault;
-  bool permanent = smtp_code >= 500 && smtp_code < 600;
-  // Postfix answers most policy checks (relay access, the sender, the HELO
-  // name) at RCPT: a refusal of the relay's terms, not of this letter.
-  std::string_view status = enhanced_status(reply_text);
-  bool policy = status.starts_with("5.7.") || status.starts_with("5.5.") || smtp_code == 530 || smtp_code == 504;
-  switch (stage) {
-    case SmtpStage::connect:
-    case SmtpStage::greeting:
-    case SmtpStage::tls:
-    case SmtpStage::auth:
-      // Nothing about this message has been said yet: the relay itself is
-      // unreachable or refuses us, and every message would meet the same.
-      return Outcome::relay_fault;
-    case SmtpStage::mail:
-      if (smtp_code == 552) return Outcome::failed;  // this message is too large for the relay
-      return permanent ? Outcome::refused : Outcome::relay_fault;
-    case SmtpStage::rcpt:
-      if (permanent) return policy ? Outcome::refused : Outcome::failed;
-      return Outcome::deferred;
-    case SmtpStage::data:
-    case SmtpStage::done:
-      return permanent ? Outcome::failed : Outcome::deferred;  // 4xx, a timeout or a dropped connection
-  }
-  return Outcome::deferred;
-}
-
 std::string bounded_reply(std::string_view reply) {
   if (reply.size() <= kMaxReplyBytes) return std::string(reply);
   constexpr std::string_view marker = " [cut: the relay's reply was longer than 1 KB]";
@@ -282,10 +236,7 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
       s.open();
     } catch (const std::exception& e) {
       s.drop();
-      SendResult fault;
-      fault.outcome = Outcome::relay_fault;
-      fault.response = e.what();
-      return fault;
+      return {.transfer = Transfer::broken, .response = e.what(), .stage = SmtpStage::connect};
     }
   }
   s.stage = SmtpStage::connect;
@@ -327,7 +278,9 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   int code = end_of_data_answered ? s.end_of_data_code : s.reply_code ? s.reply_code : static_cast<int>(response_code);
   result.code = answered ? code : 0;
   result.refused_recipient = s.refused_recipient;
-  result.outcome = classify(rc, result.code, s.stage, s.reply_text);
+  result.transfer = rc == CURLE_OK              ? Transfer::completed
+                    : rc == CURLE_LOGIN_DENIED ? Transfer::login_refused
+                                               : Transfer::broken;
   // Bounded here, so the store and the log both get the bounded text.
   result.response = bounded_reply(answered ? std::string_view(s.reply_text)
                                   : s.error[0] ? std::string_view(s.error)

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "config.h"
-#include "scheduler.h"
 
 namespace letterd {
 
@@ -23,18 +22,21 @@ struct Envelope {
 // Where in the SMTP dialogue a try ended.
 enum class SmtpStage { connect, greeting, tls, auth, mail, rcpt, data, done };
 
+// How the dialogue ended, in letterd's words: libcurl's codes stay inside smtp.cpp.
+enum class Transfer {
+  completed,      // the relay took the message and the dialogue ended cleanly
+  login_refused,  // AUTH was refused
+  broken,         // a refusal, a timeout, a dropped connection: `stage` and `code` tell where
+};
+
+// One try as the relay answered it; scheduler.h's classify() says what it means.
 struct SendResult {
-  Outcome outcome = Outcome::deferred;
+  Transfer transfer = Transfer::broken;
   int code = 0;            // the relay's last reply code, 0 when it gave none
   std::string response;    // the relay's last reply text (its queue id on success), or what went wrong
   SmtpStage stage = SmtpStage::connect;
   int refused_recipient = -1;  // index into Envelope::recipients when an RCPT was refused
 };
-
-// The one place that decides what a try meant, from libcurl's result code,
-// the relay's last reply (code and text) and the stage the dialogue reached.
-// At SmtpStage::done `smtp_code` is the code the relay gave the end of DATA.
-Outcome classify(int curl_code, int smtp_code, SmtpStage stage, std::string_view reply_text);
 
 // The most of a relay's reply letterd keeps or logs, marker included: a
 // hostile relay's endless reply must fill neither the database nor the log.

@@ -212,7 +212,7 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
     m.body = text_or_empty(q->getColumn(c++));
     m.message_id = q->getColumn(c++).getString();
     m.relay = q->getColumn(c++).getString();
-    m.status = q->getColumn(c++).getString();
+    m.status = stored_status(q->getColumn(c++).getString());
     m.attempts = q->getColumn(c++).getInt();
     m.created_at = parse_time(q->getColumn(c++).getString());
     m.lifetime_from = parse_time(q->getColumn(c++).getString());
@@ -265,18 +265,18 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
              smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
              ended_at = CASE WHEN ?6 IN ('sent', 'failed') THEN ?7 ELSE NULL END
       WHERE id = ?8 AND status = 'sending')sql");
-    m->bind(1, r.status);
+    m->bind(1, to_string(r.status));
     m->bind(2, r.counts_as_attempt ? 1 : 0);
     if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
     else m->bind(3);
     if (r.smtp_code) m->bind(4, r.smtp_code);
     else m->bind(4);
     m->bind(5, r.smtp_response);
-    m->bind(6, r.status);
+    m->bind(6, to_string(r.status));
     m->bind(7, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
     m->bind(8, static_cast<int64_t>(r.message));
     const bool still_sending = m->exec() == 1;
-    if (!still_sending && r.status == "sent") {
+    if (!still_sending && r.status == MessageStatus::sent) {
       // Cancelled by `purge --supporter` while on its way, yet the relay took
       // it: the erased row says so, since the target did get the letter.
       auto went = impl_->prepare(R"sql(
@@ -296,7 +296,7 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     a->bind(1, static_cast<int64_t>(r.message));
     a->bind(2, format_utc(r.at));
     a->bind(3, r.relay);
-    a->bind(4, r.outcome);
+    a->bind(4, to_string(r.outcome));
     if (r.smtp_code) a->bind(5, r.smtp_code);
     else a->bind(5);
     a->bind(6, still_sending ? r.smtp_response : redact_addresses(r.smtp_response));
@@ -350,7 +350,7 @@ std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& 
   while (q->executeStep()) {
     std::string campaign = q->getColumn(0).getString();
     if (std::find(campaigns.begin(), campaigns.end(), campaign) == campaigns.end())
-      out.push_back({campaign, q->getColumn(1).getString(), q->getColumn(2).getInt64()});
+      out.push_back({campaign, stored_status(q->getColumn(1).getString()), q->getColumn(2).getInt64()});
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "status.h"
 #include "submission.h"
 #include "timefmt.h"
 
@@ -23,28 +24,38 @@ struct StoredMessage {
   Mailbox from;
   std::optional<Mailbox> reply_to;
   std::string copy_to;
-  std::string subject, body, message_id, relay, status;
+  std::string subject, body, message_id, relay;
+  MessageStatus status = MessageStatus::queued;
   bool reflect = false;
   int attempts = 0;
   TimePoint created_at;     // also the Date header: the same on every retry
   TimePoint lifetime_from;  // retry.lifetime counts from here: acceptance, or a `letterd retry`
+
+  // The letter as rendered at intake, to be built again byte for byte.
+  PlannedMessage planned() const {
+    return {.letter = letter, .target_id = target_id, .to = to, .from = from, .reply_to = reply_to,
+            .copy_to = copy_to, .subject = subject, .body = body, .reflect = reflect};
+  }
 };
 
 // One row of the delivery log as organisers read it.
 struct LogRow {
   long long id = 0;
-  std::string created_at, campaign, submission_id, letter, target_id, recipient, status;
+  std::string created_at, campaign, submission_id, letter, target_id, recipient;
+  MessageStatus status = MessageStatus::queued;
   int attempts = 0;
   std::string next_attempt_at, sent_at, relay, message_id, smtp_response;
   int smtp_code = 0;
 };
 
 struct LogFilter {
-  std::optional<std::string> status, campaign, target, since;
+  std::optional<MessageStatus> status;
+  std::optional<std::string> campaign, target, since;
 };
 
 struct StatusCount {
-  std::string campaign, status;
+  std::string campaign;
+  MessageStatus status = MessageStatus::queued;
   long long count = 0;
 };
 
@@ -57,7 +68,9 @@ struct ReportRow {
 };
 
 struct RecentError {
-  std::string at, relay, outcome, smtp_response;
+  std::string at, relay;
+  Outcome outcome = Outcome::deferred;
+  std::string smtp_response;
   int smtp_code = 0;
 };
 
@@ -153,8 +166,8 @@ class Store {
     int smtp_code = 0;
     std::string smtp_response;
     long long duration_ms = 0;
-    std::string outcome;                       // sent, deferred, failed, relay-fault
-    std::string status;                        // the message's new status
+    Outcome outcome = Outcome::deferred;
+    MessageStatus status = MessageStatus::deferred;  // the message's new status
     std::optional<TimePoint> next_attempt_at;  // for deferred
     bool counts_as_attempt = true;             // a relay fault costs the message no attempt
   };

@@ -128,6 +128,17 @@ inline std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? 
 
 inline TimePoint parse_time(const std::string& text) { return parse_rfc3339(text).value_or(TimePoint{}); }
 
+// The status or outcome a row holds. Only letterd writes them, so another
+// word is a row changed by hand: said, never taken for some other state.
+inline MessageStatus stored_status(const std::string& text) {
+  if (auto status = parse_message_status(text)) return *status;
+  throw std::runtime_error("the database holds a message status letterd does not know: \"" + text + "\"");
+}
+inline Outcome stored_outcome(const std::string& text) {
+  if (auto outcome = parse_outcome(text)) return *outcome;
+  throw std::runtime_error("the database holds an attempt outcome letterd does not know: \"" + text + "\"");
+}
+
 // Rows of (at, relay, outcome, smtp_code, smtp_response).
 inline std::vector<RecentError> read_tries(SQLite::Statement& q) {
   std::vector<RecentError> out;
@@ -135,7 +146,7 @@ inline std::vector<RecentError> read_tries(SQLite::Statement& q) {
     RecentError e;
     e.at = q.getColumn(0).getString();
     e.relay = q.getColumn(1).getString();
-    e.outcome = q.getColumn(2).getString();
+    e.outcome = stored_outcome(q.getColumn(2).getString());
     e.smtp_code = q.getColumn(3).isNull() ? 0 : q.getColumn(3).getInt();
     e.smtp_response = text_or_empty(q.getColumn(4));
     out.push_back(std::move(e));

@@ -288,7 +288,7 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
     page.clear();
     q.reset();
     q.bind(":after", static_cast<int64_t>(after));
-    if (f.status) q.bind(":status", *f.status);
+    if (f.status) q.bind(":status", to_string(*f.status));
     if (f.campaign) q.bind(":campaign", *f.campaign);
     if (f.target) q.bind(":target", *f.target);
     if (f.since) q.bind(":since", *f.since);
@@ -302,7 +302,7 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
       r.letter = q.getColumn(c++).getString();
       r.target_id = q.getColumn(c++).getString();
       r.recipient = q.getColumn(c++).getString();
-      r.status = q.getColumn(c++).getString();
+      r.status = stored_status(q.getColumn(c++).getString());
       r.attempts = q.getColumn(c++).getInt();
       r.next_attempt_at = text_or_empty(q.getColumn(c++));
       r.sent_at = text_or_empty(q.getColumn(c++));
@@ -323,7 +323,7 @@ std::vector<StatusCount> Store::status_counts() {
   auto q = impl_->prepare("SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
   std::vector<StatusCount> out;
   while (q->executeStep())
-    out.push_back({q->getColumn(0).getString(), q->getColumn(1).getString(), q->getColumn(2).getInt64()});
+    out.push_back({q->getColumn(0).getString(), stored_status(q->getColumn(1).getString()), q->getColumn(2).getInt64()});
   return out;
 }
 

@@ -547,4 +547,16 @@ std::optional<CheckedSubmission> check_submission(std::string_view text, std::st
   return CheckedSubmission{std::move(*submission), std::move(*messages)};
 }
 
+OutgoingMessage outgoing_letter(const PlannedMessage& planned, const std::string& message_id, TimePoint date) {
+  OutgoingMessage out{.from = planned.from,
+                      .reply_to = planned.reply_to,
+                      .to = planned.to,
+                      .subject = planned.subject,
+                      .body = planned.body,
+                      .message_id = message_id,
+                      .date = date};
+  if (planned.reflect) out.extra_headers.emplace_back("X-Letterd-Mode", "reflect (test: not sent to the target)");
+  return out;
+}
+
 }  // namespace letterd

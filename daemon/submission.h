@@ -58,6 +58,11 @@ struct PlannedMessage {
   bool reflect = false;
 };
 
+// The letter as the relay gets it: what `letterd run` sends and `letterd
+// preview` shows are built here and nowhere else. `date` is the Date
+// header, the same on every retry.
+OutgoingMessage outgoing_letter(const PlannedMessage& planned, const std::string& message_id, TimePoint date);
+
 // Checks the submission against its campaign and renders every letter.
 // nullopt (with every problem) when the campaign, a letter, a required
 // field, the authorisation, the target or a template value is wrong.

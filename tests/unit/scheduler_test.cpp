@@ -17,6 +17,69 @@ RetryPolicy policy() {
   return p;
 }
 
+// How a try ended, as the SMTP session reports it.
+SendResult reply(Transfer transfer, int code, SmtpStage stage, std::string text) {
+  return {.transfer = transfer, .code = code, .response = std::move(text), .stage = stage};
+}
+
+TEST(Classify, A2xxAfterDataIsSent) {
+  EXPECT_EQ(classify(reply(Transfer::completed, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1")), Outcome::sent);
+}
+
+TEST(Classify, A2xxToTheEndOfDataIsSentWhateverFollows) {
+  // libcurl gives up on a reply longer than 300 KB; the relay had taken the
+  // letter by then, and sending it again would deliver it again.
+  EXPECT_EQ(classify(reply(Transfer::broken, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1 xxxx")), Outcome::sent);
+  EXPECT_EQ(classify(reply(Transfer::broken, 250, SmtpStage::done, "2.0.0 Ok")), Outcome::sent);
+  // A 250 to the DATA command itself is no answer to the message.
+  EXPECT_EQ(classify(reply(Transfer::broken, 250, SmtpStage::data, "2.0.0 Ok")), Outcome::deferred);
+  EXPECT_EQ(classify(reply(Transfer::broken, 554, SmtpStage::done, "5.7.1 rejected")), Outcome::failed);
+  EXPECT_EQ(classify(reply(Transfer::broken, 451, SmtpStage::done, "4.3.0 later")), Outcome::deferred);
+}
+
+TEST(Classify, RepliesToTheMessageDecideItsFate) {
+  EXPECT_EQ(classify(reply(Transfer::broken, 451, SmtpStage::data, "4.3.0 try later")), Outcome::deferred);
+  EXPECT_EQ(classify(reply(Transfer::broken, 554, SmtpStage::data, "5.7.1 content rejected")), Outcome::failed);
+  EXPECT_EQ(classify(reply(Transfer::broken, 450, SmtpStage::rcpt, "4.2.0 mailbox busy")), Outcome::deferred);
+  EXPECT_EQ(classify(reply(Transfer::broken, 550, SmtpStage::rcpt, "5.1.1 <mp@example.org>: User unknown")),
+            Outcome::failed);
+}
+
+TEST(Classify, PolicyRefusalsAtMailOrRcptAreTheRelaysTermsNotTheLetters) {
+  // Postfix answers relay access, sender and HELO checks at RCPT; failing
+  // every letter for them would lose a campaign to one config mistake.
+  EXPECT_EQ(classify(reply(Transfer::broken, 554, SmtpStage::rcpt, "5.7.1 <mp@example.org>: Relay access denied")),
+            Outcome::refused);
+  EXPECT_EQ(classify(reply(Transfer::broken, 504, SmtpStage::rcpt, "5.5.2 <host>: Helo command rejected")),
+            Outcome::refused);
+  EXPECT_EQ(classify(reply(Transfer::broken, 530, SmtpStage::rcpt, "Authentication required")), Outcome::refused);
+  EXPECT_EQ(classify(reply(Transfer::broken, 553, SmtpStage::mail, "5.7.1 Sender address rejected")),
+            Outcome::refused);
+  EXPECT_EQ(classify(reply(Transfer::broken, 552, SmtpStage::mail, "5.3.4 Message size exceeds limit")),
+            Outcome::failed);
+}
+
+TEST(Classify, TimeoutsAndDroppedConnectionsDuringTheMessageAreDeferred) {
+  EXPECT_EQ(classify(reply(Transfer::broken, 0, SmtpStage::data, "")), Outcome::deferred);
+  EXPECT_EQ(classify(reply(Transfer::broken, 0, SmtpStage::data, "")), Outcome::deferred);
+  EXPECT_EQ(classify(reply(Transfer::broken, 0, SmtpStage::rcpt, "")), Outcome::deferred);
+}
+
+TEST(Classify, FaultsOfTheRelayPauseItAndNeverFailAMessage) {
+  EXPECT_EQ(classify(reply(Transfer::broken, 0, SmtpStage::connect, "")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 0, SmtpStage::connect, "")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 554, SmtpStage::greeting, "5.3.2 no service")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 250, SmtpStage::greeting, "")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 220, SmtpStage::tls, "")), Outcome::relay_fault);
+  // A 535 ends the session: Postfix would still answer MAIL with 250, so
+  // carrying on would fail letters one by one instead of pausing the relay.
+  EXPECT_EQ(classify(reply(Transfer::login_refused, 535, SmtpStage::auth, "5.7.8 Authentication failed")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 451, SmtpStage::mail, "4.3.0 try later")), Outcome::relay_fault);
+  // 421 is the relay closing on everyone, whatever it was answering.
+  EXPECT_EQ(classify(reply(Transfer::broken, 421, SmtpStage::data, "4.3.2 shutting down")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::broken, 421, SmtpStage::rcpt, "4.7.0 too many errors")), Outcome::relay_fault);
+}
+
 TEST(RetryDelay, DoublesFromFirstUpToMax) {
   EXPECT_EQ(retry_delay(1, policy(), 0.0), minutes(1));
   EXPECT_EQ(retry_delay(2, policy(), 0.0), minutes(2));
@@ -46,10 +109,10 @@ TEST(RetryDelay, SubSecondPoliciesStillGrow) {
 TEST(Judge, SentAndFailedAreFinal) {
   TimePoint now = at("2026-11-25T12:00:00Z");
   Verdict sent = judge(Outcome::sent, 1, now, now, policy(), 0.0);
-  EXPECT_EQ(sent.status, "sent");
+  EXPECT_EQ(sent.status, MessageStatus::sent);
   EXPECT_FALSE(sent.next_attempt_at);
   Verdict failed = judge(Outcome::failed, 1, now, now, policy(), 0.0);
-  EXPECT_EQ(failed.status, "failed");
+  EXPECT_EQ(failed.status, MessageStatus::failed);
   EXPECT_FALSE(failed.next_attempt_at);
 }
 
@@ -57,7 +120,7 @@ TEST(Judge, DeferredWaitsTheBackoff) {
   TimePoint created = at("2026-11-25T12:00:00Z");
   TimePoint now = at("2026-11-25T12:10:00Z");
   Verdict v = judge(Outcome::deferred, 2, created, now, policy(), 0.0);
-  EXPECT_EQ(v.status, "deferred");
+  EXPECT_EQ(v.status, MessageStatus::deferred);
   ASSERT_TRUE(v.next_attempt_at);
   EXPECT_EQ(format_utc(*v.next_attempt_at), "2026-11-25T12:12:00.000Z");
 }
@@ -66,7 +129,7 @@ TEST(Judge, DeferredPastLifetimeFails) {
   TimePoint created = at("2026-11-22T12:00:00Z");
   TimePoint now = at("2026-11-25T11:30:00Z");  // the next try would fall after 3 days
   Verdict v = judge(Outcome::deferred, 40, created, now, policy(), 0.0);
-  EXPECT_EQ(v.status, "failed");
+  EXPECT_EQ(v.status, MessageStatus::failed);
   EXPECT_NE(v.reason.find("retry.lifetime"), std::string::npos);
 }
 
@@ -74,7 +137,7 @@ TEST(Judge, RelayFaultNeverFailsAMessage) {
   TimePoint created = at("2026-11-01T12:00:00Z");
   TimePoint now = at("2026-11-25T12:00:00Z");  // weeks past the lifetime
   Verdict v = judge(Outcome::relay_fault, 1, created, now, policy(), 0.0);
-  EXPECT_EQ(v.status, "deferred");
+  EXPECT_EQ(v.status, MessageStatus::deferred);
   ASSERT_TRUE(v.next_attempt_at);
 }
 

@@ -1,69 +1,9 @@
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include "smtp.h"
 
 namespace letterd {
 namespace {
-
-TEST(Classify, A2xxAfterDataIsSent) {
-  EXPECT_EQ(classify(CURLE_OK, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1"), Outcome::sent);
-}
-
-TEST(Classify, A2xxToTheEndOfDataIsSentWhateverFollows) {
-  // libcurl gives up on a reply longer than 300 KB; the relay had taken the
-  // letter by then, and sending it again would deliver it again.
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 250, SmtpStage::done, "2.0.0 Ok: queued as 4F2A1 xxxx"), Outcome::sent);
-  EXPECT_EQ(classify(CURLE_GOT_NOTHING, 250, SmtpStage::done, "2.0.0 Ok"), Outcome::sent);
-  // A 250 to the DATA command itself is no answer to the message.
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 250, SmtpStage::data, "2.0.0 Ok"), Outcome::deferred);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 554, SmtpStage::done, "5.7.1 rejected"), Outcome::failed);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 451, SmtpStage::done, "4.3.0 later"), Outcome::deferred);
-}
-
-TEST(Classify, RepliesToTheMessageDecideItsFate) {
-  // libcurl reports any non-250 end-of-DATA reply as CURLE_WEIRD_SERVER_REPLY.
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 451, SmtpStage::data, "4.3.0 try later"), Outcome::deferred);
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 554, SmtpStage::data, "5.7.1 content rejected"), Outcome::failed);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 450, SmtpStage::rcpt, "4.2.0 mailbox busy"), Outcome::deferred);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 550, SmtpStage::rcpt, "5.1.1 <mp@example.org>: User unknown"),
-            Outcome::failed);
-}
-
-TEST(Classify, PolicyRefusalsAtMailOrRcptAreTheRelaysTermsNotTheLetters) {
-  // Postfix answers relay access, sender and HELO checks at RCPT; failing
-  // every letter for them would lose a campaign to one config mistake.
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 554, SmtpStage::rcpt, "5.7.1 <mp@example.org>: Relay access denied"),
-            Outcome::refused);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 504, SmtpStage::rcpt, "5.5.2 <host>: Helo command rejected"),
-            Outcome::refused);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 530, SmtpStage::rcpt, "Authentication required"), Outcome::refused);
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 553, SmtpStage::mail, "5.7.1 Sender address rejected"),
-            Outcome::refused);
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 552, SmtpStage::mail, "5.3.4 Message size exceeds limit"),
-            Outcome::failed);
-}
-
-TEST(Classify, TimeoutsAndDroppedConnectionsDuringTheMessageAreDeferred) {
-  EXPECT_EQ(classify(CURLE_OPERATION_TIMEDOUT, 0, SmtpStage::data, ""), Outcome::deferred);
-  EXPECT_EQ(classify(CURLE_GOT_NOTHING, 0, SmtpStage::data, ""), Outcome::deferred);
-  EXPECT_EQ(classify(CURLE_SEND_ERROR, 0, SmtpStage::rcpt, ""), Outcome::deferred);
-}
-
-TEST(Classify, FaultsOfTheRelayPauseItAndNeverFailAMessage) {
-  EXPECT_EQ(classify(CURLE_COULDNT_CONNECT, 0, SmtpStage::connect, ""), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_OPERATION_TIMEDOUT, 0, SmtpStage::connect, ""), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 554, SmtpStage::greeting, "5.3.2 no service"), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_USE_SSL_FAILED, 250, SmtpStage::greeting, ""), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_PEER_FAILED_VERIFICATION, 220, SmtpStage::tls, ""), Outcome::relay_fault);
-  // A 535 ends the session: Postfix would still answer MAIL with 250, so
-  // carrying on would fail letters one by one instead of pausing the relay.
-  EXPECT_EQ(classify(CURLE_LOGIN_DENIED, 535, SmtpStage::auth, "5.7.8 Authentication failed"), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 451, SmtpStage::mail, "4.3.0 try later"), Outcome::relay_fault);
-  // 421 is the relay closing on everyone, whatever it was answering.
-  EXPECT_EQ(classify(CURLE_WEIRD_SERVER_REPLY, 421, SmtpStage::data, "4.3.2 shutting down"), Outcome::relay_fault);
-  EXPECT_EQ(classify(CURLE_RECV_ERROR, 421, SmtpStage::rcpt, "4.7.0 too many errors"), Outcome::relay_fault);
-}
 
 // ---------------------------------------------------------------- bounded replies
 

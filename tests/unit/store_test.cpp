@@ -59,14 +59,14 @@ void fill(Store& store, int count, TimePoint sent_at, std::size_t body_bytes = 2
   std::vector<Store::AttemptRecord> records;
   for (long long id : ids)
     records.push_back({.message = id, .at = sent_at, .relay = "main", .smtp_code = 250,
-                       .smtp_response = "2.0.0 Ok: queued as ABC", .duration_ms = 5, .outcome = "sent",
-                       .status = "sent", .next_attempt_at = std::nullopt, .counts_as_attempt = true});
+                       .smtp_response = "2.0.0 Ok: queued as ABC", .duration_ms = 5, .outcome = Outcome::sent,
+                       .status = MessageStatus::sent, .next_attempt_at = std::nullopt, .counts_as_attempt = true});
   store.record_attempts(records);
 }
 
 std::map<std::string, long long> counts_by_status(Store& store) {
   std::map<std::string, long long> out;
-  for (const auto& c : store.status_counts()) out[c.status] += c.count;
+  for (const auto& c : store.status_counts()) out[to_string(c.status)] += c.count;
   return out;
 }
 
@@ -124,8 +124,8 @@ TEST(Store, StatusCountsFollowEveryChangeOfStatus) {
   ASSERT_EQ(due.size(), 2u);
   store.mark_sending({due[0].id, due[1].id}, kStart);
   store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 451,
-                          .smtp_response = "try later", .duration_ms = 3, .outcome = "deferred",
-                          .status = "deferred", .next_attempt_at = kStart + std::chrono::minutes(1), .counts_as_attempt = true}});
+                          .smtp_response = "try later", .duration_ms = 3, .outcome = Outcome::deferred,
+                          .status = MessageStatus::deferred, .next_attempt_at = kStart + std::chrono::minutes(1), .counts_as_attempt = true}});
   EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"deferred", 1}, {"sending", 1}, {"sent", 6}}));
 
   auto erased = store.erase_supporter("SUPPORTER99@example.org", kStart);
@@ -146,7 +146,7 @@ TEST(Store, RetentionInSlicesErasesBodiesAndNotesNoWaitingLetterNeeds) {
   ASSERT_EQ(half_letters.size(), 3u);
   store.mark_sending({half_letters[1].id}, kStart);
   store.record_attempts({{.message = half_letters[1].id, .at = kStart, .relay = "main", .smtp_code = 250,
-                          .smtp_response = "ok", .duration_ms = 3, .outcome = "sent", .status = "sent",
+                          .smtp_response = "ok", .duration_ms = 3, .outcome = Outcome::sent, .status = MessageStatus::sent,
                           .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
 
   TimePoint cutoff = kStart + std::chrono::hours(1);
@@ -199,7 +199,7 @@ TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
   store.mark_sending({due[0].id}, kStart);
   store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 250,
                           .smtp_response = "2.0.0 queued as Q1 for supporter number7 <SUPPORTER7@example.org>",
-                          .duration_ms = 3, .outcome = "sent", .status = "sent",
+                          .duration_ms = 3, .outcome = Outcome::sent, .status = MessageStatus::sent,
                           .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
   auto erased = store.erase_supporter("supporter7@example.org", kStart);
   ASSERT_EQ(erased.files.size(), 1u);
