@@ -2,8 +2,10 @@
 """Self-test for smtp_server.py.  Run: /usr/bin/python3 smtp_server_selftest.py -v
 
 Talks to the real aiosmtpd-based CaptureServer with smtplib and raw sockets.
-(Deliberately not named test_*.py so test discovery does not pick it up.)
+(Not named test_*.py: it tests the test server, not letterd.  ctest runs it
+as integration.smtp_server_selftest.)
 """
+import logging
 import os
 import re
 import signal
@@ -18,9 +20,14 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from smtp_server import CaptureServer, make_self_signed_cert  # noqa: E402
+from smtp_server import AUTH_MASK, CaptureServer, make_self_signed_cert  # noqa: E402
+
+# aiosmtpd warns of each odd command the tests send on purpose; its errors still show.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 MSG = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nhello\r\n..dot\r\n"
+# MSG as smtplib puts it on the wire: its ".." line dot-stuffed once more.
+MSG_STUFFED = MSG.replace(b"\r\n..dot", b"\r\n...dot")
 QUEUED = re.compile(rb"^2\.0\.0 Ok: queued as ([0-9A-F]+)$")
 
 
@@ -314,6 +321,134 @@ class TLSAuthTests(unittest.TestCase):
                                     smtplib.SMTPResponseException)):
                 s.sendmail("a@example.org", ["b@example.org"], MSG)
         self.assertEqual([t["outcome"] for t in srv.transactions], ["close", "421"])
+
+
+class TranscriptTests(unittest.TestCase):
+    def setUp(self):
+        self.srv = CaptureServer().start()
+        self.addCleanup(self.srv.stop)
+
+    def raw(self, srv=None):
+        c = RawClient((srv or self.srv).port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_a_session_line_by_line(self):
+        self.srv.reject_rcpt("nobody@example.org", 550, "5.1.1 no such user")
+        s = smtplib.SMTP("127.0.0.1", self.srv.port, timeout=10)
+        s.ehlo("selftest")
+        s.mail("a@example.org")
+        s.rcpt("nobody@example.org")
+        s.rcpt("b@example.org")
+        s.data(MSG)
+        s.rset()
+        s.noop()
+        s.quit()
+        [t] = self.srv.wait_closed()
+        self.assertEqual(t, [("ehlo selftest", 250), ("mail FROM:<a@example.org>", 250),
+                             ("rcpt TO:<nobody@example.org>", 550), ("rcpt TO:<b@example.org>", 250),
+                             ("data", 354), (".", 250), ("rset", 250), ("noop", 250), ("quit", 221)])
+        self.assertEqual(t.greeting, 220)
+        self.assertTrue(t.closed)
+        self.assertEqual(t.data, [MSG_STUFFED], "DATA as it crossed the wire, dot-stuffed")
+        self.assertEqual(self.srv.messages[0]["data"], MSG, "while messages hold it unstuffed")
+
+    def test_the_start_up_probe_is_no_connection_and_a_silent_one_is(self):
+        self.assertEqual(self.srv.transcripts(), [])
+        self.raw().close()
+        [t] = self.srv.wait_closed()
+        self.assertEqual((t, t.greeting, t.data, t.closed), ([], 220, [], True))
+
+    def test_lines_are_verbatim_but_for_their_crlf(self):
+        c = self.raw()
+        c.cmd(b"EHLO raw\r\n")
+        c.cmd(b"MAIL FROM: <a@example.org>\r\n")      # strict: 501
+        c.cmd(b"NOOP\n")                                # a bare LF ends a command for aiosmtpd
+        c.cmd(b"RSET \r\n")
+        c.cmd(b"XYZZY caf\xc3\xa9 \xff\r\n")
+        c.cmd(b"NOOP " + b"x" * 70000 + b"\r\n")      # longer than the reader's limit
+        c.send(b"Subject: x\r\n\r\n" + b"y" * 70000 + b"\r\n..z\r\n", mail=b"MAIL FROM:<a@example.org>")
+        c.cmd(b"DATA\r\n")
+        c.close()
+        [t] = self.srv.wait_closed()
+        self.assertEqual(t[:6], [("EHLO raw", 250), ("MAIL FROM: <a@example.org>", 501), ("NOOP\n", 250),
+                                 ("RSET ", 250), ("XYZZY caf\u00e9 \udcff", 500),
+                                 ("NOOP " + "x" * 70000, 500)])
+        self.assertEqual(t[5][0].encode("utf-8", "surrogateescape"), b"NOOP " + b"x" * 70000)
+        self.assertEqual(t[4][0].encode("utf-8", "surrogateescape"), b"XYZZY caf\xc3\xa9 \xff")
+        self.assertEqual(t[6:], [("EHLO raw", 250), ("MAIL FROM:<a@example.org>", 250),
+                                 ("RCPT TO:<b@example.org>", 250), ("DATA", 354), (".", 500),
+                                 ("DATA", 503)])
+        self.assertEqual(t.data, [b"Subject: x\r\n\r\n" + b"y" * 70000 + b"\r\n..z\r\n"])
+
+    def test_auth_credentials_are_never_recorded(self):
+        with tempfile.TemporaryDirectory() as d:
+            cert, key = make_self_signed_cert(d)
+            srv = CaptureServer(tls_cert=cert, tls_key=key, auth_users={"letterd": "s3cret"}).start()
+            self.addCleanup(srv.stop)
+            for mech in ("PLAIN", "LOGIN"):
+                s = smtplib.SMTP("127.0.0.1", srv.port, timeout=10)
+                s.ehlo("selftest")
+                s.starttls(context=ssl.create_default_context(cafile=cert))
+                s.ehlo("selftest")
+                s.user, s.password = "letterd", "s3cret"
+                s.auth(mech, getattr(s, "auth_" + mech.lower()))     # with an initial response
+                s.quit()
+            c = self.raw(srv)
+            c.cmd(b"EHLO raw\r\n")
+            c.cmd(b"STARTTLS\r\n")
+            c.sock = ssl.create_default_context(cafile=cert).wrap_socket(c.sock, server_hostname="localhost")
+            c.cmd(b"EHLO raw\r\n")
+            self.assertTrue(c.cmd(b"AUTH PLAIN\r\n").startswith(b"334"))
+            self.assertTrue(c.cmd(b"*\r\n").startswith(b"501"))
+            self.assertTrue(c.cmd(b"AUTH LOGIN\r\n").startswith(b"334"))
+            self.assertTrue(c.cmd(b"bGV0dGVyZA==\r\n").startswith(b"334"))
+            self.assertTrue(c.cmd(b"d3Jvbmc=\r\n").startswith(b"535"))
+            c.cmd(b"QUIT\r\n")
+            c.close()
+            plain, login, raw = srv.wait_closed()
+        tls = [("ehlo selftest", 250), ("STARTTLS", 220), ("ehlo selftest", 250)]
+        self.assertEqual(plain, tls + [("AUTH PLAIN " + AUTH_MASK, 235), ("quit", 221)])
+        self.assertEqual(login, tls + [("AUTH LOGIN " + AUTH_MASK, 334), (AUTH_MASK, 235), ("quit", 221)])
+        self.assertEqual(raw, [("EHLO raw", 250), ("STARTTLS", 220), ("EHLO raw", 250), ("AUTH PLAIN", 334),
+                               ("*", 501), ("AUTH LOGIN", 334), (AUTH_MASK, 334), (AUTH_MASK, 535),
+                               ("QUIT", 221)])
+        recorded = repr([plain, login, raw])
+        for secret in ("s3cret", "czNjcmV0", "AGxldHRlcmQAczNjcmV0", "d3Jvbmc="):
+            self.assertNotIn(secret, recorded)
+
+    def test_faults_at_the_end_of_data(self):
+        self.srv.close_next(1)
+        self.srv.reply_421_next(1)
+        self.srv.raw_reply_next(1, "hello there")
+        replies = [self.raw().send(b"Subject: x\r\n\r\nx\r\n") for _ in range(3)]
+        self.assertEqual(replies, [b"<closed>", b"421 4.3.2 Service shutting down, closing connection",
+                                   b"hello there"])
+        RawClient.opened.pop().close()
+        self.srv.stall_next(1)
+        c = self.raw()
+        for line in (b"EHLO raw", b"MAIL FROM:<a@example.org>", b"RCPT TO:<b@example.org>", b"DATA"):
+            c.cmd(line + b"\r\n")
+        c.sock.sendall(b"Subject: x\r\n\r\nx\r\n.\r\n")   # a stall: no reply to wait for
+        with self.assertRaises(AssertionError) as cm:
+            self.srv.wait_closed(timeout=0.5)
+        self.assertIn("still open", str(cm.exception))
+        c.close()
+        ends = [t[-1] for t in self.srv.wait_closed()]
+        self.assertEqual(ends, [(".", None), (".", 421), (".", "hello there"), (".", None)])
+
+    def test_clear_forgets_and_an_open_connection_goes_on(self):
+        c = self.raw()
+        c.cmd(b"EHLO one\r\n")
+        self.raw().close()
+        deadline = time.monotonic() + 10
+        while [t.closed for t in self.srv.transcripts()] != [False, True]:
+            self.assertLess(time.monotonic(), deadline, self.srv.transcripts())
+            time.sleep(0.01)
+        self.srv.clear()
+        c.cmd(b"NOOP\r\n")
+        [t] = self.srv.transcripts()
+        self.assertEqual((t, t.greeting, t.closed), ([("NOOP", 250)], 220, False))
 
 
 class CLITests(unittest.TestCase):
