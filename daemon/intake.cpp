@@ -114,7 +114,7 @@ IntakeCounts Intake::run(const std::vector<std::string>& names) {
                 file.duplicates ? ", " + std::to_string(file.duplicates) + " duplicate(s) skipped" : "");
     }
     try {
-      queue_.finish_accepted(done, config_.keep_accepted);
+      finish_accepted(done);
     } catch (const std::exception& e) {
       // Committed: when read again the file is known by its name and bytes, and removed then.
       log_.error("{}; accepted files left in new/ are removed at the next scan", e.what());
@@ -131,11 +131,27 @@ void Intake::reject(const std::string& name, const std::vector<std::string>& rea
 }
 
 void Intake::move_rejected(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts) {
-  std::string moved = queue_.reject(name, reasons);
+  std::string moved;
+  try {
+    moved = queue_.reject(name, reasons);
+  } catch (const MoveNotDurable& e) {
+    // In rejected/ now: said so, and rejected again should a crash bring it back.
+    log_.error("{}", e.what());
+    moved = e.name;
+  }
   // The reasons can quote what the supporter wrote: they stay in the .error
   // file and the database, and the log says only how many there are.
   log_.warn("rejected {}: {} problem(s), listed in {}/rejected/{}.error", name, reasons.size(), queue_.root(), moved);
   ++counts.rejected;
+}
+
+void Intake::finish_accepted(const std::vector<std::string>& names) {
+  try {
+    queue_.finish_accepted(names, config_.keep_accepted);
+  } catch (const MoveNotDurable& e) {
+    // Out of new/ now: said so, and finished again should a crash bring them back.
+    log_.error("{}", e.what());
+  }
 }
 
 std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCounts& counts) {
@@ -168,7 +184,7 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
   if (store_.already_accepted(name, digest)) {
     // Committed before a crash kept us from removing the file: finish that.
     log_.info("{} was already accepted; removing it", name);
-    queue_.finish_accepted({name}, config_.keep_accepted);
+    finish_accepted({name});
     return std::nullopt;
   }
 

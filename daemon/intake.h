@@ -66,6 +66,9 @@ class Intake {
   void reject(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
   // The move alone, for a rejection already in a committed transaction.
   void move_rejected(const std::string& name, const std::vector<std::string>& reasons, IntakeCounts& counts);
+  // Removes committed files from new/ (or keeps them in accepted/). Throws
+  // when a file is still in new/; a move made but not synced is only logged.
+  void finish_accepted(const std::vector<std::string>& names);
 
   const Config& config_;
   Store& store_;

@@ -22,12 +22,24 @@ namespace {
 
 std::runtime_error sys_error(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
 
-// A rename is durable only once its directory is synced.
-void sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw sys_error("cannot open " + dir);
-  ::fsync(fd);
-  ::close(fd);
+// What an operator can do about a sync that failed.
+constexpr const char* kDiskTrouble = "the filesystem did not confirm the write (the kernel log may say why)";
+
+// A rename or link lasts only once its directory is synced. Returns why
+// that failed: the move is made by then, and what the failure means
+// depends on what moved where.
+std::optional<std::string> sync_dir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return "cannot open " + dir + " to sync it: " + std::strerror(errno);
+  if (::fsync(fd.get()) != 0) return "cannot sync " + dir + ": " + std::strerror(errno);
+  return std::nullopt;
+}
+
+// Syncs the directory a file moved into, then the one it left: were the
+// second synced alone, a crash could keep the file in neither.
+std::optional<std::string> sync_move(const std::string& into, const std::string& from) {
+  auto failed = sync_dir(into);
+  return failed ? failed : sync_dir(from);
 }
 
 void write_all(int fd, std::string_view data, const std::string& path) {
@@ -76,8 +88,8 @@ struct RegularFile {
 
 RegularFile read_regular(const std::string& path, std::size_t max_bytes) {
   RegularFile out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) {
     // A file that can never be read is rejected; running out of descriptors
     // or memory is letterd's trouble, not the file's: try it again later.
     if (errno != ENOENT && errno != EACCES && errno != EPERM && errno != ELOOP && errno != ENXIO)
@@ -93,32 +105,26 @@ RegularFile read_regular(const std::string& path, std::size_t max_bytes) {
     return out;
   }
   struct stat before;
-  if (::fstat(fd, &before) != 0) {
-    ::close(fd);
-    throw sys_error("cannot read " + path);
-  }
+  if (::fstat(fd.get(), &before) != 0) throw sys_error("cannot read " + path);
   if (!S_ISREG(before.st_mode)) {
-    ::close(fd);
     out.outcome = S_ISDIR(before.st_mode) ? RegularFile::Outcome::directory : RegularFile::Outcome::unreadable;
     out.error = not_a_regular_file(before.st_mode);
     return out;
   }
   char buffer[16384];
   while (out.text.size() <= max_bytes) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       out.outcome = RegularFile::Outcome::unreadable;
       out.error = std::string("cannot read: ") + std::strerror(errno);
-      ::close(fd);
       return out;
     }
     if (n == 0) break;
     out.text.append(buffer, static_cast<std::size_t>(n));
   }
   struct stat after;
-  out.changed_while_read = ::fstat(fd, &after) != 0 || !same_stamp(before, after);
-  ::close(fd);
+  out.changed_while_read = ::fstat(fd.get(), &after) != 0 || !same_stamp(before, after);
   if (out.text.size() > max_bytes) {
     out.outcome = RegularFile::Outcome::unreadable;
     out.error = "the file is larger than " + std::to_string(max_bytes / 1024) + " KiB";
@@ -136,9 +142,9 @@ constexpr mode_t kClosedDir = 0750;
 // `path`: letterd cannot chmod a file another user owns, but can replace it.
 void replace_with_private_copy(int fd, const std::string& path, const std::string& tmp_dir) {
   std::string copy = tmp_dir + "/" + unique_tmp_name(std::filesystem::path(path).filename().string());
-  int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFile);
-  if (out < 0) return;
-  bool ok = ::fchmod(out, kPrivateFile) == 0 && ::lseek(fd, 0, SEEK_SET) == 0;
+  UniqueFd out(::open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFile));
+  if (!out) return;
+  bool ok = ::fchmod(out.get(), kPrivateFile) == 0 && ::lseek(fd, 0, SEEK_SET) == 0;
   char buffer[16384];
   while (ok) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);
@@ -148,13 +154,15 @@ void replace_with_private_copy(int fd, const std::string& path, const std::strin
       break;
     }
     try {
-      write_all(out, std::string_view(buffer, static_cast<std::size_t>(n)), copy);
+      write_all(out.get(), std::string_view(buffer, static_cast<std::size_t>(n)), copy);
     } catch (const std::exception&) {
       ok = false;
     }
   }
-  ok = ok && ::fsync(out) == 0;
-  ::close(out);
+  // A copy the disk did not confirm is not put in the file's place: the
+  // writer's mode stays, which the closed directory still guards.
+  ok = ok && ::fsync(out.get()) == 0;
+  out.reset();
   if (!ok || ::rename(copy.c_str(), path.c_str()) != 0) ::unlink(copy.c_str());
 }
 
@@ -163,13 +171,12 @@ void replace_with_private_copy(int fd, const std::string& path, const std::strin
 // directory, closed to others, still guards a file this cannot change.
 // Anything but a regular file (a symlink, a pipe) is left as it is.
 void make_private(const std::string& path, const std::string& tmp_dir) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) return;
   struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) != kPrivateFile &&
-      ::fchmod(fd, kPrivateFile) != 0 && errno == EPERM)
-    replace_with_private_copy(fd, path, tmp_dir);
-  ::close(fd);
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) != kPrivateFile &&
+      ::fchmod(fd.get(), kPrivateFile) != 0 && errno == EPERM)
+    replace_with_private_copy(fd.get(), path, tmp_dir);
 }
 
 // The mode a queue directory must have: rejected/ and accepted/ exactly
@@ -187,6 +194,44 @@ void give_promised_mode(const std::string& dir, bool closed) {
   std::snprintf(modes, sizeof modes, "mode %04o and letterd cannot make it %04o", static_cast<unsigned>(mode),
                 static_cast<unsigned>(wanted));
   throw sys_error(dir + " is " + modes);
+}
+
+// Writes `text` to a new file `tmp`, mode 0640 whatever the umask, syncs it
+// and renames it to `path`. On failure nothing is left at either.
+void write_synced(const std::string& tmp, const std::string& text, const std::string& path) {
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFile));
+  if (!fd) throw sys_error("cannot create " + tmp);
+  try {
+    if (::fchmod(fd.get(), kPrivateFile) != 0) throw sys_error("cannot chmod " + tmp);
+    write_all(fd.get(), text, tmp);
+    if (::fsync(fd.get()) != 0) throw sys_error("cannot sync " + tmp + " (" + kDiskTrouble + ")");
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw sys_error("cannot move " + tmp + " to " + path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+// Copies `in` to `out`, then syncs `out`: a copy the disk did not confirm is
+// not queued, as Postfix treats a failed fsync as a failed delivery.
+void copy_synced(int in, const std::string& source_path, int out, const std::string& out_path) {
+  char buffer[16384];
+  ssize_t n;
+  while ((n = ::read(in, buffer, sizeof buffer)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw sys_error("cannot read " + source_path);
+    write_all(out, std::string_view(buffer, static_cast<std::size_t>(n)), out_path);
+  }
+  if (::fsync(out) != 0)
+    throw std::runtime_error(source_path + " was not queued: cannot sync its copy " + out_path + ": " +
+                             std::strerror(errno) + "; " + kDiskTrouble);
+}
+
+// "new/a.json" or "new/a.json and 3 other file(s)", for a log line about a batch.
+std::string some_names(const std::vector<std::string>& names, std::size_t count) {
+  std::string first = "new/" + names.front();
+  return count > 1 ? first + " and " + std::to_string(count - 1) + " other file(s)" : first;
 }
 
 }  // namespace
@@ -212,17 +257,10 @@ class QueueDir::InPlaceWrites {
     bool reported = false;  // the log said it is being written
   };
 
-  explicit InPlaceWrites(const std::string& new_dir) {
-    fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd_ < 0) return;  // no watch (too many instances): files read half-written are still caught by their times
+  explicit InPlaceWrites(const std::string& new_dir) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    if (!fd_) return;  // no watch (too many instances): files read half-written are still caught by their times
     constexpr uint32_t kMask = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE;
-    if (::inotify_add_watch(fd_, new_dir.c_str(), kMask) < 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~InPlaceWrites() {
-    if (fd_ >= 0) ::close(fd_);
+    if (::inotify_add_watch(fd_.get(), new_dir.c_str(), kMask) < 0) fd_.reset();
   }
   InPlaceWrites(const InPlaceWrites&) = delete;
   InPlaceWrites& operator=(const InPlaceWrites&) = delete;
@@ -231,8 +269,8 @@ class QueueDir::InPlaceWrites {
   void drain() {
     alignas(inotify_event) char buffer[8192];
     for (;;) {
-      if (fd_ < 0) return;
-      ssize_t n = ::read(fd_, buffer, sizeof buffer);
+      if (!fd_) return;
+      ssize_t n = ::read(fd_.get(), buffer, sizeof buffer);
       if (n <= 0) return;
       for (char* p = buffer; p < buffer + n;) {
         const auto* event = reinterpret_cast<const inotify_event*>(p);
@@ -254,8 +292,7 @@ class QueueDir::InPlaceWrites {
       return;
     }
     if (event.mask & IN_IGNORED) {  // new/ itself went away
-      ::close(fd_);
-      fd_ = -1;
+      fd_.reset();
       files_.clear();
       return;
     }
@@ -275,7 +312,7 @@ class QueueDir::InPlaceWrites {
     }
   }
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::map<std::string, Writes, std::less<>> files_;
 };
 
@@ -361,80 +398,75 @@ std::string QueueDir::reject(const std::string& name, const std::vector<std::str
   for (int n = 1; exists(rejected + "/" + target) || exists(rejected + "/" + target + ".error"); ++n)
     target = name + "." + std::to_string(n);
 
-  // The .error first, so a crash never leaves a rejected file without its reason.
-  std::string error_tmp = root_ + "/tmp/" + unique_tmp_name(target + ".error");
-  int fd = ::open(error_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFile);
-  if (fd < 0) throw sys_error("cannot create " + error_tmp);
+  // The .error first, so a crash never leaves a rejected file without its
+  // reason; mode 0640, as the reasons can quote what the supporter wrote.
+  // One whose sync fails is not written, and the file stays in new/.
+  const std::string error_path = rejected + "/" + target + ".error";
   std::string text;
   for (const auto& p : problems) text += p + "\n";
-  try {
-    // Whatever the umask: the reasons can quote what the supporter wrote.
-    if (::fchmod(fd, kPrivateFile) != 0) throw sys_error("cannot chmod " + error_tmp);
-    write_all(fd, text, error_tmp);
-    if (::fsync(fd) != 0) throw sys_error("cannot sync " + error_tmp);
-    ::close(fd);
-    fd = -1;
-    if (::rename(error_tmp.c_str(), (rejected + "/" + target + ".error").c_str()) != 0)
-      throw sys_error("cannot move " + error_tmp + " to " + rejected);
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(error_tmp.c_str());
-    throw;
+  write_synced(root_ + "/tmp/" + unique_tmp_name(target + ".error"), text, error_path);
+  if (::rename((new_dir() + "/" + name).c_str(), (rejected + "/" + target).c_str()) != 0) {
+    auto failure = sys_error("cannot move new/" + name + " to " + rejected);
+    // The file stays in new/ and is tried again, with its reasons written anew.
+    ::unlink(error_path.c_str());
+    throw failure;
   }
-  if (::rename((new_dir() + "/" + name).c_str(), (rejected + "/" + target).c_str()) != 0)
-    throw sys_error("cannot move new/" + name + " to " + rejected);
   make_private(rejected + "/" + target, root_ + "/tmp");
-  sync_dir(rejected);
-  sync_dir(new_dir());
+  if (auto failed = sync_move(rejected, new_dir()))
+    throw MoveNotDurable(target, "new/" + name + " is now " + rejected + "/" + target + ", but " + *failed + "; " +
+                                     kDiskTrouble + ". After a crash it may be back in new/, and is rejected again");
   return target;
 }
 
 void QueueDir::finish_accepted(const std::vector<std::string>& names, bool keep) const {
-  if (names.empty()) return;
-  std::string accepted = root_ + "/accepted";
+  const std::string accepted = root_ + "/accepted";
+  std::size_t moved = 0;
+  std::string trouble;  // the move that failed: the files before it are synced all the same
   for (const auto& name : names) {
     std::string path = new_dir() + "/" + name;
     if (keep) {
       std::string target = name;
       for (int n = 1; exists(accepted + "/" + target); ++n) target = name + "." + std::to_string(n);
-      if (::rename(path.c_str(), (accepted + "/" + target).c_str()) != 0) throw sys_error("cannot move " + path);
+      if (::rename(path.c_str(), (accepted + "/" + target).c_str()) != 0) {
+        trouble = sys_error("cannot move " + path + " to " + accepted).what();
+        break;
+      }
       make_private(accepted + "/" + target, root_ + "/tmp");
     } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      throw sys_error("cannot remove " + path);
+      trouble = sys_error("cannot remove " + path).what();
+      break;
     }
+    ++moved;
   }
-  if (keep) sync_dir(accepted);
-  sync_dir(new_dir());
+  // Each is committed already: one that comes back after a crash is known
+  // by its name and bytes, and finished again.
+  std::optional<std::string> failed;
+  if (moved) failed = keep ? sync_move(accepted, new_dir()) : sync_dir(new_dir());
+  if (!failed && trouble.empty()) return;
+  if (!failed) throw std::runtime_error(trouble);
+  std::string not_durable = some_names(names, moved) + (keep ? " moved to accepted/" : " removed") + ", but " +
+                            *failed + "; " + kDiskTrouble + ". After a crash they may be back in new/, and are " +
+                            (keep ? "moved to accepted/" : "removed") + " again, being known as accepted";
+  if (!trouble.empty()) throw std::runtime_error(trouble + "; and " + not_durable);
+  throw MoveNotDurable(names.front(), not_durable);
 }
 
 std::string QueueDir::enqueue(const std::string& source_path) const {
   std::string name = std::filesystem::path(source_path).filename().string();
   if (name.empty() || name[0] == '.') throw std::runtime_error(source_path + ": a queue file name must not start with '.'");
-  int in = ::open(source_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) throw sys_error("cannot open " + source_path);
+  UniqueFd in(::open(source_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw sys_error("cannot open " + source_path);
   std::string tmp = root_ + "/tmp/" + unique_tmp_name(name);
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (out < 0) {
-    ::close(in);
-    throw sys_error("cannot create " + tmp);
-  }
-  char buffer[16384];
-  ssize_t n;
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  if (!out) throw sys_error("cannot create " + tmp);
   try {
-    while ((n = ::read(in, buffer, sizeof buffer)) != 0) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw sys_error("cannot read " + source_path);
-      write_all(out, std::string_view(buffer, static_cast<std::size_t>(n)), tmp);
-    }
-    if (::fsync(out) != 0) throw sys_error("cannot sync " + tmp);
+    copy_synced(in.get(), source_path, out.get(), tmp);
   } catch (...) {
-    ::close(in);
-    ::close(out);
     ::unlink(tmp.c_str());
     throw;
   }
-  ::close(in);
-  ::close(out);
+  in.reset();
+  out.reset();
   std::string target = new_dir() + "/" + name;
   // link() never replaces: a file of that name already waiting is an error, not a loss.
   if (::link(tmp.c_str(), target.c_str()) != 0) {
@@ -444,28 +476,27 @@ std::string QueueDir::enqueue(const std::string& source_path) const {
     throw sys_error("cannot enqueue " + name + " as " + target);
   }
   ::unlink(tmp.c_str());
-  sync_dir(new_dir());
+  // Linked, and maybe read by the daemon already: it is left in new/, and
+  // the source's owner, told, still has the file to enqueue again.
+  if (auto failed = sync_dir(new_dir()))
+    throw MoveNotDurable(name, source_path + " is in the queue as new/" + name + ", but " + *failed + "; " +
+                                   kDiskTrouble + ". After a crash it may not be: keep " + source_path +
+                                   " and enqueue it again once the disk is sound (a file already waiting is " +
+                                   "not replaced, and one already taken is not taken twice)");
   return name;
 }
 
-QueueWatch::QueueWatch(const std::string& new_dir) {
-  fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd_ < 0) throw sys_error("inotify");
-  if (::inotify_add_watch(fd_, new_dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0) {
-    ::close(fd_);
+QueueWatch::QueueWatch(const std::string& new_dir) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+  if (!fd_) throw sys_error("inotify");
+  if (::inotify_add_watch(fd_.get(), new_dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE) < 0)
     throw sys_error("cannot watch " + new_dir);
-  }
-}
-
-QueueWatch::~QueueWatch() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 bool QueueWatch::drain() {
   alignas(inotify_event) char buffer[8192];
   bool any = false;
   for (;;) {
-    ssize_t n = ::read(fd_, buffer, sizeof buffer);
+    ssize_t n = ::read(fd_.get(), buffer, sizeof buffer);
     if (n <= 0) break;
     any = true;  // IN_Q_OVERFLOW counts too: the rescan picks up what was lost
   }

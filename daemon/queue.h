@@ -12,10 +12,24 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "unique_fd.h"
+
 namespace letterd {
+
+// Thrown when a file was moved but the directory sync that makes the move
+// last failed: the file is in its new place now, and after a crash may be
+// back in its old one. It is not moved back: that move would be no surer
+// to last, and the daemon may already have read the file. what() names the
+// file, both places, and what becomes of it.
+struct MoveNotDurable : std::runtime_error {
+  MoveNotDurable(std::string name, const std::string& what) : std::runtime_error(what), name(std::move(name)) {}
+  std::string name;  // its name in its new place
+};
 
 // What QueueDir::read found at new/NAME.
 struct WaitingFile {
@@ -61,16 +75,21 @@ class QueueDir {
 
   // Moves new/NAME to rejected/ and writes rejected/NAME.error, one line a
   // problem; both end up mode 0640, whoever wrote the file. Returns the
-  // name it has in rejected/ (suffixed if taken).
+  // name it has in rejected/ (suffixed if taken). Throws std::runtime_error
+  // with the file still in new/, or MoveNotDurable once it is in rejected/.
   std::string reject(const std::string& name, const std::vector<std::string>& problems) const;
 
   // Removes each new/NAME, or moves it to accepted/ (mode 0640) when
-  // `keep`; one sync of the directories for them all.
+  // `keep`; one sync of the directories for them all. Stops at the first
+  // file it cannot move, throwing std::runtime_error once the files before
+  // it are synced; throws MoveNotDurable when only the sync failed.
   void finish_accepted(const std::vector<std::string>& names, bool keep) const;
 
   // The tmp -> new protocol for `letterd enqueue`: copy to tmp/, fsync,
   // link into new/ under the file's own name (never replacing a waiting
-  // file), fsync new/. Returns the name in new/; throws std::runtime_error.
+  // file), fsync new/. Returns the name in new/; throws std::runtime_error
+  // when the file is not queued, MoveNotDurable when it is in new/ but the
+  // sync of new/ failed.
   std::string enqueue(const std::string& source_path) const;
 
   std::string new_dir() const { return root_ + "/new"; }
@@ -93,16 +112,15 @@ std::optional<std::string> read_file_bounded(const std::string& path, std::size_
 class QueueWatch {
  public:
   explicit QueueWatch(const std::string& new_dir);  // throws std::runtime_error
-  ~QueueWatch();
   QueueWatch(const QueueWatch&) = delete;
   QueueWatch& operator=(const QueueWatch&) = delete;
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   // Reads every pending event; true when any could mean a new file.
   bool drain();
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 }  // namespace letterd
