@@ -19,39 +19,34 @@ Signals::Signals() {
   sigemptyset(&mask_);
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask_, s);
   sigprocmask(SIG_BLOCK, &mask_, nullptr);
-  fd_ = signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd_ < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+  fd_.reset(signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!fd_) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
 }
-
-Signals::~Signals() { ::close(fd_); }
 
 void Signals::read() {
   signalfd_siginfo info;
-  while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+  while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo == SIGHUP) reload = true;
     else stop = true;
   }
 }
 
 WakeFd::WakeFd() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+  if (!fd_) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
 }
-
-WakeFd::~WakeFd() { ::close(fd_); }
 
 void WakeFd::drain() {
   std::uint64_t n;
-  [[maybe_unused]] auto r = ::read(fd_, &n, sizeof n);
+  [[maybe_unused]] auto r = ::read(fd_.get(), &n, sizeof n);
 }
 
 InstanceLock::InstanceLock(const std::string& database) {
   std::string dir = std::filesystem::path(database).parent_path().string();
   if (dir.empty()) dir = ".";
-  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd_ < 0) throw std::runtime_error("cannot open " + dir + ": " + std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  fd_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd_) throw std::runtime_error("cannot open " + dir + ": " + std::strerror(errno));
+  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     int error = errno;
-    ::close(fd_);
     if (error != EWOULDBLOCK)
       throw std::runtime_error("cannot lock " + dir + " (letterd takes one lock per database directory): " +
                                std::strerror(error));
@@ -59,8 +54,6 @@ InstanceLock::InstanceLock(const std::string& database) {
                              " (one letterd per database directory)");
   }
 }
-
-InstanceLock::~InstanceLock() { ::close(fd_); }
 
 StartupKeepAlive::StartupKeepAlive() {
   thread_ = std::thread([this] {

@@ -15,6 +15,7 @@
 #include "log_once.h"
 #include "store.h"
 #include "timefmt.h"
+#include "unique_fd.h"
 
 namespace spdlog {
 class logger;
@@ -28,10 +29,7 @@ namespace letterd {
 class Signals {
  public:
   Signals();
-  ~Signals();
-  Signals(const Signals&) = delete;
-  Signals& operator=(const Signals&) = delete;
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
   // Reads pending signals; remembers a stop or a reload.
   void read();
@@ -41,21 +39,18 @@ class Signals {
 
  private:
   sigset_t mask_;
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 // An eventfd the relays' sessions write when they finish a message.
 class WakeFd {
  public:
   WakeFd();
-  ~WakeFd();
-  WakeFd(const WakeFd&) = delete;
-  WakeFd& operator=(const WakeFd&) = delete;
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   void drain();
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 // One letterd per database: a second would put the first's in-flight
@@ -66,12 +61,9 @@ class WakeFd {
 class InstanceLock {
  public:
   explicit InstanceLock(const std::string& database);
-  ~InstanceLock();
-  InstanceLock(const InstanceLock&) = delete;
-  InstanceLock& operator=(const InstanceLock&) = delete;
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;  // the lock lasts as long as the descriptor
 };
 
 // While the database opens: a first start of this letterd on a long

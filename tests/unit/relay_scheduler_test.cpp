@@ -1,0 +1,223 @@
+// The scheduler of one relay, with made-up time, load and log: no clock,
+// no database, no relay. Each test is a rule an organiser would notice
+// broken (a burst past a limit, a letter failed for the relay's fault).
+#include <gtest/gtest.h>
+
+#include "scheduler.h"
+
+namespace letterd {
+namespace {
+
+using namespace std::chrono;
+
+const TimePoint kNoon = *parse_rfc3339("2026-11-25T12:00:00Z");
+
+RelayConfig relay(RateLimits rate = {}, int connections = 1) {
+  RelayConfig r;
+  r.name = "main";
+  r.connections = connections;
+  r.rate = rate;
+  return r;
+}
+
+RetryPolicy retry() {
+  RetryPolicy p;
+  p.first = minutes(1);
+  p.max = hours(1);
+  p.lifetime = hours(72);
+  return p;
+}
+
+Jitter no_jitter() {
+  return [] { return 0.0; };
+}
+
+std::vector<DueLetter> letters(int n, const std::string& target = "mp-a", const std::string& campaign = "c") {
+  std::vector<DueLetter> out;
+  for (int i = 1; i <= n; ++i) out.push_back({i, campaign, target});
+  return out;
+}
+
+// Sends every planned letter and says the relay had each at once.
+void deliver_all(RelayScheduler& s, const Plan& plan, const std::vector<DueLetter>& due, TimePoint at) {
+  for (long long id : plan.send)
+    for (const auto& d : due)
+      if (d.id == id) s.after_try(d, at, Outcome::sent, 0, at, at);
+}
+
+TEST(RelayScheduler, ARelayWithoutLimitsClaimsAheadForEverySession) {
+  RelayScheduler s(relay({}, 2), retry(), no_jitter());
+  // 32 queued per session, so a session never waits for the loop.
+  EXPECT_EQ(s.room(0), 64);
+  Plan plan = s.plan(kNoon, letters(100), s.room(0));
+  EXPECT_EQ(plan.send.size(), 64u);
+  EXPECT_TRUE(plan.filled);
+  // Refilled only once half the queue has gone: no claim a letter at a time.
+  EXPECT_EQ(s.room(64 - 31), 0);
+  EXPECT_EQ(s.room(32), 32);
+}
+
+TEST(RelayScheduler, ARelayWithLimitsClaimsOnlyForAnIdleSession) {
+  RateLimits rate{.per_second = 50};
+  RelayScheduler s(relay(rate, 3), retry(), no_jitter());
+  EXPECT_EQ(s.room(0), 3);
+  EXPECT_EQ(s.room(2), 1);
+  EXPECT_EQ(s.room(3), 0);
+}
+
+TEST(RelayScheduler, EachWindowHoldsTheLetterPastItsLimitToTheWindowsEnd) {
+  struct Case {
+    RateLimits rate;
+    Duration window;
+  };
+  for (const Case& c : {Case{{.per_second = 3}, seconds(1)}, Case{{.per_minute = 3}, minutes(1)},
+                        Case{{.per_hour = 3}, hours(1)}, Case{{.per_day = 3}, hours(24)}}) {
+    RelayScheduler s(relay(c.rate, 10), retry(), no_jitter());
+    auto due = letters(5);
+    Plan first = s.plan(kNoon, due, 10);
+    ASSERT_EQ(first.send, (std::vector<long long>{1, 2, 3}));
+    deliver_all(s, first, due, kNoon);
+    ASSERT_TRUE(first.relay_slot);
+    EXPECT_EQ(*first.relay_slot, kNoon + c.window);
+    std::vector<DueLetter> rest(due.begin() + 3, due.end());
+    // A millisecond before the window's end: still nothing; at its end: the next three may go.
+    EXPECT_TRUE(s.plan(kNoon + c.window - milliseconds(1), rest, 10).send.empty());
+    EXPECT_EQ(s.plan(kNoon + c.window, rest, 10).send.size(), 2u);
+  }
+}
+
+TEST(RelayScheduler, ASendUnderWayCountsUntilItEnds) {
+  RelayScheduler s(relay({.per_second = 1}, 2), retry(), no_jitter());
+  auto due = letters(2);
+  Plan plan = s.plan(kNoon, due, 2);
+  ASSERT_EQ(plan.send.size(), 1u);
+  // The relay had it 400 ms later: the window counts from there.
+  s.after_try(due[0], kNoon, Outcome::sent, 0, kNoon, kNoon + milliseconds(400));
+  Plan next = s.plan(kNoon + seconds(1), {due[1]}, 2);
+  EXPECT_TRUE(next.send.empty());
+  EXPECT_EQ(*next.relay_slot, kNoon + milliseconds(1400));
+}
+
+TEST(RelayScheduler, ALetterThatNeverReachedTheRelayGivesItsPlaceBack) {
+  RelayScheduler s(relay({.per_minute = 1}), retry(), no_jitter());
+  auto due = letters(2);
+  ASSERT_EQ(s.plan(kNoon, due, 1).send.size(), 1u);
+  s.give_back(due[0], kNoon);  // cancelled, or another process claimed it
+  EXPECT_EQ(s.plan(kNoon, due, 1).send.size(), 1u);
+}
+
+TEST(RelayScheduler, ATargetAtItsLimitIsHeldWhileOthersGo) {
+  RelayScheduler s(relay({}, 1), retry(), no_jitter());
+  s.use_target_limits({{"c", {.per_hour = 2}}});
+  ASSERT_TRUE(s.needs_target_seeds("c"));
+  s.seed_targets("c", {});
+  std::vector<DueLetter> due = {{1, "c", "mp-a"}, {2, "c", "mp-a"}, {3, "c", "mp-a"}, {4, "c", "mp-b"},
+                                {5, "c", "mp-a"}};
+  Plan plan = s.plan(kNoon, due, 32);
+  EXPECT_EQ(plan.send, (std::vector<long long>{1, 2, 4}));
+  ASSERT_EQ(plan.hold.size(), 1u) << "one hold for the target, not one per letter";
+  EXPECT_EQ(plan.hold[0].target_id, "mp-a");
+  EXPECT_EQ(plan.hold[0].until, kNoon + hours(1));
+}
+
+TEST(RelayScheduler, ARestartCountsTheSendsTheLogHolds) {
+  RelayScheduler s(relay({.per_hour = 2}), retry(), no_jitter());
+  ASSERT_TRUE(s.needs_relay_seeds());
+  EXPECT_EQ(s.relay_seed_count(), 2u);
+  EXPECT_LE(s.relay_seed_since(kNoon), kNoon - hours(1)) << "the log is read back over the whole window";
+  s.seed_relay({kNoon - minutes(50), kNoon - minutes(10)});
+  EXPECT_FALSE(s.needs_relay_seeds());
+  Plan plan = s.plan(kNoon, letters(1), 1);
+  EXPECT_TRUE(plan.send.empty());
+  EXPECT_EQ(*plan.relay_slot, kNoon + minutes(10));
+
+  // The same for a target's limit, from one read for the whole campaign.
+  RelayScheduler t(relay({}, 1), retry(), no_jitter());
+  t.use_target_limits({{"c", {.per_day = 1}}});
+  EXPECT_LE(t.target_seed_since("c", kNoon), kNoon - hours(24));
+  t.seed_targets("c", {{"mp-a", kNoon - hours(23)}});
+  Plan held = t.plan(kNoon, {{1, "c", "mp-a"}, {2, "c", "mp-b"}}, 32);
+  EXPECT_EQ(held.send, (std::vector<long long>{2}));
+  EXPECT_EQ(held.hold.at(0).until, kNoon + hours(1));
+}
+
+TEST(RelayScheduler, NewTargetLimitsAfterAReloadReadTheLogAgainAndKeepSendsUnderWay) {
+  RelayScheduler s(relay({}, 1), retry(), no_jitter());
+  s.use_target_limits({{"c", {.per_hour = 5}}});
+  s.seed_targets("c", {});
+  ASSERT_EQ(s.plan(kNoon, letters(1), 32).send.size(), 1u);  // under way
+  s.use_target_limits({{"c", {.per_hour = 1}}});
+  EXPECT_TRUE(s.needs_target_seeds("c"));
+  s.seed_targets("c", {});
+  Plan plan = s.plan(kNoon + seconds(1), {{2, "c", "mp-a"}}, 32);
+  EXPECT_TRUE(plan.send.empty()) << "the letter under way fills the new hour";
+  // Unchanged limits keep their seeds: no read of the log at each reload.
+  s.use_target_limits({{"c", {.per_hour = 1}}});
+  EXPECT_FALSE(s.needs_target_seeds("c"));
+  // Limits removed: the campaign's letters go unheld.
+  s.use_target_limits({});
+  EXPECT_EQ(s.plan(kNoon + seconds(2), {{2, "c", "mp-a"}}, 32).send.size(), 1u);
+}
+
+TEST(RelayScheduler, ARelayFaultPausesTheRelayAndCostsTheLetterNothing) {
+  RelayScheduler s(relay(), retry(), no_jitter());
+  DueLetter letter{1, "c", "mp-a"};
+  TryDecision d = s.after_try(letter, kNoon, Outcome::relay_fault, 3, kNoon - hours(500), kNoon);
+  EXPECT_EQ(d.relay, TryDecision::Relay::paused);
+  EXPECT_FALSE(d.counts_as_attempt);
+  EXPECT_EQ(d.verdict.status, MessageStatus::deferred) << "never failed for the relay's fault, however old";
+  EXPECT_EQ(d.verdict.next_attempt_at, kNoon + minutes(1));
+  EXPECT_TRUE(s.paused(kNoon + seconds(59)));
+  EXPECT_FALSE(s.paused(kNoon + minutes(1)));
+  // Another session's fault while paused changes nothing: one pause, one line in the log.
+  TryDecision same = s.after_try(letter, kNoon, Outcome::relay_fault, 0, kNoon, kNoon + seconds(1));
+  EXPECT_EQ(same.relay, TryDecision::Relay::unchanged);
+  EXPECT_EQ(same.verdict.next_attempt_at, kNoon + minutes(1));
+  // Still down after the pause: the next pause doubles.
+  TryDecision again = s.after_try(letter, kNoon, Outcome::relay_fault, 0, kNoon, kNoon + minutes(1));
+  EXPECT_EQ(again.relay, TryDecision::Relay::still_failing);
+  EXPECT_EQ(again.pause, minutes(2));
+  // A letter through: working again, and the next fault starts from retry.first.
+  TryDecision back = s.after_try(letter, kNoon, Outcome::sent, 0, kNoon, kNoon + minutes(4));
+  EXPECT_EQ(back.relay, TryDecision::Relay::working_again);
+  EXPECT_EQ(back.verdict.status, MessageStatus::sent);
+  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::relay_fault, 0, kNoon, kNoon + minutes(5)).pause, minutes(1));
+}
+
+TEST(RelayScheduler, TwoPolicyRefusalsInARowPauseTheRelay) {
+  RelayScheduler s(relay(), retry(), no_jitter());
+  DueLetter letter{1, "c", "mp-a"};
+  TryDecision first = s.after_try(letter, kNoon, Outcome::refused, 0, kNoon, kNoon);
+  EXPECT_TRUE(first.counts_as_attempt) << "one refusal may be this letter's";
+  EXPECT_EQ(first.verdict.status, MessageStatus::deferred);
+  EXPECT_FALSE(s.paused(kNoon));
+  TryDecision second = s.after_try(letter, kNoon, Outcome::refused, 0, kNoon, kNoon + seconds(1));
+  EXPECT_FALSE(second.counts_as_attempt) << "twice is the relay's terms";
+  EXPECT_EQ(second.relay, TryDecision::Relay::paused);
+  EXPECT_TRUE(s.paused(kNoon + seconds(2)));
+  // A letter the relay took in between breaks the streak.
+  RelayScheduler t(relay(), retry(), no_jitter());
+  t.after_try(letter, kNoon, Outcome::refused, 0, kNoon, kNoon);
+  t.after_try(letter, kNoon, Outcome::sent, 0, kNoon, kNoon);
+  EXPECT_TRUE(t.after_try(letter, kNoon, Outcome::refused, 0, kNoon, kNoon).counts_as_attempt);
+}
+
+TEST(RelayScheduler, DeferralsBackOffWithTheInjectedJitterAndFailAtTheLifetime) {
+  double jitter = 0.0;
+  RelayScheduler s(relay(), retry(), [&] { return jitter; });
+  DueLetter letter{1, "c", "mp-a"};
+  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 0, kNoon, kNoon).verdict.next_attempt_at,
+            kNoon + minutes(1));
+  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 2, kNoon, kNoon).verdict.next_attempt_at,
+            kNoon + minutes(4));
+  jitter = 0.999;  // at most 15 % shorter
+  TimePoint jittered = *s.after_try(letter, kNoon, Outcome::deferred, 2, kNoon, kNoon).verdict.next_attempt_at;
+  EXPECT_LT(jittered, kNoon + minutes(4));
+  EXPECT_GE(jittered, kNoon + seconds(204));
+  TryDecision old = s.after_try(letter, kNoon, Outcome::deferred, 40, kNoon - hours(72), kNoon);
+  EXPECT_EQ(old.verdict.status, MessageStatus::failed);
+  EXPECT_NE(old.verdict.reason.find("retry.lifetime"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace letterd
