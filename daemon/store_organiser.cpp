@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 #include "store.h"
 #include "store_detail.h"
@@ -130,86 +131,106 @@ std::string redact(std::string text, const std::string& needle, const std::strin
 
 }  // namespace
 
+namespace {
+
+// A submission of the supporter whose data is erased.
+struct Writer {
+  std::string campaign, id, name;
+};
+
+// Their submissions, found through their letters: messages_supporter leads
+// with the campaign, and message_counts knows every campaign.
+std::vector<Writer> submissions_of(SQLite::Database& db, const std::string& key, Store::ErasureCounts& counts) {
+  std::vector<Writer> writers;
+  SQLite::Statement campaigns(db, "SELECT DISTINCT campaign FROM message_counts");
+  std::vector<std::string> names;
+  while (campaigns.executeStep()) names.push_back(campaigns.getColumn(0).getString());
+  for (const auto& campaign : names) {
+    SQLite::Statement q(db, R"sql(
+      SELECT s.campaign, s.id, s.supporter_name, s.source_file, s.received_at FROM submissions s
+      WHERE s.campaign = ?1 AND s.id IN (
+        SELECT submission_id FROM messages WHERE campaign = ?1 AND supporter_email = ?2))sql");
+    q.bind(1, campaign);
+    q.bind(2, key);
+    while (q.executeStep()) {
+      writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+      TimePoint received = parse_time(q.getColumn(4).getString());
+      counts.files.push_back({q.getColumn(3).getString(), received, received});
+    }
+  }
+  return writers;
+}
+
+using Scrub = std::function<std::string(const std::string&)>;
+
+void scrub_attempt_replies(SQLite::Database& db, const Writer& w, const Scrub& scrub) {
+  SQLite::Statement replies(db, R"sql(
+    SELECT a.id, a.smtp_response FROM attempts a JOIN messages m ON a.message_id = m.id
+    WHERE m.campaign = ? AND m.submission_id = ? AND a.smtp_response IS NOT NULL)sql");
+  replies.bind(1, w.campaign);
+  replies.bind(2, w.id);
+  std::vector<std::pair<long long, std::string>> scrubbed;
+  while (replies.executeStep())
+    scrubbed.emplace_back(replies.getColumn(0).getInt64(), scrub(replies.getColumn(1).getString()));
+  for (const auto& [id, reply] : scrubbed) {
+    SQLite::Statement u(db, "UPDATE attempts SET smtp_response = ? WHERE id = ?");
+    u.bind(1, reply);
+    u.bind(2, static_cast<int64_t>(id));
+    u.exec();
+  }
+}
+
+// Cancels the submission's waiting letters and erases what each letter says.
+void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, TimePoint now,
+                   Store::ErasureCounts& counts) {
+  SQLite::Statement cancel(db, R"sql(
+    UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3,
+           smtp_response = 'cancelled: the supporter asked for their data to be erased'
+    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending'))sql");
+  cancel.bind(1, w.campaign);
+  cancel.bind(2, w.id);
+  cancel.bind(3, format_utc(now));
+  counts.cancelled += cancel.exec();
+
+  SQLite::Statement letters(db, R"sql(
+    SELECT id, smtp_response FROM messages WHERE campaign = ? AND submission_id = ?)sql");
+  letters.bind(1, w.campaign);
+  letters.bind(2, w.id);
+  std::vector<std::pair<long long, std::optional<std::string>>> rows;
+  while (letters.executeStep())
+    rows.emplace_back(letters.getColumn(0).getInt64(), letters.getColumn(1).isNull()
+                                                           ? std::nullopt
+                                                           : std::optional(scrub(letters.getColumn(1).getString())));
+  for (const auto& [id, reply] : rows) {
+    SQLite::Statement u(db, R"sql(
+      UPDATE messages SET body = NULL, subject = '[erased]', from_name = '[erased]', reply_to = NULL,
+             reply_to_name = NULL, copy_to = NULL, smtp_response = ?,
+             recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
+             recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
+             supporter_email = '[erased]'
+      WHERE id = ?)sql");
+    if (reply) u.bind(1, *reply);
+    else u.bind(1);
+    u.bind(2, static_cast<int64_t>(id));
+    counts.letters += u.exec();
+  }
+}
+
+}  // namespace
+
 Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint now) {
   auto& db = impl_->db;
   std::string key = supporter_key(email);
   ErasureCounts counts;
   SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
-  struct Writer {
-    std::string campaign, id, name;
-  };
-  std::vector<Writer> writers;
-  {
-    // Their submissions, found through their letters: messages_supporter
-    // leads with the campaign, and message_counts knows every campaign.
-    SQLite::Statement campaigns(db, "SELECT DISTINCT campaign FROM message_counts");
-    std::vector<std::string> names;
-    while (campaigns.executeStep()) names.push_back(campaigns.getColumn(0).getString());
-    for (const auto& campaign : names) {
-      SQLite::Statement q(db, R"sql(
-        SELECT s.campaign, s.id, s.supporter_name, s.source_file, s.received_at FROM submissions s
-        WHERE s.campaign = ?1 AND s.id IN (
-          SELECT submission_id FROM messages WHERE campaign = ?1 AND supporter_email = ?2))sql");
-      q.bind(1, campaign);
-      q.bind(2, key);
-      while (q.executeStep()) {
-        writers.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
-        TimePoint received = parse_time(q.getColumn(4).getString());
-        counts.files.push_back({q.getColumn(3).getString(), received, received});
-      }
-    }
-  }
+  std::vector<Writer> writers = submissions_of(db, key, counts);
   for (const auto& w : writers) {
     // Relays echo names and addresses in replies; both go, the reply's code and queue id stay.
-    auto scrub = [&](const std::string& reply) {
+    Scrub scrub = [&](const std::string& reply) {
       return redact(redact(redact(reply, email, "[address]"), key, "[address]"), w.name, "[name]");
     };
-    SQLite::Statement replies(db, R"sql(
-      SELECT a.id, a.smtp_response FROM attempts a JOIN messages m ON a.message_id = m.id
-      WHERE m.campaign = ? AND m.submission_id = ? AND a.smtp_response IS NOT NULL)sql");
-    replies.bind(1, w.campaign);
-    replies.bind(2, w.id);
-    std::vector<std::pair<long long, std::string>> scrubbed;
-    while (replies.executeStep())
-      scrubbed.emplace_back(replies.getColumn(0).getInt64(), scrub(replies.getColumn(1).getString()));
-    for (const auto& [id, reply] : scrubbed) {
-      SQLite::Statement u(db, "UPDATE attempts SET smtp_response = ? WHERE id = ?");
-      u.bind(1, reply);
-      u.bind(2, static_cast<int64_t>(id));
-      u.exec();
-    }
-
-    SQLite::Statement cancel(db, R"sql(
-      UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3,
-             smtp_response = 'cancelled: the supporter asked for their data to be erased'
-      WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending'))sql");
-    cancel.bind(1, w.campaign);
-    cancel.bind(2, w.id);
-    cancel.bind(3, format_utc(now));
-    counts.cancelled += cancel.exec();
-
-    SQLite::Statement letters(db, R"sql(
-      SELECT id, smtp_response FROM messages WHERE campaign = ? AND submission_id = ?)sql");
-    letters.bind(1, w.campaign);
-    letters.bind(2, w.id);
-    std::vector<std::pair<long long, std::optional<std::string>>> rows;
-    while (letters.executeStep())
-      rows.emplace_back(letters.getColumn(0).getInt64(), letters.getColumn(1).isNull()
-                                                             ? std::nullopt
-                                                             : std::optional(scrub(letters.getColumn(1).getString())));
-    for (const auto& [id, reply] : rows) {
-      SQLite::Statement u(db, R"sql(
-        UPDATE messages SET body = NULL, subject = '[erased]', from_name = '[erased]', reply_to = NULL,
-               reply_to_name = NULL, copy_to = NULL, smtp_response = ?,
-               recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
-               recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
-               supporter_email = '[erased]'
-        WHERE id = ?)sql");
-      if (reply) u.bind(1, *reply);
-      else u.bind(1);
-      u.bind(2, static_cast<int64_t>(id));
-      counts.letters += u.exec();
-    }
+    scrub_attempt_replies(db, w, scrub);
+    erase_letters(db, w, scrub, now, counts);
   }
   for (const auto& w : writers) {
     SQLite::Statement people(db, R"sql(

@@ -281,10 +281,10 @@ std::optional<YAML::Node> one_yaml_document(std::string_view text, Problems& pro
   return read.root;
 }
 
-// The submission as far as it could be read, or nullopt when the file is
-// not a map at all; problems appended either way.
-std::optional<Submission> read_submission(std::string_view text, std::string_view file_name, TimePoint now,
-                                          Problems& problems) {
+// The file's one document, checked for size, encoding and nesting, or
+// nullopt (with the problem) when it is not a map at all.
+std::optional<YAML::Node> read_document(std::string_view text, std::string_view file_name, KeyLines& json_key_lines,
+                                        Problems& problems) {
   if (text.size() > kMaxSubmissionBytes) {
     problems.push_back({"", "the file is larger than 64 KiB"});
     return std::nullopt;
@@ -307,7 +307,6 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     return std::nullopt;
   }
   YAML::Node loaded;
-  KeyLines json_key_lines;
   try {
     if (json)
       loaded = parse_json(text, &json_key_lines);
@@ -322,12 +321,67 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
     problems.push_back({"line " + std::to_string(e.mark.line + 1), "not valid YAML: " + yaml_reason(e.msg)});
     return std::nullopt;
   }
-  // Const from here: yaml-cpp's non-const operator[] adds missing keys.
-  const YAML::Node& root = loaded;
-  if (!root.IsMap()) {
+  if (!loaded.IsMap()) {
     problems.push_back({"", "the file must hold one object (a map of keys)"});
     return std::nullopt;
   }
+  return loaded;
+}
+
+void read_note(Reader& r, const YAML::Node& node, Submission& s) {
+  auto note = r.text(node, "personal_note");
+  if (!note) return;
+  std::string normalised;
+  for (std::size_t i = 0; i < note->size(); ++i)
+    if (!((*note)[i] == '\r' && i + 1 < note->size() && (*note)[i + 1] == '\n')) normalised += (*note)[i];
+  if (has_controls_besides_newline(normalised))
+    r.problem("personal_note", "must not contain control characters other than line breaks");
+  else if (count_chars(normalised) > kMaxNoteChars)
+    r.problem("personal_note", "is longer than 5,000 characters");
+  else
+    s.personal_note = normalised;
+}
+
+void read_fields(Reader& r, const YAML::Node& fields, Submission& s) {
+  if (!fields.IsDefined() || fields.IsNull()) return;
+  if (!fields.IsMap()) {
+    r.problem("fields", "must be a map of strings");
+    return;
+  }
+  if (fields.size() > kMaxFields) {
+    r.problem("fields", "has more than " + std::to_string(kMaxFields) + " keys");
+    return;
+  }
+  std::set<std::string, std::less<>> seen;
+  for (const auto& kv : fields) {
+    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+    // A key that is not a field name is named by its line: it may be the supporter's words.
+    if (!valid_id(key) || key.find('.') != std::string::npos) {
+      r.problem("fields", "the key" + r.at_line(kv.first) + " must be 1-128 of A-Z a-z 0-9 _ -");
+      continue;
+    }
+    if (!seen.insert(key).second) {
+      r.problem("fields." + key, "is given twice");
+      continue;
+    }
+    if (!kv.second.IsScalar()) {
+      r.problem("fields." + key, "must be a string");
+      continue;
+    }
+    if (auto value = r.line(kv.second, "fields." + key, kMaxFieldChars, false)) s.fields[key] = *value;
+  }
+}
+
+// The submission as far as it could be read, or nullopt when the file is
+// not a map at all; problems appended either way.
+std::optional<Submission> read_submission(std::string_view text, std::string_view file_name, TimePoint now,
+                                          Problems& problems) {
+  KeyLines json_key_lines;
+  auto loaded = read_document(text, file_name, json_key_lines, problems);
+  if (!loaded) return std::nullopt;
+  // Const from here: yaml-cpp's non-const operator[] adds missing keys.
+  const YAML::Node& root = *loaded;
+  bool json = file_name.ends_with(".json");
 
   Reader r(problems, json ? &json_key_lines : nullptr);
   Submission s;
@@ -355,44 +409,9 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
   read_supporter(r, root["supporter"], s);
   s.constituency = r.line(root["constituency"], "constituency", kMaxShortText, false);
   s.target = r.line(root["target"], "target", 128, false);
-  if (auto note = r.text(root["personal_note"], "personal_note")) {
-    std::string normalised;
-    for (std::size_t i = 0; i < note->size(); ++i)
-      if (!((*note)[i] == '\r' && i + 1 < note->size() && (*note)[i + 1] == '\n')) normalised += (*note)[i];
-    if (has_controls_besides_newline(normalised))
-      r.problem("personal_note", "must not contain control characters other than line breaks");
-    else if (count_chars(normalised) > kMaxNoteChars)
-      r.problem("personal_note", "is longer than 5,000 characters");
-    else
-      s.personal_note = normalised;
-  }
+  read_note(r, root["personal_note"], s);
   read_authorisation(r, root["authorisation"], now, s);
-  if (YAML::Node fields = root["fields"]; fields.IsDefined() && !fields.IsNull()) {
-    if (!fields.IsMap()) {
-      r.problem("fields", "must be a map of strings");
-    } else if (fields.size() > kMaxFields) {
-      r.problem("fields", "has more than " + std::to_string(kMaxFields) + " keys");
-    } else {
-      std::set<std::string, std::less<>> seen;
-      for (const auto& kv : fields) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
-        // A key that is not a field name is named by its line: it may be the supporter's words.
-        if (!valid_id(key) || key.find('.') != std::string::npos) {
-          r.problem("fields", "the key" + r.at_line(kv.first) + " must be 1-128 of A-Z a-z 0-9 _ -");
-          continue;
-        }
-        if (!seen.insert(key).second) {
-          r.problem("fields." + key, "is given twice");
-          continue;
-        }
-        if (!kv.second.IsScalar()) {
-          r.problem("fields." + key, "must be a string");
-          continue;
-        }
-        if (auto value = r.line(kv.second, "fields." + key, kMaxFieldChars, false)) s.fields[key] = *value;
-      }
-    }
-  }
+  read_fields(r, root["fields"], s);
   return s;
 }
 
