@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,8 +9,6 @@
 #include <optional>
 
 #include "config.h"
-#include "delivery.h"
-#include "intake.h"
 #include "logging.h"
 #include "queue.h"
 #include "queue_retention.h"

@@ -1,12 +1,10 @@
 #include "intake.h"
 
-#include <spdlog/spdlog.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <random>
 #include <set>
-#include <stdexcept>
 
 namespace letterd {
 

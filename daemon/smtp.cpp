@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 
 namespace letterd {
