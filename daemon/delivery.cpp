@@ -245,7 +245,7 @@ class Session {
     TimePoint started = now_ms();
     SendResult result;
     try {
-      if (!smtp_) smtp_ = std::make_unique<SmtpSession>(s.relay, read_relay_password(s.relay), s.helo);
+      if (!smtp_) smtp_ = std::make_unique<SmtpSession>(s.relay, s.relay.password, s.helo);
       Envelope envelope{m.from.address, {m.to.address}};
       if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
       result = smtp_->send(envelope, data);
