@@ -101,9 +101,11 @@ std::map<std::string, std::string> take_options(std::vector<std::string>& rest, 
   return out;
 }
 
+// No command here sends, so none reads a password: the organiser running it
+// may not be allowed to, and it would only sit in memory.
 std::optional<Config> load_or_report(const std::string& path) {
   Problems problems;
-  auto config = load_config(path, problems);
+  auto config = load_config(path, problems, Passwords::check_only);
   if (!config) {
     for (const auto& p : problems) std::cerr << "letterd: " << p.text() << "\n";
     std::cerr << "letterd: " << path << ": " << problems.size() << " problem(s)\n";
@@ -118,6 +120,16 @@ int cmd_check(const Args& args) {
   for (const auto& [name, c] : config->campaigns) {
     targets += c.targets ? c.targets->size() : 0;
     letters += c.letters.size();
+  }
+  // Outside the service there is no $CREDENTIALS_DIRECTORY nor the unit's
+  // Environment=: say what is left unread rather than fail over it.
+  for (const auto& [name, relay] : config->relays) {
+    if (!relay.password_env.empty())
+      std::cout << "relays." << name << ".password_env: $" << relay.password_env
+                << " is read by the service, at start and on reload\n";
+    if (!relay.password_credential.empty())
+      std::cout << "relays." << name << ".password_credential: $CREDENTIALS_DIRECTORY/" << relay.password_credential
+                << " is read by the service, at start and on reload\n";
   }
   std::cout << args.config << ": OK (" << config->relays.size() << " relay(s), " << config->campaigns.size()
             << " campaign(s), " << letters << " letter(s), " << targets << " target(s))\n";

@@ -2,12 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <sys/stat.h>
-
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "message.h"
 #include "smtp.h"
@@ -18,14 +13,6 @@ namespace letterd {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Walks one YAML map, recording every problem under its key path and
 // remembering which keys were read so the rest can be reported as unknown.
@@ -151,11 +138,6 @@ RateLimits read_rate(MapReader& parent, const std::string& key) {
   return rate;
 }
 
-void check_file(MapReader& r, const std::string& key, const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) r.problem(r.key_path(key), "no such file (" + path + ")");
-}
-
 void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   if (auto url = r.string("url", true)) {
     if (auto problem = relay_url_problem(*url)) r.problem(r.key_path("url"), *problem);
@@ -167,18 +149,7 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   if (relay.tls == TlsMode::none && relay.url.rfind("smtps://", 0) == 0)
     r.problem(r.key_path("tls"), "is none but the url is smtps:// (implicit TLS)");
   relay.username = r.string("username", false).value_or("");
-  if (auto file = r.string("password_file", false)) {
-    relay.password_file = resolve(base, *file);
-    check_file(r, "password_file", relay.password_file);
-    // As ssh refuses a loose key: a password others can read is no secret.
-    struct stat st;
-    if (::stat(relay.password_file.c_str(), &st) == 0 && (st.st_mode & 077)) {
-      char mode[8];
-      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      r.problem(r.key_path("password_file"), relay.password_file + " is readable by group or others (mode " + mode +
-                                                 "): chmod 600 it");
-    }
-  }
+  if (auto file = r.string("password_file", false)) relay.password_file = resolve(base, *file);
   relay.password_env = r.string("password_env", false).value_or("");
   relay.password_credential = r.string("password_credential", false).value_or("");
   if (relay.password_credential.find('/') != std::string::npos)
@@ -198,10 +169,7 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
                                       "cross the network in clear");
   if (relay.username.empty() && sources > 0)
     r.problem(r.key_path("username"), "is required when a password is given");
-  if (auto ca = r.string("ca_file", false)) {
-    relay.ca_file = resolve(base, *ca);
-    check_file(r, "ca_file", relay.ca_file);
-  }
+  if (auto ca = r.string("ca_file", false)) relay.ca_file = resolve(base, *ca);
   relay.helo_name = r.string("helo_name", false).value_or("");
   if (relay.helo_name.find_first_of(" \t\r\n/") != std::string::npos)
     r.problem(r.key_path("helo_name"), "must be a host name");
@@ -211,41 +179,8 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   r.finish();
 }
 
-std::shared_ptr<const Targets> load_targets(MapReader& r, const std::string& path) {
-  auto text = read_text(path);
-  if (!text) {
-    r.problem(r.key_path("targets"), "no such file (" + path + ")");
-    return nullptr;
-  }
-  std::optional<Targets> targets;
-  if (path.ends_with(".csv")) {
-    targets = Targets::parse_csv(*text, path, r.problems());
-  } else if (path.ends_with(".yaml") || path.ends_with(".yml")) {
-    targets = Targets::parse_yaml(*text, path, r.problems());
-  } else {
-    r.problem(r.key_path("targets"), "must be a .csv, .yaml or .yml file");
-  }
-  return targets ? std::make_shared<const Targets>(std::move(*targets)) : nullptr;
-}
-
-void read_letter(MapReader& r, LetterConfig& letter, const CampaignConfig& campaign, const fs::path& base) {
-  if (auto file = r.string("template", true)) {
-    letter.template_path = resolve(base, *file);
-    if (auto text = read_text(letter.template_path)) {
-      Problems template_problems;
-      if (auto parsed = parse_letter_template(*text, letter.template_path, template_problems)) {
-        letter.templ = std::make_shared<const LetterTemplate>(std::move(*parsed));
-        if (campaign.targets) {
-          NameRules rules = template_names_for(campaign);
-          letter.templ->subject.check_names(rules, template_problems);
-          letter.templ->body.check_names(rules, template_problems);
-        }
-      }
-      for (auto& p : template_problems) r.problem(r.key_path("template") + ": " + p.where, p.what);
-    } else {
-      r.problem(r.key_path("template"), "no such file (" + letter.template_path + ")");
-    }
-  }
+void read_letter(MapReader& r, LetterConfig& letter, const fs::path& base) {
+  if (auto file = r.string("template", true)) letter.template_path = resolve(base, *file);
   if (YAML::Node to = r.child("to", true)) {
     MapReader t(to, r.key_path("to"), r.problems());
     auto by = t.choice("by", {"constituency"});
@@ -255,12 +190,8 @@ void read_letter(MapReader& r, LetterConfig& letter, const CampaignConfig& campa
       t.problem(r.key_path("to"), "give by or target, not both");
     } else if (by) {
       letter.by_constituency = true;
-      if (campaign.targets && !campaign.targets->columns().count("constituency"))
-        t.problem(t.key_path("by"), "the campaign's targets have no constituency column");
     } else if (target) {
       letter.target_id = *target;
-      if (campaign.targets && !campaign.targets->by_id(*target))
-        t.problem(t.key_path("target"), "no target with id '" + *target + "' in " + campaign.targets_path);
     } else if (t.ok()) {
       t.problem(r.key_path("to"), "needs by: constituency or target: ID");
     }
@@ -305,10 +236,11 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
   }
   if (auto targets = r.string("targets", true)) {
     c.targets_path = resolve(base, *targets);
-    c.targets = load_targets(r, c.targets_path);
+    if (!c.targets_path.ends_with(".csv") && !c.targets_path.ends_with(".yaml") && !c.targets_path.ends_with(".yml"))
+      r.problem(r.key_path("targets"), "must be a .csv, .yaml or .yml file");
   }
   c.per_target = read_rate(r, "per_target");
-  if (c.from_name && c.targets) {
+  if (c.from_name) {
     // One From for every letter of a submission: it cannot name a target.
     NameRules rules = template_names_for(c);
     std::erase_if(rules.exact, [](const std::string& n) { return n.starts_with("target."); });
@@ -323,7 +255,7 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
         LetterConfig letter;
         letter.name = kv.first.Scalar();
         MapReader one(kv.second, l.key_path(letter.name), r.problems());
-        if (one.ok()) read_letter(one, letter, c, base);
+        if (one.ok()) read_letter(one, letter, base);
         c.letters.push_back(std::move(letter));
       }
       if (c.letters.empty()) l.problem(r.key_path("letters"), "a campaign needs at least one letter");
@@ -332,8 +264,24 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
   r.finish();
 }
 
-}  // namespace
+// The config's one YAML document, or nullopt with a problem naming the file and line.
+std::optional<YAML::Node> read_root(const std::string& text, const std::string& path, Problems& problems) {
+  try {
+    // Settings after a "---" would otherwise be ignored without a word.
+    YamlDocument read = read_one_yaml_document(text);
+    if (read.second_document_line) {
+      problems.push_back({path + ":" + std::to_string(*read.second_document_line),
+                          "a second YAML document (after ---): a config is one document"});
+      return std::nullopt;
+    }
+    return read.root;
+  } catch (const YAML::Exception& e) {
+    problems.push_back({path + ":" + std::to_string(e.mark.line + 1), e.msg});
+    return std::nullopt;
+  }
+}
 
+}  // namespace
 
 const LetterConfig* CampaignConfig::letter(std::string_view name) const {
   for (const auto& l : letters)
@@ -356,27 +304,34 @@ NameRules template_names_for(const CampaignConfig& campaign) {
   return rules;
 }
 
-std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems) {
-  std::size_t before = problems.size();
-  YAML::Node root;
-  try {
-    // Settings after a "---" would otherwise be ignored without a word.
-    YamlDocument read = read_one_yaml_document(text);
-    root = read.root;
-    if (read.second_document_line) {
-      problems.push_back({path + ":" + std::to_string(*read.second_document_line),
-                          "a second YAML document (after ---): a config is one document"});
-      return std::nullopt;
-    }
-  } catch (const YAML::Exception& e) {
-    problems.push_back({path + ":" + std::to_string(e.mark.line + 1), e.msg});
-    return std::nullopt;
+std::vector<NamedFile> Config::files() const {
+  std::vector<NamedFile> out;
+  for (const auto& [name, relay] : relays) {
+    const std::string key = "relays." + name + ".";
+    if (!relay.password_file.empty())
+      out.push_back({key + "password_file", relay.password_file, NamedFile::Kind::password});
+    if (!relay.ca_file.empty()) out.push_back({key + "ca_file", relay.ca_file, NamedFile::Kind::ca});
   }
+  for (const auto& [name, campaign] : campaigns) {
+    const std::string key = "campaigns." + name + ".";
+    if (!campaign.targets_path.empty())
+      out.push_back({key + "targets", campaign.targets_path, NamedFile::Kind::targets});
+    for (const auto& letter : campaign.letters)
+      if (!letter.template_path.empty())
+        out.push_back(
+            {key + "letters." + letter.name + ".template", letter.template_path, NamedFile::Kind::letter_template});
+  }
+  return out;
+}
+
+Config parse_config_partial(const std::string& text, const std::string& path, Problems& problems) {
   Config config;
   config.path = path;
+  auto root = read_root(text, path, problems);
+  if (!root) return config;
   fs::path base = fs::path(path).parent_path();
-  MapReader r(root, "", problems);
-  if (!r.ok()) return std::nullopt;
+  MapReader r(*root, "", problems);
+  if (!r.ok()) return config;
 
   if (auto q = r.string("queue_dir", true)) config.queue_dir = resolve(base, *q);
   if (auto d = r.string("database", true)) config.database = resolve(base, *d);
@@ -423,17 +378,14 @@ std::optional<Config> parse_config(const std::string& text, const std::string& p
     rr.finish();
   }
   r.finish();
-  if (problems.size() != before) return std::nullopt;
   return config;
 }
 
-std::optional<Config> load_config(const std::string& path, Problems& problems) {
-  auto text = read_text(path);
-  if (!text) {
-    problems.push_back({path, "cannot read the config file"});
-    return std::nullopt;
-  }
-  return parse_config(*text, fs::absolute(path).lexically_normal().string(), problems);
+std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems) {
+  const std::size_t before = problems.size();
+  Config config = parse_config_partial(text, path, problems);
+  if (problems.size() != before) return std::nullopt;
+  return config;
 }
 
 }  // namespace letterd

@@ -1,6 +1,7 @@
 // The organiser's YAML config: relays, retry policy, campaigns with their
-// letters, targets and templates. Loading checks everything `letterd check`
-// promises and reports every problem with its key path.
+// letters, targets and templates. Parsing reads only the config's text and
+// reports every problem it alone shows, with its key path; the files it
+// names are read by config_files.h, and load_config does both.
 #pragma once
 
 #include <map>
@@ -41,6 +42,12 @@ struct RelayConfig {
   int connections = 1;
   Duration timeout = std::chrono::seconds(60);
   RateLimits rate;
+  // The password itself, read when the config loads (config_files.h), never
+  // from the config's text; empty until then, or when there is no username.
+  // It lives here rather than in a struct of its own so that operator== sees
+  // it (a reload with a new password starts new sessions) and so that it goes
+  // wherever the relay's settings go. Never log or print a RelayConfig whole.
+  std::string password;
 
   bool operator==(const RelayConfig&) const = default;
 };
@@ -58,7 +65,7 @@ struct LetterConfig {
   std::string template_path;  // absolute
   bool by_constituency = false;
   std::string target_id;  // when not by constituency
-  std::shared_ptr<const LetterTemplate> templ;
+  std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
 };
 
 struct CampaignConfig {
@@ -73,11 +80,19 @@ struct CampaignConfig {
   CampaignMode mode = CampaignMode::live;
   std::set<std::string> require;  // supporter fields: postcode, address
   std::string targets_path;       // absolute
-  std::shared_ptr<const Targets> targets;
+  std::shared_ptr<const Targets> targets;  // set when the targets file is read
   RateLimits per_target;
   std::vector<LetterConfig> letters;  // in config order
 
   const LetterConfig* letter(std::string_view name) const;
+};
+
+// A file the config names, with the key that names it.
+struct NamedFile {
+  enum class Kind { letter_template, targets, password, ca };
+  std::string key;   // "campaigns.c.letters.mp.template"
+  std::string path;  // absolute
+  Kind kind;
 };
 
 struct Config {
@@ -93,15 +108,33 @@ struct Config {
   Duration retention_bodies = std::chrono::hours(24 * 30);
 
   const CampaignConfig* campaign(std::string_view name) const;
+  // Every file the config names, relays' then campaigns', in the config's order.
+  // A credential is not among them: where it is depends on how letterd runs.
+  std::vector<NamedFile> files() const;
 };
 
-// Reads and checks the config at `path` with its targets and templates.
-// Relative paths are resolved against the config file's folder.
-// nullopt when anything is wrong; `problems` then lists every problem.
-std::optional<Config> load_config(const std::string& path, Problems& problems);
+// What loading a config does with relay passwords.
+enum class Passwords {
+  read,        // the service, at start and reload: every relay's password is read into its config
+  check_only,  // the organiser's commands: no secret is read; a password file's mode is checked, and a
+               // credential's presence where $CREDENTIALS_DIRECTORY is set
+};
 
-// The same, from text already read (for tests); `path` still anchors relative paths.
+// Reads and checks the config at `path`, then every file it names
+// (read_config_files in config_files.h, where this is defined). Relative
+// paths are resolved against the config file's folder. nullopt when anything
+// is wrong; `problems` then lists every problem.
+std::optional<Config> load_config(const std::string& path, Problems& problems, Passwords passwords = Passwords::read);
+
+// The config in `text`, read from `path`, which anchors relative paths.
+// Reads nothing: templates and targets stay unset and passwords empty.
+// nullopt when the text has any problem.
 std::optional<Config> parse_config(const std::string& text, const std::string& path, Problems& problems);
+
+// parse_config's config as far as the text gives it, even when that appended
+// problems: load_config still reads the files a flawed config names, so that
+// one run lists every problem.
+Config parse_config_partial(const std::string& text, const std::string& path, Problems& problems);
 
 // The names a campaign's templates may use.
 NameRules template_names_for(const CampaignConfig& campaign);

@@ -148,11 +148,7 @@ class Session {
     auto& s = *shared_;
     if (!smtp_) {
       if (helo_.empty()) helo_ = s.relay.helo_name.empty() ? default_helo_name() : s.relay.helo_name;
-      try {
-        smtp_ = std::make_unique<SmtpSession>(s.relay, read_relay_password(s.relay), helo_);
-      } catch (const std::exception& e) {  // the password cannot be read
-        return {.transfer = Transfer::broken, .response = e.what(), .stage = SmtpStage::connect};
-      }
+      smtp_ = std::make_unique<SmtpSession>(s.relay, s.relay.password, helo_);
     }
     Envelope envelope{m.from.address, {m.to.address}};
     if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);

@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <stdexcept>
 
@@ -289,34 +288,5 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
 }
 
 void SmtpSession::close() { impl_->drop(); }
-
-std::string read_relay_password(const RelayConfig& relay) {
-  if (relay.username.empty()) return {};
-  if (!relay.password_env.empty()) {
-    const char* value = std::getenv(relay.password_env.c_str());
-    if (!value || !*value)
-      throw std::runtime_error("relays." + relay.name + ".password_env: $" + relay.password_env + " is not set");
-    return value;
-  }
-  std::string path = relay.password_file;
-  std::string key = "password_file";
-  if (!relay.password_credential.empty()) {
-    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-    if (!dir)
-      throw std::runtime_error("relays." + relay.name + ".password_credential: $CREDENTIALS_DIRECTORY is not set "
-                               "(LoadCredential=" + relay.password_credential + ":... in the unit)");
-    path = std::string(dir) + "/" + relay.password_credential;
-    key = "password_credential";
-  }
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("relays." + relay.name + "." + key + ": cannot read " + path);
-  std::string password;
-  std::getline(in, password);
-  // getline took the \n; a file written on Windows leaves a \r. Spaces are the password's own.
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty())
-    throw std::runtime_error("relays." + relay.name + "." + key + ": " + path + " is empty");
-  return password;
-}
 
 }  // namespace letterd

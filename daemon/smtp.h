@@ -72,8 +72,4 @@ class SmtpSession {
   std::unique_ptr<Impl> impl_;
 };
 
-// The relay's password from password_file or password_env; empty when the
-// relay has no username. Throws std::runtime_error naming the file or variable.
-std::string read_relay_password(const RelayConfig& relay);
-
 }  // namespace letterd

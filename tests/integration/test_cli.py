@@ -48,6 +48,14 @@ class Cli(RelayTestCase):
         self.assertIn(f"{unbalanced}:5: section personal_note is never closed", err)
         self.assertIn("7 problem(s)", err)
 
+    def test_check_outside_the_service_leaves_a_credential_to_it(self):
+        self.letterd.relay.update({"username": "letters@example.org", "password_credential": "main"})
+        self.letterd.write_config()
+        result = self.letterd.cli("check")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("relays.local.password_credential: $CREDENTIALS_DIRECTORY/main is read by the service",
+                      result.stdout)
+
     def test_run_with_a_bad_config_exits_2_and_touches_nothing(self):
         self.letterd.write_config("queue_dir: [not, a, path]\n")
         self.letterd.drop("a.json", submission(id="a"))

@@ -2,6 +2,7 @@
 Postfix) and records every outcome in SQLite."""
 import os
 import re
+import signal
 import tempfile
 import time
 import unittest
@@ -332,6 +333,29 @@ class StartTlsAndAuth(unittest.TestCase):
         self.assertEqual(self.server.messages, [])
         self.assertIn("relay local paused", result.stderr)
         self.assertNotIn("wrong", re.sub(r"wrong(?= )", "", result.stderr.replace("went wrong", "")))
+
+    def test_a_password_that_cannot_be_read_refuses_the_start_naming_the_key(self):
+        letterd = self.letterd_with(password_env="LETTERD_TEST_PASSWORD")
+        letterd.drop("p.json", submission(id="p"))
+        result = letterd.run_once()
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("relays.local.password_env: $LETTERD_TEST_PASSWORD is not set", result.stderr)
+        self.assertEqual(letterd.waiting(), ["p.json"], "a config that cannot send takes nothing in")
+
+    def test_a_reload_whose_password_cannot_be_read_keeps_the_old_config(self):
+        letterd = self.letterd_with(password_file=self.secret)
+        letterd.start()
+        os.remove(self.secret)
+        letterd.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "reload refused" not in letterd.daemon_log() and time.time() < deadline:
+            time.sleep(0.02)
+        letterd.drop("r.json", submission(id="r"))
+        letterd.wait_for_status("sent", 2)
+        self.assertEqual(letterd.stop(), 0)
+        log = letterd.daemon_log()
+        self.assertIn(f"reload: relays.local.password_file: no such file ({self.secret})", log)
+        self.assertNotIn("correct horse", log)
 
     def test_smtps_speaks_tls_from_the_first_byte(self):
         server = CaptureServer(tls_cert=self.cert, tls_key=self.key, implicit_tls=True,

@@ -661,19 +661,21 @@ campaigns:
       minister: { template: postcode.txt, to: { target: justice-secretary } }
 )";
 
+// The config above with its targets and templates, all from memory.
 class PlanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    write("targets.csv", kTargetsCsv);
-    write("mp.txt", kMpTemplate);
-    write("justice-secretary.txt", kJusticeTemplate);
-    write("postcode.txt", kPostcodeTemplate);
+    MemoryFiles files;
+    files.texts = {{"/test/letterd/targets.csv", std::string(kTargetsCsv)},
+                   {"/test/letterd/mp.txt", std::string(kMpTemplate)},
+                   {"/test/letterd/justice-secretary.txt", std::string(kJusticeTemplate)},
+                   {"/test/letterd/postcode.txt", std::string(kPostcodeTemplate)}};
     Problems problems;
-    auto config = parse_config(std::string(kConfig), dir_.path("letterd.yaml"), problems);
+    auto config =
+        load_config_text(std::string(kConfig), "/test/letterd/letterd.yaml", files.source(), Passwords::read, problems);
     ASSERT_TRUE(config.has_value()) << ::testing::PrintToString(texts(problems));
     config_ = std::move(*config);
   }
-  void write(const std::string& relative, std::string_view text) { dir_.write(relative, text); }
 
   std::vector<PlannedMessage> plan_ok(std::string_view json) {
     Submission s = parse_ok(json);
@@ -692,7 +694,6 @@ class PlanTest : public ::testing::Test {
     return problems;
   }
 
-  TempDir dir_;
   Config config_;
 };
 
@@ -970,7 +971,7 @@ TEST(PlanRepositoryExamples, ExampleQueueFilesPlanAgainstTheExampleConfig) {
   std::string text = replace(read_file(root + "/config/letterd.yaml"), "password_file: /etc/letterd/main.secret",
                              "password_env: LETTERD_MAIN_PASSWORD");
   Problems problems;
-  auto config = parse_config(text, root + "/config/letterd.yaml", problems);
+  auto config = load_config_text(text, root + "/config/letterd.yaml", system_files(), Passwords::check_only, problems);
   ASSERT_TRUE(config.has_value()) << ::testing::PrintToString(texts(problems));
 
   const TimePoint later = *parse_rfc3339("2026-12-01T00:00:00Z");

@@ -1,5 +1,5 @@
-// Helpers the unit tests share: problem lists as text, and a throwaway
-// directory for the modules that read files (config, templates, targets).
+// Helpers the unit tests share: problem lists as text, files a config names
+// held in memory, and a throwaway directory for the tests that need a disk.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,11 +7,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config_files.h"
 #include "problem.h"
 
 namespace letterd::testing {
@@ -57,6 +60,30 @@ inline std::string read_file(const std::string& path) {
   text << in.rdbuf();
   return text.str();
 }
+
+// Files and environment variables in memory, handed to read_config_files
+// as a FileSource: a config's templates, targets and secrets without a disk.
+struct MemoryFiles {
+  std::map<std::string, std::string> texts;  // by absolute path
+  std::map<std::string, unsigned> modes;     // by absolute path; a text without one is 0600
+  std::map<std::string, std::string> env;
+
+  // Reads this object, which must outlive what it returns.
+  FileSource source() const {
+    return {[this](const std::string& path) -> std::optional<std::string> {
+              auto it = texts.find(path);
+              return it == texts.end() ? std::nullopt : std::optional<std::string>(it->second);
+            },
+            [this](const std::string& path) -> std::optional<unsigned> {
+              if (auto it = modes.find(path); it != modes.end()) return it->second;
+              return texts.count(path) ? std::optional<unsigned>(0600) : std::nullopt;
+            },
+            [this](const std::string& name) -> std::optional<std::string> {
+              auto it = env.find(name);
+              return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+            }};
+  }
+};
 
 // A fresh directory under /tmp, removed with everything in it.
 class TempDir {
