@@ -144,8 +144,9 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
     relay.url = *url;
   }
   if (auto tls = r.choice("tls", {"required", "opportunistic", "none"}))
-    relay.tls = *tls == "required" ? TlsMode::required : *tls == "opportunistic" ? TlsMode::opportunistic
-                                                                                 : TlsMode::none;
+    relay.tls = *tls == "required"        ? TlsMode::required
+                : *tls == "opportunistic" ? TlsMode::opportunistic
+                                          : TlsMode::none;
   if (relay.tls == TlsMode::none && relay.url.rfind("smtps://", 0) == 0)
     r.problem(r.key_path("tls"), "is none but the url is smtps:// (implicit TLS)");
   relay.username = r.string("username", false).value_or("");
@@ -158,17 +159,17 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
     r.problem(r.key_path("password"),
               "passwords are never inline: use password_file, password_env or password_credential");
   int sources = !relay.password_file.empty() + !relay.password_env.empty() + !relay.password_credential.empty();
-  if (sources > 1)
-    r.problem(r.key_path("username"), "give one of password_file, password_env and password_credential");
+  if (sources > 1) r.problem(r.key_path("username"), "give one of password_file, password_env and password_credential");
   if (!relay.username.empty() && sources == 0)
     r.problem(r.key_path("username"), "needs password_file, password_env or password_credential");
-  bool loopback = relay.url.find("://127.") != std::string::npos || relay.url.find("://localhost") != std::string::npos ||
+  bool loopback = relay.url.find("://127.") != std::string::npos ||
+                  relay.url.find("://localhost") != std::string::npos ||
                   relay.url.find("://[::1]") != std::string::npos;
   if (!relay.username.empty() && relay.tls != TlsMode::required && relay.url.rfind("smtps://", 0) != 0 && !loopback)
-    r.problem(r.key_path("username"), "AUTH needs tls: required (or an smtps:// url): the password must never "
-                                      "cross the network in clear");
-  if (relay.username.empty() && sources > 0)
-    r.problem(r.key_path("username"), "is required when a password is given");
+    r.problem(r.key_path("username"),
+              "AUTH needs tls: required (or an smtps:// url): the password must never "
+              "cross the network in clear");
+  if (relay.username.empty() && sources > 0) r.problem(r.key_path("username"), "is required when a password is given");
   if (auto ca = r.string("ca_file", false)) relay.ca_file = resolve(base, *ca);
   relay.helo_name = r.string("helo_name", false).value_or("");
   if (relay.helo_name.find_first_of(" \t\r\n/") != std::string::npos)
@@ -220,7 +221,8 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
   if (auto v = r.choice("copy_to_supporter", {"bcc", "none"})) c.copy_to_supporter = *v == "bcc";
   if (auto v = r.boolean("require_authorisation")) c.require_authorisation = *v;
   if (auto v = r.boolean("allow_repeat")) c.allow_repeat = *v;
-  if (auto v = r.choice("mode", {"live", "reflect"})) c.mode = *v == "live" ? CampaignMode::live : CampaignMode::reflect;
+  if (auto v = r.choice("mode", {"live", "reflect"}))
+    c.mode = *v == "live" ? CampaignMode::live : CampaignMode::reflect;
   if (YAML::Node require = r.child("require", false)) {
     if (!require.IsSequence()) {
       r.problem(r.key_path("require"), "must be a list (postcode, address)");

@@ -34,11 +34,11 @@ struct RelayConfig {
   std::string url;  // smtp://host:port or smtps://host:port
   TlsMode tls = TlsMode::required;
   std::string username;
-  std::string password_file;  // absolute path, or empty
-  std::string password_env;   // environment variable name, or empty
+  std::string password_file;        // absolute path, or empty
+  std::string password_env;         // environment variable name, or empty
   std::string password_credential;  // a systemd credential's name: $CREDENTIALS_DIRECTORY/NAME
-  std::string ca_file;        // absolute path, or empty for the system store
-  std::string helo_name;      // the EHLO name; empty: this machine's fully qualified name
+  std::string ca_file;              // absolute path, or empty for the system store
+  std::string helo_name;            // the EHLO name; empty: this machine's fully qualified name
   int connections = 1;
   Duration timeout = std::chrono::seconds(60);
   RateLimits rate;
@@ -64,7 +64,7 @@ struct LetterConfig {
   std::string name;
   std::string template_path;  // absolute
   bool by_constituency = false;
-  std::string target_id;  // when not by constituency
+  std::string target_id;                        // when not by constituency
   std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
 };
 
@@ -78,8 +78,8 @@ struct CampaignConfig {
   bool require_authorisation = true;
   bool allow_repeat = false;
   CampaignMode mode = CampaignMode::live;
-  std::set<std::string> require;  // supporter fields: postcode, address
-  std::string targets_path;       // absolute
+  std::set<std::string> require;           // supporter fields: postcode, address
+  std::string targets_path;                // absolute
   std::shared_ptr<const Targets> targets;  // set when the targets file is read
   RateLimits per_target;
   std::vector<LetterConfig> letters;  // in config order

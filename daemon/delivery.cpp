@@ -49,7 +49,9 @@ Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const
   }
 }
 
-Relay::~Relay() { stop(); }
+Relay::~Relay() {
+  stop();
+}
 
 void Relay::use(const Config& config) {
   {
@@ -167,8 +169,10 @@ void Relay::hand_over(std::vector<Job>& picked) {
       if (std::find(claimed.begin(), claimed.end(), job.message.id) != claimed.end())
         shared_->jobs.push_back(std::move(job));
   }
-  if (claimed.size() == 1) shared_->work.notify_one();
-  else if (!claimed.empty()) shared_->work.notify_all();
+  if (claimed.size() == 1)
+    shared_->work.notify_one();
+  else if (!claimed.empty())
+    shared_->work.notify_all();
 }
 
 // The rate slots of picked messages that were not claimed (another process

@@ -32,8 +32,8 @@ class Relay {
   // `database` for itself. `wake_fd` (an eventfd) is written whenever a
   // session finishes a message, so the loop can hand out the next.
   // Throws (with no thread left running) when the sessions cannot start.
-  Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
-        spdlog::logger& log, int wake_fd);
+  Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database, spdlog::logger& log,
+        int wake_fd);
   ~Relay();  // stop()
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;

@@ -24,7 +24,9 @@ struct Relay::Job {
 };
 
 // The letter as the scheduler knows it.
-inline DueLetter due_letter(const StoredMessage& m) { return {m.id, m.campaign, m.target_id}; }
+inline DueLetter due_letter(const StoredMessage& m) {
+  return {m.id, m.campaign, m.target_id};
+}
 
 struct Relay::Shared {
   Shared(const RelayConfig& relay, const RetryPolicy& retry, std::string database, spdlog::logger& log, int wake_fd);
@@ -47,7 +49,7 @@ struct Relay::Shared {
   std::vector<Store::AttemptRecord> unrecorded;
   std::size_t recording = 0;
   bool recorder_stopping = false;
-  bool final_stop = false;  // stop(): the recorder may give up on a database that never answers
+  bool final_stop = false;              // stop(): the recorder may give up on a database that never answers
   std::condition_variable record_work;  // the recorder waits on it
   std::condition_variable recorded;     // sessions wait on it when the bound is reached
 

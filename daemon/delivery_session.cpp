@@ -176,8 +176,11 @@ class Session {
       // Intake checks every value that reaches a header, so this is a stored
       // row changed by hand: fail it rather than retry it for ever.
       give_back(job);
-      record({.message = m.id, .at = job.claimed_at, .relay = s.relay.name,
-              .smtp_response = std::string("cannot build the message: ") + e.what(), .outcome = Outcome::failed,
+      record({.message = m.id,
+              .at = job.claimed_at,
+              .relay = s.relay.name,
+              .smtp_response = std::string("cannot build the message: ") + e.what(),
+              .outcome = Outcome::failed,
               .status = MessageStatus::failed});
       s.log.error("failed message {}: cannot build it: {}", m.id, e.what());
       return;
@@ -194,9 +197,15 @@ class Session {
     if (!decision.counts_as_attempt) smtp_.reset();  // the relay's fault: start afresh after the pause
     std::string response = result.response;
     if (!decision.verdict.reason.empty()) response += " (" + decision.verdict.reason + ")";
-    record({.message = m.id, .at = started, .relay = s.relay.name, .smtp_code = result.code,
-            .smtp_response = response, .duration_ms = (ended - started).count(), .outcome = outcome,
-            .status = decision.verdict.status, .next_attempt_at = decision.verdict.next_attempt_at,
+    record({.message = m.id,
+            .at = started,
+            .relay = s.relay.name,
+            .smtp_code = result.code,
+            .smtp_response = response,
+            .duration_ms = (ended - started).count(),
+            .outcome = outcome,
+            .status = decision.verdict.status,
+            .next_attempt_at = decision.verdict.next_attempt_at,
             .counts_as_attempt = decision.counts_as_attempt});
     log_relay(decision, result);
     if (decision.counts_as_attempt) log_letter(m, decision.verdict, result, response);
@@ -207,16 +216,19 @@ class Session {
     auto& s = *shared_;
     std::string reason = (result.code ? std::to_string(result.code) + " " : "") + redact_addresses(result.response);
     switch (decision.relay) {
-      case TryDecision::Relay::unchanged: break;
+      case TryDecision::Relay::unchanged:
+        break;
       case TryDecision::Relay::paused:
-        s.log.error("relay {} paused: {}; its messages wait, none fails for this; next try in {}", s.relay.name,
-                    reason, format_duration(decision.pause));
+        s.log.error("relay {} paused: {}; its messages wait, none fails for this; next try in {}", s.relay.name, reason,
+                    format_duration(decision.pause));
         break;
       case TryDecision::Relay::still_failing:
         s.log.info("relay {} still failing ({}); next try in {}", s.relay.name, reason,
                    format_duration(decision.pause));
         break;
-      case TryDecision::Relay::working_again: s.log.info("relay {} is working again", s.relay.name); break;
+      case TryDecision::Relay::working_again:
+        s.log.info("relay {} is working again", s.relay.name);
+        break;
     }
   }
 
@@ -261,9 +273,8 @@ class Recorder {
         // While the sessions are busy, a moment's wait lets more outcomes
         // share the commit; an idle relay's outcome is committed at once.
         if (s.in_flight > 0)
-          s.record_work.wait_for(lock, kGatherOutcomes, [&] {
-            return s.recorder_stopping || s.unrecorded.size() >= s.unrecorded_limit / 2;
-          });
+          s.record_work.wait_for(lock, kGatherOutcomes,
+                                 [&] { return s.recorder_stopping || s.unrecorded.size() >= s.unrecorded_limit / 2; });
         batch.swap(s.unrecorded);
         s.recording = batch.size();
       }
@@ -272,8 +283,8 @@ class Recorder {
       } catch (const std::exception& e) {
         // Only a database that never answered gets here: the rows stay
         // `sending` and are sent again at the next start, as after a crash.
-        s.log.error("{} outcome(s) not recorded: {}; those letters are sent again when letterd restarts",
-                    batch.size(), e.what());
+        s.log.error("{} outcome(s) not recorded: {}; those letters are sent again when letterd restarts", batch.size(),
+                    e.what());
       }
       {
         std::lock_guard lock(s.mutex);
@@ -319,7 +330,11 @@ class Recorder {
 
 }  // namespace
 
-void run_session(std::shared_ptr<Relay::Shared> shared) { Session(std::move(shared)).run(); }
-void run_recorder(std::shared_ptr<Relay::Shared> shared) { Recorder(std::move(shared)).run(); }
+void run_session(std::shared_ptr<Relay::Shared> shared) {
+  Session(std::move(shared)).run();
+}
+void run_recorder(std::shared_ptr<Relay::Shared> shared) {
+  Recorder(std::move(shared)).run();
+}
 
 }  // namespace letterd

@@ -5,7 +5,9 @@ namespace letterd {
 Engine::Engine(Store& store, std::string database, spdlog::logger& log, int wake_fd)
     : store_(store), database_(std::move(database)), log_(log), wake_fd_(wake_fd) {}
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+}
 
 void Engine::start(std::unique_ptr<Config> next) {
   std::map<std::string, std::unique_ptr<Relay>> fresh;

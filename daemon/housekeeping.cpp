@@ -10,7 +10,9 @@ constexpr auto kEvery = std::chrono::hours(1);
 // again at the next run.
 constexpr auto kCheckpointWait = std::chrono::milliseconds(50);
 
-double mebibytes(long long bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+double mebibytes(long long bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
 
 }  // namespace
 
@@ -73,14 +75,16 @@ void Housekeeping::finish() {
   if (!erased_.bodies && !erased_.notes && !files && !returned_space) return;
   empty_the_log(now_ms());
   auto after = store_.space_use();
-  log_.info("retention: erased {} letter bodies, {} personal notes and {} kept queue files; the database is {:.1f} MiB "
-            "(was {:.1f} MiB)",
-            erased_.bodies, erased_.notes, files, mebibytes(after.file_bytes), mebibytes(before_.file_bytes));
+  log_.info(
+      "retention: erased {} letter bodies, {} personal notes and {} kept queue files; the database is {:.1f} MiB "
+      "(was {:.1f} MiB)",
+      erased_.bodies, erased_.notes, files, mebibytes(after.file_bytes), mebibytes(before_.file_bytes));
   if (!after.returns_free_pages && !warned_no_auto_vacuum_) {
     warned_no_auto_vacuum_ = true;
-    log_.warn("retention: this database was made before letterd returned free space to the filesystem; {:.1f} MiB "
-              "stay free inside it and are reused (README: Retention)",
-              mebibytes(after.free_bytes));
+    log_.warn(
+        "retention: this database was made before letterd returned free space to the filesystem; {:.1f} MiB "
+        "stay free inside it and are reused (README: Retention)",
+        mebibytes(after.free_bytes));
   }
 }
 

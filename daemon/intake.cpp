@@ -1,6 +1,5 @@
 #include "intake.h"
 
-
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -44,9 +43,9 @@ Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog
 void Intake::cannot_take_now(const std::string& what, const std::string& why) {
   long long repeats = 0;
   if (!quiet_.due(why, now_ms(), repeats)) return;
-  log_.error("cannot take {} now: {}; it stays in new/ for the next scan{}", what, why,
-             repeats ? " (" + std::to_string(repeats) + " more file(s) or scan(s) hit the same since it was last said)"
-                     : "");
+  log_.error(
+      "cannot take {} now: {}; it stays in new/ for the next scan{}", what, why,
+      repeats ? " (" + std::to_string(repeats) + " more file(s) or scan(s) hit the same since it was last said)" : "");
 }
 
 namespace {
@@ -157,8 +156,10 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
   // What a writer did wrong, for every file it wrote in new/ itself.
   const std::string in_place = "written in place: write to tmp/ and rename into new/";
   switch (waiting.state) {
-    case WaitingFile::State::readable: break;
-    case WaitingFile::State::gone: return std::nullopt;  // taken away meanwhile: nothing to do
+    case WaitingFile::State::readable:
+      break;
+    case WaitingFile::State::gone:
+      return std::nullopt;  // taken away meanwhile: nothing to do
     case WaitingFile::State::being_written:
       // Read again once its writer closes it (inotify wakes the daemon), never rejected half-written.
       if (waiting.first_report)
@@ -206,8 +207,7 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
     reject(name, reasons, counts);
     return std::nullopt;
   }
-  if (waiting.written_in_place)
-    log_.warn("{} was {}: letterd could have read it half-written", name, in_place);
+  if (waiting.written_in_place) log_.warn("{} was {}: letterd could have read it half-written", name, in_place);
   Checked file;
   file.name = name;
   file.digest = std::move(digest);

@@ -37,8 +37,7 @@ class Intake {
   // cannot be taken for the same reason at every scan is logged once.
   // `now` is the loop's turn: files taken in it are received then, and
   // due then, so the same turn's dispatch sends them.
-  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet,
-         TimePoint now);
+  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet, TimePoint now);
 
   // Takes these files from new/ (names QueueDir::waiting listed; one gone
   // meanwhile is skipped). A file that cannot be taken for a reason of

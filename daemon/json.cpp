@@ -27,8 +27,10 @@ class Parser {
   void skip_space() {
     for (; !at_end(); ++pos_) {
       char c = peek();
-      if (c == '\n') ++line_;
-      else if (c != ' ' && c != '\t' && c != '\r') break;
+      if (c == '\n')
+        ++line_;
+      else if (c != ' ' && c != '\t' && c != '\r')
+        break;
     }
   }
 
@@ -41,19 +43,24 @@ class Parser {
   YAML::Node value() {
     if (at_end()) fail("the text ends where a value should be");
     switch (peek()) {
-      case '{': return object();
-      case '[': return array();
+      case '{':
+        return object();
+      case '[':
+        return array();
       case '"': {
         YAML::Node node(quoted());
         node.SetTag("!");  // as yaml-cpp tags a quoted scalar
         return node;
       }
-      case 't': return word("true");
-      case 'f': return word("false");
+      case 't':
+        return word("true");
+      case 'f':
+        return word("false");
       case 'n':
         word("null");
         return YAML::Node(YAML::NodeType::Null);
-      default: return number();
+      default:
+        return number();
     }
   }
 
@@ -71,8 +78,10 @@ class Parser {
       return pos_ - from;
     };
     if (!at_end() && peek() == '-') ++pos_;
-    if (!at_end() && peek() == '0') ++pos_;
-    else if (digits() == 0) fail("a value must be a string, number, object, list, true, false or null");
+    if (!at_end() && peek() == '0')
+      ++pos_;
+    else if (digits() == 0)
+      fail("a value must be a string, number, object, list, true, false or null");
     if (!at_end() && peek() == '.') {
       ++pos_;
       if (digits() == 0) fail("a number needs digits after its '.'");
@@ -137,10 +146,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       char c = text_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else fail("\\u needs four hex digits");
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        fail("\\u needs four hex digits");
     }
     return v;
   }
@@ -180,14 +193,30 @@ class Parser {
       if (c != '\\') fail("a line break or control character inside a string must be written as an escape");
       if (at_end()) fail("the text ends inside a string: '\"' missing");
       switch (text_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           char32_t cp = hex4();
           if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -202,7 +231,8 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default: fail("unknown escape in a string (known: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+        default:
+          fail("unknown escape in a string (known: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
       }
     }
   }
@@ -221,6 +251,8 @@ int KeyLines::line_of(const YAML::Node& key) const {
   return 0;
 }
 
-YAML::Node parse_json(std::string_view text, KeyLines* key_lines) { return Parser(text, key_lines).document(); }
+YAML::Node parse_json(std::string_view text, KeyLines* key_lines) {
+  return Parser(text, key_lines).document();
+}
 
 }  // namespace letterd

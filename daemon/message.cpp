@@ -44,11 +44,9 @@ bool is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-
 bool is_printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7E; });
 }
-
 
 // Length of the character at `pos`, treating a broken sequence as single
 // bytes so that encoders still make progress on bad input.
@@ -70,13 +68,14 @@ std::size_t q_length(std::string_view s) {
   return n;
 }
 
-std::size_t b_length(std::size_t bytes) { return (bytes + 2) / 3 * 4; }
+std::size_t b_length(std::size_t bytes) {
+  return (bytes + 2) / 3 * 4;
+}
 
 std::string encoded_word(std::string_view bytes, bool base64) {
   std::string out = base64 ? "=?UTF-8?B?" : "=?UTF-8?Q?";
   if (base64) {
-    static constexpr char kB64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (std::size_t i = 0; i < bytes.size(); i += 3) {
       std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16;
       if (i + 1 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
@@ -88,9 +87,12 @@ std::string encoded_word(std::string_view bytes, bool base64) {
     }
   } else {
     for (unsigned char c : bytes) {
-      if (q_literal(c)) out += static_cast<char>(c);
-      else if (c == ' ') out += '_';
-      else append_hex(out, c);
+      if (q_literal(c))
+        out += static_cast<char>(c);
+      else if (c == ' ')
+        out += '_';
+      else
+        append_hex(out, c);
     }
   }
   return out + "?=";
@@ -133,8 +135,7 @@ std::optional<std::string> fold_ascii(std::string_view text, std::size_t used) {
   std::vector<std::string_view> pieces;
   std::size_t start = 0;
   for (std::size_t p = 1; p < text.size(); ++p) {
-    if (text[p] == ' ' && text[p - 1] != ' ' &&
-        text.find_first_not_of(' ', p) != std::string_view::npos) {
+    if (text[p] == ' ' && text[p - 1] != ' ' && text.find_first_not_of(' ', p) != std::string_view::npos) {
       pieces.push_back(text.substr(start, p - start));
       start = p;
     }
@@ -169,9 +170,8 @@ void require_header_safe(std::string_view value, const char* what) {
 }
 
 bool is_header_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return c > 0x20 && c < 0x7F && c != ':';
-  });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7F && c != ':'; });
 }
 
 std::vector<std::string_view> split_dots(std::string_view s) {
@@ -192,9 +192,8 @@ bool all_parts(std::string_view s, std::size_t min_parts, Pred pred) {
 
 bool is_dot_atom(std::string_view s) {
   return all_parts(s, 1, [](std::string_view atom) {
-    return !atom.empty() && std::all_of(atom.begin(), atom.end(), [](char c) {
-      return is_atext(static_cast<unsigned char>(c));
-    });
+    return !atom.empty() &&
+           std::all_of(atom.begin(), atom.end(), [](char c) { return is_atext(static_cast<unsigned char>(c)); });
   });
 }
 
@@ -215,21 +214,20 @@ bool is_ipv4_literal(std::string_view s) {
   if (s.size() < 2 || s.front() != '[' || s.back() != ']') return false;
   const auto parts = split_dots(s.substr(1, s.size() - 2));
   return parts.size() == 4 && std::all_of(parts.begin(), parts.end(), [](std::string_view p) {
-    return !p.empty() && p.size() <= 3 &&
-           std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-           std::stoi(std::string(p)) <= 255;
-  });
+           return !p.empty() && p.size() <= 3 &&
+                  std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                  std::stoi(std::string(p)) <= 255;
+         });
 }
 
 // A bare host name is valid SMTP but never a campaign recipient; it is far
 // more often a typo ("jane@gmail") than a local mailbox, so two labels at least.
 bool is_domain(std::string_view s) {
   return s.size() <= 253 && all_parts(s, 2, [](std::string_view label) {
-    return !label.empty() && label.size() <= 63 && label.front() != '-' &&
-           label.back() != '-' && std::all_of(label.begin(), label.end(), [](char c) {
-             return is_alnum(static_cast<unsigned char>(c)) || c == '-';
-           });
-  });
+           return !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
+                  std::all_of(label.begin(), label.end(),
+                              [](char c) { return is_alnum(static_cast<unsigned char>(c)) || c == '-'; });
+         });
 }
 
 // The line of `text` at `pos` without its LF or CRLF; moves `pos` past it.
@@ -255,8 +253,7 @@ QpUnit qp_unit(std::string_view line, std::size_t i, std::size_t len, bool line_
   const auto c = static_cast<unsigned char>(line[i]);
   // Whitespace at a line end may be stripped in transit (RFC 2045 6.7 (3)).
   const bool trailing = i + len == line.size();
-  const bool literal =
-      len == 1 && ((c > 0x20 && c < 0x7F && c != '=') || ((c == ' ' || c == '\t') && !trailing));
+  const bool literal = len == 1 && ((c > 0x20 && c < 0x7F && c != '=') || ((c == ' ' || c == '\t') && !trailing));
   // "." alone ends SMTP DATA, and mbox writers rewrite "From " as ">From ".
   const bool hazard = line_start && (c == '.' || line.substr(i).starts_with("From "));
   QpUnit unit;
@@ -276,8 +273,7 @@ QpUnit qp_unit(std::string_view line, std::size_t i, std::size_t len, bool line_
 }  // namespace
 
 bool is_atext(unsigned char c) {
-  return is_alnum(c) || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) !=
-                            std::string_view::npos;
+  return is_alnum(c) || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 std::size_t utf8_char(std::string_view s, std::size_t pos, char32_t* cp) {
@@ -361,8 +357,7 @@ std::string quoted_printable_decode(std::string_view encoded) {
     const bool soft = !line.empty() && line.back() == '=';
     if (soft) line.remove_suffix(1);
     for (std::size_t i = 0; i < line.size(); ++i) {
-      if (line[i] == '=' && i + 2 < line.size() && hex_value(line[i + 1]) >= 0 &&
-          hex_value(line[i + 2]) >= 0) {
+      if (line[i] == '=' && i + 2 < line.size() && hex_value(line[i + 1]) >= 0 && hex_value(line[i + 2]) >= 0) {
         out += static_cast<char>(hex_value(line[i + 1]) * 16 + hex_value(line[i + 2]));
         i += 2;
       } else {
@@ -389,9 +384,8 @@ std::string format_mailbox(const Mailbox& mailbox) {
 
   std::optional<std::string> display;
   if (is_printable_ascii(name) && name.find("=?") == std::string::npos) {
-    const bool atoms = std::all_of(name.begin(), name.end(), [](char c) {
-      return c == ' ' || is_atext(static_cast<unsigned char>(c));
-    });
+    const bool atoms = std::all_of(name.begin(), name.end(),
+                                   [](char c) { return c == ' ' || is_atext(static_cast<unsigned char>(c)); });
     if (atoms) {
       display = fold_ascii(name, kMailboxUsed);
     } else {
@@ -412,19 +406,17 @@ std::string format_mailbox(const Mailbox& mailbox) {
 
 std::string rfc5322_date(TimePoint t) {
   using namespace std::chrono;
-  static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
-                                                       "Thu", "Fri", "Sat"};
-  static constexpr std::array<const char*, 12> kMonths = {
-      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const sys_days day = floor<days>(t);
   const year_month_day ymd{day};
   const hh_mm_ss hms{floor<seconds>(t - day)};
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d +0000",
-                kDays[weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
-                kMonths[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d +0000", kDays[weekday{day}.c_encoding()],
+                static_cast<unsigned>(ymd.day()), kMonths[static_cast<unsigned>(ymd.month()) - 1],
+                static_cast<int>(ymd.year()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()));
   return buf;
 }
 

@@ -25,9 +25,9 @@ struct OutgoingMessage {
   Mailbox from;
   std::optional<Mailbox> reply_to;
   Mailbox to;
-  std::string subject;      // UTF-8, one line
-  std::string body;         // UTF-8; LF or CRLF line ends, both become CRLF
-  std::string message_id;   // "unique@domain", without angle brackets
+  std::string subject;     // UTF-8, one line
+  std::string body;        // UTF-8; LF or CRLF line ends, both become CRLF
+  std::string message_id;  // "unique@domain", without angle brackets
   TimePoint date;
   // Further headers, ASCII names and values (e.g. {"X-Letterd-Mode", "reflect"}).
   std::vector<std::pair<std::string, std::string>> extra_headers;

@@ -26,8 +26,10 @@ Signals::Signals() {
 void Signals::read() {
   signalfd_siginfo info;
   while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-    if (info.ssi_signo == SIGHUP) reload = true;
-    else stop = true;
+    if (info.ssi_signo == SIGHUP)
+      reload = true;
+    else
+      stop = true;
   }
 }
 
@@ -48,8 +50,8 @@ InstanceLock::InstanceLock(const std::string& database) {
   if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     int error = errno;
     if (error != EWOULDBLOCK)
-      throw std::runtime_error("cannot lock " + dir + " (letterd takes one lock per database directory): " +
-                               std::strerror(error));
+      throw std::runtime_error("cannot lock " + dir +
+                               " (letterd takes one lock per database directory): " + std::strerror(error));
     throw std::runtime_error("another letterd is running on a database in " + dir +
                              " (one letterd per database directory)");
   }

@@ -4,13 +4,13 @@
 // descriptor or thread and lets go of it on every path out.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <signal.h>
 
 #include "log_once.h"
 #include "store.h"

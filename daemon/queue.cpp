@@ -19,7 +19,9 @@ namespace letterd {
 
 namespace {
 
-std::runtime_error sys_error(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
+std::runtime_error sys_error(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
 
 // What an operator can do about a sync that failed.
 constexpr const char* kDiskTrouble = "the filesystem did not confirm the write (the kernel log may say why)";
@@ -66,11 +68,11 @@ namespace {
 
 // What a file's kind is, for a writer who put something else in new/.
 std::string not_a_regular_file(mode_t mode) {
-  const char* what = S_ISDIR(mode)                      ? "a directory"
-                     : S_ISFIFO(mode)                   ? "a named pipe"
-                     : S_ISSOCK(mode)                   ? "a socket"
-                     : S_ISCHR(mode) || S_ISBLK(mode)   ? "a device"
-                                                        : "not a regular file";
+  const char* what = S_ISDIR(mode)                    ? "a directory"
+                     : S_ISFIFO(mode)                 ? "a named pipe"
+                     : S_ISSOCK(mode)                 ? "a socket"
+                     : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+                                                      : "not a regular file";
   return std::string(what) + ": letterd reads only regular files";
 }
 
@@ -81,7 +83,7 @@ bool same_stamp(const struct stat& a, const struct stat& b) {
 struct RegularFile {
   enum class Outcome { read, gone, directory, unreadable } outcome = Outcome::gone;
   std::string text;
-  std::string error;          // unreadable: why
+  std::string error;                // unreadable: why
   bool changed_while_read = false;  // its size or time changed under the reader: someone writes it
 };
 
@@ -181,7 +183,9 @@ void make_private(const std::string& path, const std::string& tmp_dir) {
 // The mode a queue directory must have: rejected/ and accepted/ exactly
 // 0750 (systemd/letterd.tmpfiles), the others as the operator set them
 // (tmp/ and new/ are the writers' group's) but with nothing for others.
-mode_t promised_mode(mode_t mode, bool closed) { return closed ? kClosedDir : (mode & 07770); }
+mode_t promised_mode(mode_t mode, bool closed) {
+  return closed ? kClosedDir : (mode & 07770);
+}
 
 void give_promised_mode(const std::string& dir, bool closed) {
   struct stat st;
@@ -365,21 +369,26 @@ WaitingFile QueueDir::read(const std::string& name, std::size_t max_bytes) const
   RegularFile file = read_regular(new_dir() + "/" + name, max_bytes);
   WaitingFile out;
   switch (file.outcome) {
-    case RegularFile::Outcome::gone: return out;
+    case RegularFile::Outcome::gone:
+      return out;
     case RegularFile::Outcome::directory:
       out.state = WaitingFile::State::directory;
       out.error = std::move(file.error);
       out.first_report = directories_reported_.insert(name).second;
       return out;
-    case RegularFile::Outcome::unreadable: out.state = WaitingFile::State::unreadable; break;
-    case RegularFile::Outcome::read: out.state = WaitingFile::State::readable; break;
+    case RegularFile::Outcome::unreadable:
+      out.state = WaitingFile::State::unreadable;
+      break;
+    case RegularFile::Outcome::read:
+      out.state = WaitingFile::State::readable;
+      break;
   }
   // Writes that began while it was read are known once their events are in.
   if (in_place_) in_place_->drain();
   InPlaceWrites::Writes* writes = in_place_ ? in_place_->find(name) : nullptr;
   // Created here and still empty: its writer has yet to write it (a link from `enqueue` is never empty).
-  const bool not_yet_written = writes && writes->created && !writes->written &&
-                               file.outcome == RegularFile::Outcome::read && file.text.empty();
+  const bool not_yet_written =
+      writes && writes->created && !writes->written && file.outcome == RegularFile::Outcome::read && file.text.empty();
   if (file.changed_while_read || (writes && writes->open) || not_yet_written) {
     out.state = WaitingFile::State::being_written;
     out.first_report = !writes || !std::exchange(writes->reported, true);
@@ -452,7 +461,8 @@ void QueueDir::finish_accepted(const std::vector<std::string>& names, bool keep)
 
 std::string QueueDir::enqueue(const std::string& source_path) const {
   std::string name = std::filesystem::path(source_path).filename().string();
-  if (name.empty() || name[0] == '.') throw std::runtime_error(source_path + ": a queue file name must not start with '.'");
+  if (name.empty() || name[0] == '.')
+    throw std::runtime_error(source_path + ": a queue file name must not start with '.'");
   UniqueFd in(::open(source_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) throw sys_error("cannot open " + source_path);
   std::string tmp = root_ + "/tmp/" + unique_tmp_name(name);

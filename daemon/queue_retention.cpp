@@ -89,7 +89,9 @@ bool KeptFilesSweep::step(int entries) {
 
 namespace {
 
-bool is_local_part_char(char c) { return c == '.' || is_atext(static_cast<unsigned char>(c)); }
+bool is_local_part_char(char c) {
+  return c == '.' || is_atext(static_cast<unsigned char>(c));
+}
 
 // Whether `text` (lower case) holds `address` as a whole address: not
 // inside joann@example.org for ann@example.org, nor ann@example.org.uk.
@@ -97,9 +99,10 @@ bool holds_address(const std::string& text, const std::string& address) {
   for (auto at = text.find(address); at != std::string::npos; at = text.find(address, at + 1)) {
     std::size_t end = at + address.size();
     bool starts = at == 0 || !is_local_part_char(text[at - 1]);
-    bool ends = end == text.size() ||
-                !(std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-' ||
-                  (text[end] == '.' && end + 1 < text.size() && std::isalnum(static_cast<unsigned char>(text[end + 1]))));
+    bool ends =
+        end == text.size() ||
+        !(std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-' ||
+          (text[end] == '.' && end + 1 < text.size() && std::isalnum(static_cast<unsigned char>(text[end + 1]))));
     if (starts && ends) return true;
   }
   return false;
@@ -127,7 +130,8 @@ std::vector<KeptFile> erase_kept_files(const std::string& queue_root, const std:
   each_entry(accepted, [&](const std::string& entry) {
     bool source = std::any_of(source_files.begin(), source_files.end(),
                               [&](const std::string& name) { return same_file_name(entry, name); });
-    if (source && names_address(accepted + "/" + entry, address, st)) theirs.push_back({"accepted/" + entry, moved_at(st)});
+    if (source && names_address(accepted + "/" + entry, address, st))
+      theirs.push_back({"accepted/" + entry, moved_at(st)});
   });
   // A rejected file never became a submission: it is known by its content.
   const std::string rejected = queue_root + "/rejected";

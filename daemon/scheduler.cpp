@@ -73,11 +73,14 @@ Duration retry_delay(int attempts, const RetryPolicy& policy, double jitter) {
 Verdict judge(Outcome outcome, int attempts, TimePoint lifetime_from, TimePoint now, const RetryPolicy& policy,
               double jitter) {
   switch (outcome) {
-    case Outcome::sent: return {.status = MessageStatus::sent};
-    case Outcome::failed: return {.status = MessageStatus::failed};
+    case Outcome::sent:
+      return {.status = MessageStatus::sent};
+    case Outcome::failed:
+      return {.status = MessageStatus::failed};
     case Outcome::deferred:
     case Outcome::refused:
-    case Outcome::relay_fault: break;
+    case Outcome::relay_fault:
+      break;
   }
   TimePoint next = now + retry_delay(attempts, policy, jitter);
   // A relay fault is never the message's fault: it waits as long as it takes.

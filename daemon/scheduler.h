@@ -81,7 +81,7 @@ class RateLimiter {
  private:
   RateLimits limits_;
   std::size_t memory_ = 0;
-  std::deque<TimePoint> sends_;          // ended, when the relay had them: oldest first
+  std::deque<TimePoint> sends_;         // ended, when the relay had them: oldest first
   std::multiset<TimePoint> under_way_;  // claimed, not yet ended
 };
 

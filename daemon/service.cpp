@@ -27,7 +27,9 @@ constexpr std::size_t kListAhead = 4096;
 // --once waits for rate-limit slots this near; a later one ends the run.
 constexpr auto kOnceLongestWait = std::chrono::seconds(60);
 
-spdlog::level::level_enum level_of(const std::string& name) { return spdlog::level::from_str(name); }
+spdlog::level::level_enum level_of(const std::string& name) {
+  return spdlog::level::from_str(name);
+}
 
 std::unique_ptr<Store> open_store(const std::string& database) {
   StartupKeepAlive alive;
@@ -122,9 +124,10 @@ TimePoint Daemon::step(TimePoint now) {
   // in new/ and a letterd with a database sends them.
   if (database_gone.empty()) database_gone = store_->identity_problem();
   if (!database_gone.empty()) {
-    log_.error("{}: letterd stops taking files and exits; the files waiting stay in new/ for a letterd with a "
-               "database to take",
-               database_gone);
+    log_.error(
+        "{}: letterd stops taking files and exits; the files waiting stay in new/ for a letterd with a "
+        "database to take",
+        database_gone);
     exit_code_ = 1;
     stop_ = true;
     return now;

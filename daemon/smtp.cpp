@@ -138,12 +138,18 @@ struct SmtpSession::Impl {
       auto starts = [&](std::string_view verb) {
         return line.size() >= verb.size() && strncasecmp(line.data(), verb.data(), verb.size()) == 0;
       };
-      if (starts("STARTTLS")) stage = SmtpStage::tls;
-      else if (starts("AUTH")) stage = SmtpStage::auth;
-      else if (starts("MAIL")) stage = SmtpStage::mail;
-      else if (starts("RCPT")) stage = SmtpStage::rcpt, ++rcpt_index;
-      else if (starts("DATA")) stage = SmtpStage::data;
-      else if (starts("QUIT")) quitting = true;
+      if (starts("STARTTLS"))
+        stage = SmtpStage::tls;
+      else if (starts("AUTH"))
+        stage = SmtpStage::auth;
+      else if (starts("MAIL"))
+        stage = SmtpStage::mail;
+      else if (starts("RCPT"))
+        stage = SmtpStage::rcpt, ++rcpt_index;
+      else if (starts("DATA"))
+        stage = SmtpStage::data;
+      else if (starts("QUIT"))
+        quitting = true;
     } else if (type == CURLINFO_HEADER_IN && !quitting) {
       if (stage == SmtpStage::connect) stage = SmtpStage::greeting;
       if (line.size() < 3) return;
@@ -276,17 +282,19 @@ SendResult SmtpSession::send(const Envelope& envelope, const std::string& data) 
   int code = end_of_data_answered ? s.end_of_data_code : s.reply_code ? s.reply_code : static_cast<int>(response_code);
   result.code = answered ? code : 0;
   result.refused_recipient = s.refused_recipient;
-  result.transfer = rc == CURLE_OK              ? Transfer::completed
+  result.transfer = rc == CURLE_OK             ? Transfer::completed
                     : rc == CURLE_LOGIN_DENIED ? Transfer::login_refused
                                                : Transfer::broken;
   // Bounded here, so the store and the log both get the bounded text.
-  result.response = bounded_reply(answered ? std::string_view(s.reply_text)
+  result.response = bounded_reply(answered     ? std::string_view(s.reply_text)
                                   : s.error[0] ? std::string_view(s.error)
                                                : std::string_view(curl_easy_strerror(rc)));
   if (rc != CURLE_OK) s.abandon();  // start clean: never reuse, nor wait on, a session that went wrong
   return result;
 }
 
-void SmtpSession::close() { impl_->drop(); }
+void SmtpSession::close() {
+  impl_->drop();
+}
 
 }  // namespace letterd

@@ -32,8 +32,8 @@ enum class Transfer {
 // One try as the relay answered it; scheduler.h's classify() says what it means.
 struct SendResult {
   Transfer transfer = Transfer::broken;
-  int code = 0;            // the relay's last reply code, 0 when it gave none
-  std::string response;    // the relay's last reply text (its queue id on success), or what went wrong
+  int code = 0;          // the relay's last reply code, 0 when it gave none
+  std::string response;  // the relay's last reply text (its queue id on success), or what went wrong
   SmtpStage stage = SmtpStage::connect;
   int refused_recipient = -1;  // index into Envelope::recipients when an RCPT was refused
 };

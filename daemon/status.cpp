@@ -13,22 +13,32 @@ constexpr Outcome kOutcomes[] = {Outcome::sent, Outcome::deferred, Outcome::fail
 
 const char* to_string(MessageStatus status) {
   switch (status) {
-    case MessageStatus::queued: return "queued";
-    case MessageStatus::sending: return "sending";
-    case MessageStatus::deferred: return "deferred";
-    case MessageStatus::sent: return "sent";
-    case MessageStatus::failed: return "failed";
+    case MessageStatus::queued:
+      return "queued";
+    case MessageStatus::sending:
+      return "sending";
+    case MessageStatus::deferred:
+      return "deferred";
+    case MessageStatus::sent:
+      return "sent";
+    case MessageStatus::failed:
+      return "failed";
   }
   return "unknown";
 }
 
 const char* to_string(Outcome outcome) {
   switch (outcome) {
-    case Outcome::sent: return "sent";
-    case Outcome::deferred: return "deferred";
-    case Outcome::failed: return "failed";
-    case Outcome::relay_fault: return "relay-fault";
-    case Outcome::refused: return "refused";
+    case Outcome::sent:
+      return "sent";
+    case Outcome::deferred:
+      return "deferred";
+    case Outcome::failed:
+      return "failed";
+    case Outcome::relay_fault:
+      return "relay-fault";
+    case Outcome::refused:
+      return "refused";
   }
   return "unknown";
 }

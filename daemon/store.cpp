@@ -12,7 +12,6 @@ namespace letterd {
 
 using namespace store_detail;
 
-
 Store::Store(const std::string& path, Access access) {
   try {
     impl_ = std::make_unique<Impl>(path, access);
@@ -23,15 +22,21 @@ Store::Store(const std::string& path, Access access) {
 
 Store::~Store() = default;
 
-std::string Store::identity_problem() { return impl_->identity_problem(); }
+std::string Store::identity_problem() {
+  return impl_->identity_problem();
+}
 
-Store::Batch::Batch(Store& store) : store_(store) { store_.impl_->db.exec("BEGIN IMMEDIATE"); }
+Store::Batch::Batch(Store& store) : store_(store) {
+  store_.impl_->db.exec("BEGIN IMMEDIATE");
+}
 
 Store::Batch::~Batch() {
   if (open_) store_.impl_->db.tryExec("ROLLBACK");
 }
 
-bool Store::Batch::open() const { return open_ && sqlite3_get_autocommit(store_.impl_->db.getHandle()) == 0; }
+bool Store::Batch::open() const {
+  return open_ && sqlite3_get_autocommit(store_.impl_->db.getHandle()) == 0;
+}
 
 void Store::Batch::commit() {
   store_.impl_->db.exec("COMMIT");
@@ -66,8 +71,7 @@ bool Store::supporter_wrote_to(const std::string& campaign, const std::string& s
 }
 
 void Store::accept(const Submission& s, const std::string& source_file, const std::string& digest,
-                   TimePoint received_at,
-                   const std::vector<NewMessage>& messages, const std::string& duplicates) {
+                   TimePoint received_at, const std::vector<NewMessage>& messages, const std::string& duplicates) {
   auto& db = impl_->db;
   std::string now = format_utc(received_at);
   // A savepoint, not BEGIN: it nests inside a Batch, and commits on its own outside one.
@@ -91,8 +95,10 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
   int i = 1;
   auto bind_opt = [&](SQLite::Statement& q, const std::optional<std::string>& v) {
-    if (v) q.bind(i++, *v);
-    else q.bind(i++);
+    if (v)
+      q.bind(i++, *v);
+    else
+      q.bind(i++);
   };
   sub->bind(i++, s.id);
   sub->bind(i++, s.campaign);
@@ -184,7 +190,7 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
            coalesce(retried_at, created_at)
     FROM messages
     WHERE relay = ? AND status IN ('queued', 'deferred') AND next_attempt_at <= ? AND campaign IN ()sql" +
-                                     placeholders(campaigns.size()) + R"sql()
+                          placeholders(campaigns.size()) + R"sql()
     ORDER BY next_attempt_at, id LIMIT ?)sql");
   int i = 1;
   q->bind(i++, relay);
@@ -204,7 +210,8 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
     m.to.display_name = q->getColumn(c++).getString();
     m.from.address = q->getColumn(c++).getString();
     m.from.display_name = q->getColumn(c++).getString();
-    if (!q->getColumn(c).isNull()) m.reply_to = Mailbox{text_or_empty(q->getColumn(c + 1)), q->getColumn(c).getString()};
+    if (!q->getColumn(c).isNull())
+      m.reply_to = Mailbox{text_or_empty(q->getColumn(c + 1)), q->getColumn(c).getString()};
     c += 2;
     m.copy_to = text_or_empty(q->getColumn(c++));
     m.reflect = q->getColumn(c++).getInt() != 0;
@@ -223,8 +230,10 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
 
 std::optional<TimePoint> Store::next_due(const std::string& relay, const std::vector<std::string>& campaigns) {
   if (campaigns.empty()) return std::nullopt;
-  auto q = impl_->prepare("SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN "
-                                 "('queued', 'deferred') AND campaign IN (" + placeholders(campaigns.size()) + ")");
+  auto q = impl_->prepare(
+      "SELECT min(next_attempt_at) FROM messages WHERE relay = ? AND status IN "
+      "('queued', 'deferred') AND campaign IN (" +
+      placeholders(campaigns.size()) + ")");
   int i = 1;
   q->bind(i++, relay);
   for (const auto& c : campaigns) q->bind(i++, c);
@@ -267,10 +276,14 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
       WHERE id = ?8 AND status = 'sending')sql");
     m->bind(1, to_string(r.status));
     m->bind(2, r.counts_as_attempt ? 1 : 0);
-    if (r.next_attempt_at) m->bind(3, format_utc(*r.next_attempt_at));
-    else m->bind(3);
-    if (r.smtp_code) m->bind(4, r.smtp_code);
-    else m->bind(4);
+    if (r.next_attempt_at)
+      m->bind(3, format_utc(*r.next_attempt_at));
+    else
+      m->bind(3);
+    if (r.smtp_code)
+      m->bind(4, r.smtp_code);
+    else
+      m->bind(4);
     m->bind(5, r.smtp_response);
     m->bind(6, to_string(r.status));
     m->bind(7, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
@@ -283,8 +296,10 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
         UPDATE messages SET status = 'sent', sent_at = ?1, ended_at = ?1, smtp_code = ?2, smtp_response = ?3
         WHERE id = ?4 AND status = 'failed')sql");
       went->bind(1, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
-      if (r.smtp_code) went->bind(2, r.smtp_code);
-      else went->bind(2);
+      if (r.smtp_code)
+        went->bind(2, r.smtp_code);
+      else
+        went->bind(2);
       went->bind(3, redact_addresses(r.smtp_response));
       went->bind(4, static_cast<int64_t>(r.message));
       went->exec();
@@ -297,8 +312,10 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     a->bind(2, format_utc(r.at));
     a->bind(3, r.relay);
     a->bind(4, to_string(r.outcome));
-    if (r.smtp_code) a->bind(5, r.smtp_code);
-    else a->bind(5);
+    if (r.smtp_code)
+      a->bind(5, r.smtp_code);
+    else
+      a->bind(5);
     a->bind(6, still_sending ? r.smtp_response : redact_addresses(r.smtp_response));
     a->bind(7, static_cast<int64_t>(r.duration_ms));
     a->exec();
@@ -369,7 +386,7 @@ std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t
 }
 
 std::vector<std::pair<std::string, TimePoint>> Store::recent_campaign_sends(const std::string& campaign,
-                                                                          TimePoint since) {
+                                                                            TimePoint since) {
   auto q = impl_->prepare(R"sql(
     SELECT m.target_id, a.at, a.duration_ms FROM attempts a CROSS JOIN messages m ON m.id = a.message_id
     WHERE a.at >= ? AND m.campaign = ? AND a.outcome != 'relay-fault')sql");

@@ -33,8 +33,15 @@ struct StoredMessage {
 
   // The letter as rendered at intake, to be built again byte for byte.
   PlannedMessage planned() const {
-    return {.letter = letter, .target_id = target_id, .to = to, .from = from, .reply_to = reply_to,
-            .copy_to = copy_to, .subject = subject, .body = body, .reflect = reflect};
+    return {.letter = letter,
+            .target_id = target_id,
+            .to = to,
+            .from = from,
+            .reply_to = reply_to,
+            .copy_to = copy_to,
+            .subject = subject,
+            .body = body,
+            .reflect = reflect};
   }
 };
 
@@ -168,8 +175,8 @@ class Store {
     long long duration_ms = 0;
     Outcome outcome = Outcome::deferred;
     MessageStatus status = MessageStatus::deferred;  // the message's new status
-    std::optional<TimePoint> next_attempt_at;  // for deferred
-    bool counts_as_attempt = true;             // a relay fault costs the message no attempt
+    std::optional<TimePoint> next_attempt_at;        // for deferred
+    bool counts_as_attempt = true;                   // a relay fault costs the message no attempt
   };
   // Many tries are recorded in one transaction: one sync of the disk for them all.
   void record_attempts(const std::vector<AttemptRecord>& records);

@@ -124,9 +124,13 @@ CREATE TRIGGER message_counts_delete AFTER DELETE ON messages BEGIN
 END;
 )sql";
 
-inline std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+inline std::string text_or_empty(const SQLite::Column& c) {
+  return c.isNull() ? std::string() : c.getString();
+}
 
-inline TimePoint parse_time(const std::string& text) { return parse_rfc3339(text).value_or(TimePoint{}); }
+inline TimePoint parse_time(const std::string& text) {
+  return parse_rfc3339(text).value_or(TimePoint{});
+}
 
 // The status or outcome a row holds. Only letterd writes them, so another
 // word is a row changed by hand: said, never taken for some other state.
@@ -184,8 +188,10 @@ struct Store::Impl {
 
   HeldStatement prepare(const std::string& sql) {
     auto& slot = statements[sql];
-    if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
-    else slot->clearBindings();
+    if (!slot)
+      slot = std::make_unique<SQLite::Statement>(db, sql);
+    else
+      slot->clearBindings();
     return HeldStatement(*slot);
   }
 

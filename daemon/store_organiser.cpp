@@ -209,8 +209,10 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
              recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
              supporter_email = '[erased]'
       WHERE id = ?)sql");
-    if (reply) u.bind(1, *reply);
-    else u.bind(1);
+    if (reply)
+      u.bind(1, *reply);
+    else
+      u.bind(1);
     u.bind(2, static_cast<int64_t>(id));
     counts.letters += u.exec();
   }
@@ -341,10 +343,12 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
 }
 
 std::vector<StatusCount> Store::status_counts() {
-  auto q = impl_->prepare("SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
+  auto q =
+      impl_->prepare("SELECT campaign, status, count FROM message_counts WHERE count > 0 ORDER BY campaign, status");
   std::vector<StatusCount> out;
   while (q->executeStep())
-    out.push_back({q->getColumn(0).getString(), stored_status(q->getColumn(1).getString()), q->getColumn(2).getInt64()});
+    out.push_back(
+        {q->getColumn(0).getString(), stored_status(q->getColumn(1).getString()), q->getColumn(2).getInt64()});
   return out;
 }
 

@@ -20,9 +20,8 @@ constexpr std::size_t kMaxFieldChars = 2000;
 constexpr auto kClockSkew = std::chrono::minutes(5);
 
 std::size_t count_chars(std::string_view utf8) {
-  return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 bool valid_id(std::string_view id) {
@@ -47,9 +46,9 @@ bool has_controls_besides_newline(std::string_view text) {
 // by their UTF-8 bytes: the text is valid UTF-8 here, so a match can only
 // be the whole character.
 bool has_invisible_format_chars(std::string_view utf8) {
-  static constexpr std::string_view kInvisible[] = {
-      "\u200B", "\u200C", "\u200D", "\u200E", "\u200F", "\u202A", "\u202B", "\u202C", "\u202D",
-      "\u202E", "\u2066", "\u2067", "\u2068", "\u2069", "\u061C", "\uFEFF"};
+  static constexpr std::string_view kInvisible[] = {"\u200B", "\u200C", "\u200D", "\u200E", "\u200F", "\u202A",
+                                                    "\u202B", "\u202C", "\u202D", "\u202E", "\u2066", "\u2067",
+                                                    "\u2068", "\u2069", "\u061C", "\uFEFF"};
   return std::any_of(std::begin(kInvisible), std::end(kInvisible),
                      [&](std::string_view c) { return utf8.find(c) != std::string_view::npos; });
 }
@@ -92,13 +91,14 @@ std::string_view nearest_known_key(std::string_view key, std::initializer_list<s
 
 // yaml-cpp's message without what it quotes of the text after its first
 // ':' ("unknown escape character: ..."): the text may be a supporter's.
-std::string yaml_reason(const std::string& message) { return message.substr(0, message.find(':')); }
+std::string yaml_reason(const std::string& message) {
+  return message.substr(0, message.find(':'));
+}
 
 class Reader {
  public:
   // `json_key_lines`: where the keys of a JSON file are; a YAML tree knows its own.
-  Reader(Problems& problems, const KeyLines* json_key_lines)
-      : problems_(problems), json_key_lines_(json_key_lines) {}
+  Reader(Problems& problems, const KeyLines* json_key_lines) : problems_(problems), json_key_lines_(json_key_lines) {}
 
   void problem(const std::string& key, const std::string& what) { problems_.push_back({key, what}); }
 
@@ -186,8 +186,10 @@ int flow_depth(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quote) {
-      if (c == '\\' && quote == '"') ++i;
-      else if (c == quote) quote = 0;
+      if (c == '\\' && quote == '"')
+        ++i;
+      else if (c == quote)
+        quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
     } else if (c == '[' || c == '{') {
@@ -240,7 +242,8 @@ void read_authorisation(Reader& r, const YAML::Node& node, TimePoint now, Submis
   Authorisation a;
   // Consent is the literal true: not "yes", "on" or a quoted "true".
   const YAML::Node given = node["given"];
-  bool literal = given.IsDefined() && given.IsScalar() && given.Tag() != "!";  // a missing key is a zombie node: ask first
+  bool literal =
+      given.IsDefined() && given.IsScalar() && given.Tag() != "!";  // a missing key is a zombie node: ask first
   if (literal && given.Scalar() == "true")
     a.given = true;
   else if (!literal || given.Scalar() != "false")
@@ -385,8 +388,9 @@ std::optional<Submission> read_submission(std::string_view text, std::string_vie
 
   Reader r(problems, json ? &json_key_lines : nullptr);
   Submission s;
-  r.only_keys(root, "", {"id", "campaign", "letters", "supporter", "constituency", "target", "personal_note",
-                         "authorisation", "fields"});
+  r.only_keys(
+      root, "",
+      {"id", "campaign", "letters", "supporter", "constituency", "target", "personal_note", "authorisation", "fields"});
   if (auto id = r.line(root["id"], "id", 128, false)) {
     if (valid_id(*id))
       s.id = *id;
@@ -466,8 +470,7 @@ const Target* pick_target(const Submission& s, const CampaignConfig& campaign, c
                                       " goes to the supporter's constituency"});
     by_id = nullptr;
   }
-  if (s.constituency && !by_name)
-    problems.push_back({"constituency", "matches none of the campaign's targets"});
+  if (s.constituency && !by_name) problems.push_back({"constituency", "matches none of the campaign's targets"});
   if (!s.target && !s.constituency)
     problems.push_back({"constituency", "is required by letter " + letter.name + " (or give target)"});
   if (by_id && by_name && by_id != by_name)
@@ -552,7 +555,6 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
   if (problems.size() != before) return std::nullopt;
   return planned;
 }
-
 
 std::optional<CheckedSubmission> check_submission(std::string_view text, std::string_view file_name, TimePoint now,
                                                   const Config& config, Problems& problems) {

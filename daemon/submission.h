@@ -49,10 +49,10 @@ std::optional<Submission> parse_submission(std::string_view text, std::string_vi
 struct PlannedMessage {
   std::string letter;
   std::string target_id;
-  Mailbox to;                   // the target (or the supporter, in reflect mode)
+  Mailbox to;  // the target (or the supporter, in reflect mode)
   Mailbox from;
   std::optional<Mailbox> reply_to;
-  std::string copy_to;          // the supporter's address for the envelope copy, or empty
+  std::string copy_to;  // the supporter's address for the envelope copy, or empty
   std::string subject;
   std::string body;
   bool reflect = false;

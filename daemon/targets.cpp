@@ -26,7 +26,9 @@ std::string fold_constituency(std::string_view name) {
 
 namespace {
 
-std::string where(const std::string& file, int line) { return file + ":" + std::to_string(line); }
+std::string where(const std::string& file, int line) {
+  return file + ":" + std::to_string(line);
+}
 
 bool is_ascii(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
@@ -181,11 +183,12 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
     if (has_header_breaking_chars(target.name()))
       problems.push_back({where(file, line), "name must be one line without control characters"});
     if (!is_valid_address(target.email()))
-      problems.push_back({where(file, line), "email '" + target.email() + "'" +
-                                                 (is_ascii(target.email())
-                                                      ? " is not a valid address"
-                                                      : ": addresses with non-ASCII characters are not supported")});
-    if (out.by_id_.count(target.id())) problems.push_back({where(file, line), "id '" + target.id() + "' appears twice"});
+      problems.push_back({where(file, line),
+                          "email '" + target.email() + "'" +
+                              (is_ascii(target.email()) ? " is not a valid address"
+                                                        : ": addresses with non-ASCII characters are not supported")});
+    if (out.by_id_.count(target.id()))
+      problems.push_back({where(file, line), "id '" + target.id() + "' appears twice"});
     if (auto c = target.columns.find("constituency"); c != target.columns.end() && !c->second.empty()) {
       std::string key = fold_constituency(c->second);
       if (out.by_constituency_.count(key))

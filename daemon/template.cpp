@@ -1,7 +1,8 @@
 #include "template.h"
 
-#include <algorithm>
 #include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 
 namespace letterd {
 
@@ -26,9 +27,13 @@ struct Token {
   int line = 0;
 };
 
-std::string at(const std::string& where, int line) { return where + ":" + std::to_string(line); }
+std::string at(const std::string& where, int line) {
+  return where + ":" + std::to_string(line);
+}
 
-bool is_blank(std::string_view s) { return s.find_first_not_of(" \t") == npos; }
+bool is_blank(std::string_view s) {
+  return s.find_first_not_of(" \t") == npos;
+}
 
 std::string_view trim(std::string_view s) {
   const size_t begin = s.find_first_not_of(" \t");
@@ -38,8 +43,8 @@ std::string_view trim(std::string_view s) {
 
 bool is_name(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
   });
 }
 
@@ -75,8 +80,8 @@ std::vector<Token> tokenize(std::string_view text, const std::string& where, int
     const bool comment = trim(text.substr(open + 2)).starts_with('!');
     const size_t close = text.find("}}", open + 2);
     if (close == npos || (!comment && text.find('\n', open + 2) < close)) {
-      problems.push_back({at(where, line), comment ? "{{! comment is never closed by }}"
-                                                   : "{{ is not closed by }} on the same line"});
+      problems.push_back(
+          {at(where, line), comment ? "{{! comment is never closed by }}" : "{{ is not closed by }} on the same line"});
       if (comment) break;
       pos = open + 2;
       continue;
@@ -96,8 +101,8 @@ std::vector<Token> tokenize(std::string_view text, const std::string& where, int
       name = trim(name.substr(1));
     }
     if (!is_name(name)) {
-      problems.push_back({at(where, tag_line), "{{" + std::string(raw) +
-                                                   "}} is not a tag (a name is letters, digits, _ . and -)"});
+      problems.push_back(
+          {at(where, tag_line), "{{" + std::string(raw) + "}} is not a tag (a name is letters, digits, _ . and -)"});
       continue;
     }
     tokens.push_back({kind, std::string(name), tag_line});
@@ -149,8 +154,7 @@ std::string opening_tag(const Node& node) {
   return (node.kind == Node::Kind::section ? "{{#" : "{{^") + node.text + "}}";
 }
 
-void close_section(std::vector<OpenSection>& open, const Token& tag, const std::string& where,
-                   Problems& problems) {
+void close_section(std::vector<OpenSection>& open, const Token& tag, const std::string& where, Problems& problems) {
   const std::string closing = "{{/" + tag.text + "}}";
   if (open.empty()) {
     problems.push_back({at(where, tag.line), closing + " closes no open section"});
@@ -178,7 +182,9 @@ bool has_value(const Values& values, std::string_view name) {
 void render_nodes(const Nodes& nodes, const Values& values, std::string& out) {
   for (const auto& node : nodes) {
     switch (node->kind) {
-      case Node::Kind::text: out += node->text; break;
+      case Node::Kind::text:
+        out += node->text;
+        break;
       case Node::Kind::variable:
         if (const auto it = values.find(node->text); it != values.end()) out += it->second;
         break;
@@ -230,8 +236,11 @@ std::optional<Template> Template::parse(std::string_view text, const std::string
         open.push_back({node, token.line});
         break;
       }
-      case TokenKind::close: close_section(open, token, where, problems); break;
-      case TokenKind::comment: break;
+      case TokenKind::close:
+        close_section(open, token, where, problems);
+        break;
+      case TokenKind::comment:
+        break;
     }
   }
   for (const auto& o : open) problems.push_back({at(where, o.line), "section " + o.node->text + " is never closed"});
@@ -311,7 +320,9 @@ std::optional<Subject> read_front_matter(std::string_view yaml, const std::strin
   return subject;
 }
 
-bool is_delimiter(std::string_view line) { return line.starts_with("---") && is_blank(line.substr(3)); }
+bool is_delimiter(std::string_view line) {
+  return line.starts_with("---") && is_blank(line.substr(3));
+}
 
 }  // namespace
 

@@ -40,16 +40,16 @@ class Template {
  public:
   struct NameUse {
     std::string name;
-    int line = 0;            // 1-based, in the file the template came from
-    bool in_section = false; // inside some {{#}} or {{^}}: may be empty
+    int line = 0;             // 1-based, in the file the template came from
+    bool in_section = false;  // inside some {{#}} or {{^}}: may be empty
   };
 
   // Parses template text. `where` names the source in problems, and
   // `first_line` is the line of the file the text starts on, so problems
   // read "templates/mp.txt:14: unclosed section personal_note".
   // nullopt when the text has problems (all of them appended).
-  static std::optional<Template> parse(std::string_view text, const std::string& where,
-                                       int first_line, Problems& problems);
+  static std::optional<Template> parse(std::string_view text, const std::string& where, int first_line,
+                                       Problems& problems);
 
   // Every name the template uses, in order of appearance.
   const std::vector<NameUse>& names() const { return names_; }
@@ -79,7 +79,6 @@ struct LetterTemplate {
 // Parses a whole template file. Problems name `file` and a line:
 // a missing or unterminated front matter, a missing subject, unknown
 // front-matter keys, and every problem of the subject and body.
-std::optional<LetterTemplate> parse_letter_template(std::string_view text, const std::string& file,
-                                                    Problems& problems);
+std::optional<LetterTemplate> parse_letter_template(std::string_view text, const std::string& file, Problems& problems);
 
 }  // namespace letterd

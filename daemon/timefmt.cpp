@@ -6,7 +6,9 @@
 
 namespace letterd {
 
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
+TimePoint now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now());
+}
 
 std::string format_utc(TimePoint t) {
   auto ms = t.time_since_epoch().count();
@@ -15,8 +17,8 @@ std::string format_utc(TimePoint t) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[80];  // room for any int, so the compiler can prove no truncation
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
 }
 
@@ -40,14 +42,16 @@ long long days_from_civil(int y, int m, int d) {
   return era * 146097 + static_cast<long long>(doe) - 719468;
 }
 
-bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 }  // namespace
 
 std::optional<TimePoint> parse_rfc3339(std::string_view text) {
   int year, month, day, hour, minute, second;
-  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
-      text[13] != ':' || text[16] != ':')
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') || text[13] != ':' ||
+      text[16] != ':')
     return std::nullopt;
   if (!read_int(text, 0, 4, year) || !read_int(text, 5, 2, month) || !read_int(text, 8, 2, day) ||
       !read_int(text, 11, 2, hour) || !read_int(text, 14, 2, minute) || !read_int(text, 17, 2, second))

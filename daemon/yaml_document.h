@@ -13,7 +13,7 @@
 namespace letterd {
 
 struct YamlDocument {
-  YAML::Node root;                        // the first document (Null when the text is empty)
+  YAML::Node root;                          // the first document (Null when the text is empty)
   std::optional<int> second_document_line;  // 1-based line where a second document with content starts
 };
 

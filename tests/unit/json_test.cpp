@@ -8,8 +8,10 @@ namespace {
 // The tree as the checks see it: kinds, scalars, and whether a scalar was quoted.
 std::string shape(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return (node.Tag() == "!" ? "'" : "") + node.Scalar();
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return (node.Tag() == "!" ? "'" : "") + node.Scalar();
     case YAML::NodeType::Sequence: {
       std::string out = "[";
       for (const auto& item : node) out += shape(item) + ",";
@@ -20,7 +22,8 @@ std::string shape(const YAML::Node& node) {
       for (const auto& kv : node) out += shape(kv.first) + ":" + shape(kv.second) + ",";
       return out + "}";
     }
-    default: return "?";
+    default:
+      return "?";
   }
 }
 
@@ -89,7 +92,9 @@ TEST(Json, AnErrorNeverQuotesTheText) {
   }
 }
 
-TEST(Json, EmptyTextIsNoValueNotAnError) { EXPECT_TRUE(parse_json(" \n ").IsNull()); }
+TEST(Json, EmptyTextIsNoValueNotAnError) {
+  EXPECT_TRUE(parse_json(" \n ").IsNull());
+}
 
 }  // namespace
 }  // namespace letterd

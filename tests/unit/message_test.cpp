@@ -65,8 +65,7 @@ std::string decode_encoded_words(std::string folded) {
     if (folded.compare(i, 8, "=?UTF-8?") != 0) {
       const std::size_t next = folded.find("=?UTF-8?", i);
       std::string gap = folded.substr(i, next - i);
-      if (!(after_word && next != std::string::npos &&
-            gap.find_first_not_of(' ') == std::string::npos)) {
+      if (!(after_word && next != std::string::npos && gap.find_first_not_of(' ') == std::string::npos)) {
         text += gap;
       }
       if (next == std::string::npos) break;
@@ -80,8 +79,7 @@ std::string decode_encoded_words(std::string folded) {
       for (char c : payload) qp += c == '_' ? ' ' : c;
       text += quoted_printable_decode(qp);
     } else {
-      const std::string b64 =
-          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      const std::string b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
       unsigned bits = 0;
       int count = 0;
       for (char c : payload) {
@@ -132,8 +130,7 @@ TEST(BuildMessage, EveryLineEndsCrlfWithNoBareCrOrLf) {
     }
   }
   for (const std::string& line : crlf_lines(message)) EXPECT_LE(line.size(), 998u);
-  EXPECT_EQ(quoted_printable_decode(body_of(message)),
-            "line one\nbare\rcr\n\nno newline at end\n");
+  EXPECT_EQ(quoted_printable_decode(body_of(message)), "line one\nbare\rcr\n\nno newline at end\n");
 }
 
 TEST(BuildMessage, HeadersInOrder) {
@@ -297,8 +294,7 @@ TEST(FormatMailbox, Cases) {
   EXPECT_EQ(format_mailbox({"Doe, Jane", "jane@example.org"}), "\"Doe, Jane\" <jane@example.org>");
   EXPECT_EQ(format_mailbox({"J. \"JD\" Doe \\ co", "jane@example.org"}),
             "\"J. \\\"JD\\\" Doe \\\\ co\" <jane@example.org>");
-  EXPECT_EQ(format_mailbox({"Zo\u00eb", "zoe@example.org"}),
-            "=?UTF-8?Q?Zo=C3=AB?= <zoe@example.org>");
+  EXPECT_EQ(format_mailbox({"Zo\u00eb", "zoe@example.org"}), "=?UTF-8?Q?Zo=C3=AB?= <zoe@example.org>");
 }
 
 TEST(FormatMailbox, LongNameFolds) {
@@ -314,14 +310,12 @@ TEST(FormatMailbox, LongNameFolds) {
 
 TEST(HeaderBreakingChars, Detected) {
   for (const std::string& bad :
-       {std::string("a\rb"), std::string("a\nb"), std::string("a\0b", 3), std::string("a\tb"),
-        std::string("\x7f"), std::string("a\u2028b"), std::string("a\u2029b"),
-        std::string("a\u0085b"), std::string("\xc2\x80"), std::string("\xff"),
-        std::string("\xe2\x80"), std::string("\xc0\x8a")}) {
+       {std::string("a\rb"), std::string("a\nb"), std::string("a\0b", 3), std::string("a\tb"), std::string("\x7f"),
+        std::string("a\u2028b"), std::string("a\u2029b"), std::string("a\u0085b"), std::string("\xc2\x80"),
+        std::string("\xff"), std::string("\xe2\x80"), std::string("\xc0\x8a")}) {
     EXPECT_TRUE(has_header_breaking_chars(bad)) << testing::PrintToString(bad);
   }
-  EXPECT_FALSE(
-      has_header_breaking_chars("Zo\u00eb \u2019\u201c\u201d \u2022 \u2013 \u00a3 \U0001F4E8"));
+  EXPECT_FALSE(has_header_breaking_chars("Zo\u00eb \u2019\u201c\u201d \u2022 \u2013 \u00a3 \U0001F4E8"));
   EXPECT_FALSE(has_header_breaking_chars(""));
 }
 
@@ -339,25 +333,44 @@ TEST(Utf8, StrictValidation) {
 }
 
 TEST(Address, Valid) {
-  for (const char* ok :
-       {"jane@example.org", "jane.doe+campaign@mail.example.com", "o'brien@example.org",
-        "a!#$%&'*+/=?^_`{|}~-z@example.org", "\"odd.\\\"quoted\"@example.org",
-        "user@[192.0.2.1]", "x@sub-domain.example.invalid", "X@EXAMPLE.ORG"}) {
+  for (const char* ok : {"jane@example.org", "jane.doe+campaign@mail.example.com", "o'brien@example.org",
+                         "a!#$%&'*+/=?^_`{|}~-z@example.org", "\"odd.\\\"quoted\"@example.org", "user@[192.0.2.1]",
+                         "x@sub-domain.example.invalid", "X@EXAMPLE.ORG"}) {
     EXPECT_TRUE(is_valid_address(ok)) << ok;
   }
   EXPECT_TRUE(is_valid_address(std::string(64, 'a') + "@example.org"));
 }
 
 TEST(Address, Invalid) {
-  const std::vector<std::string> invalid = {
-      "", "jane", "@example.org", "jane@", "jane@localhost", "jane@@example.org",
-      "ja@ne@example.org", ".jane@example.org", "jane.@example.org", "ja..ne@example.org",
-      "jane doe@example.org", "\"jane doe\"@example.org", "<jane@example.org>",
-      "jane@example..org", "jane@-example.org", "jane@example-.org", "jane@exa_mple.org",
-      "jane@example.org.", "jane@[192.0.2.256]", "jane@[192.0.2]", "jane@[IPv6:::1]",
-      "j\u00e9@example.org", "jane@ex\u00e4mple.org", "\"unterminated@example.org",
-      "\"q\"x@example.org", "jane@example.org\r\nRCPT TO:<x@example.com>",
-      "jane\0@example.org"s, "jane@example.org\0"s, "\"a\0\"@example.org"s};
+  const std::vector<std::string> invalid = {"",
+                                            "jane",
+                                            "@example.org",
+                                            "jane@",
+                                            "jane@localhost",
+                                            "jane@@example.org",
+                                            "ja@ne@example.org",
+                                            ".jane@example.org",
+                                            "jane.@example.org",
+                                            "ja..ne@example.org",
+                                            "jane doe@example.org",
+                                            "\"jane doe\"@example.org",
+                                            "<jane@example.org>",
+                                            "jane@example..org",
+                                            "jane@-example.org",
+                                            "jane@example-.org",
+                                            "jane@exa_mple.org",
+                                            "jane@example.org.",
+                                            "jane@[192.0.2.256]",
+                                            "jane@[192.0.2]",
+                                            "jane@[IPv6:::1]",
+                                            "j\u00e9@example.org",
+                                            "jane@ex\u00e4mple.org",
+                                            "\"unterminated@example.org",
+                                            "\"q\"x@example.org",
+                                            "jane@example.org\r\nRCPT TO:<x@example.com>",
+                                            "jane\0@example.org"s,
+                                            "jane@example.org\0"s,
+                                            "\"a\0\"@example.org"s};
   for (const std::string& bad : invalid) {
     EXPECT_FALSE(is_valid_address(bad)) << testing::PrintToString(bad);
   }
@@ -375,8 +388,7 @@ TEST(Address, Domain) {
 }
 
 TEST(Date, Rfc5322) {
-  EXPECT_EQ(rfc5322_date(TimePoint{sys_days{2026y / November / 24} + 10h}),
-            "Tue, 24 Nov 2026 10:00:00 +0000");
+  EXPECT_EQ(rfc5322_date(TimePoint{sys_days{2026y / November / 24} + 10h}), "Tue, 24 Nov 2026 10:00:00 +0000");
   EXPECT_EQ(rfc5322_date(TimePoint{sys_days{2026y / February / 1} + 23h + 59min + 59s + 999ms}),
             "Sun, 01 Feb 2026 23:59:59 +0000");
   EXPECT_EQ(rfc5322_date(TimePoint{}), "Thu, 01 Jan 1970 00:00:00 +0000");
@@ -384,8 +396,7 @@ TEST(Date, Rfc5322) {
 
 TEST(MessageId, IsAngleBracketed) {
   const std::string message = build_message(sample());
-  EXPECT_NE(message.find("\r\nMessage-ID: <20261124.abc123@letterd.example.org>\r\n"),
-            std::string::npos);
+  EXPECT_NE(message.find("\r\nMessage-ID: <20261124.abc123@letterd.example.org>\r\n"), std::string::npos);
 }
 
 }  // namespace

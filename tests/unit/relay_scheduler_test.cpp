@@ -111,8 +111,8 @@ TEST(RelayScheduler, ATargetAtItsLimitIsHeldWhileOthersGo) {
   s.use_target_limits({{"c", {.per_hour = 2}}});
   ASSERT_TRUE(s.needs_target_seeds("c"));
   s.seed_targets("c", {});
-  std::vector<DueLetter> due = {{1, "c", "mp-a"}, {2, "c", "mp-a"}, {3, "c", "mp-a"}, {4, "c", "mp-b"},
-                                {5, "c", "mp-a"}};
+  std::vector<DueLetter> due = {
+      {1, "c", "mp-a"}, {2, "c", "mp-a"}, {3, "c", "mp-a"}, {4, "c", "mp-b"}, {5, "c", "mp-a"}};
   Plan plan = s.plan(kNoon, due, 32);
   EXPECT_EQ(plan.send, (std::vector<long long>{1, 2, 4}));
   ASSERT_EQ(plan.hold.size(), 1u) << "one hold for the target, not one per letter";
@@ -206,10 +206,8 @@ TEST(RelayScheduler, DeferralsBackOffWithTheInjectedJitterAndFailAtTheLifetime) 
   double jitter = 0.0;
   RelayScheduler s(relay(), retry(), [&] { return jitter; });
   DueLetter letter{1, "c", "mp-a"};
-  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 0, kNoon, kNoon).verdict.next_attempt_at,
-            kNoon + minutes(1));
-  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 2, kNoon, kNoon).verdict.next_attempt_at,
-            kNoon + minutes(4));
+  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 0, kNoon, kNoon).verdict.next_attempt_at, kNoon + minutes(1));
+  EXPECT_EQ(s.after_try(letter, kNoon, Outcome::deferred, 2, kNoon, kNoon).verdict.next_attempt_at, kNoon + minutes(4));
   jitter = 0.999;  // at most 15 % shorter
   TimePoint jittered = *s.after_try(letter, kNoon, Outcome::deferred, 2, kNoon, kNoon).verdict.next_attempt_at;
   EXPECT_LT(jittered, kNoon + minutes(4));

@@ -1,13 +1,15 @@
-#include <gtest/gtest.h>
-
 #include "scheduler.h"
+
+#include <gtest/gtest.h>
 
 namespace letterd {
 namespace {
 
 using namespace std::chrono;
 
-TimePoint at(const char* text) { return *parse_rfc3339(text); }
+TimePoint at(const char* text) {
+  return *parse_rfc3339(text);
+}
 
 RetryPolicy policy() {
   RetryPolicy p;
@@ -53,8 +55,7 @@ TEST(Classify, PolicyRefusalsAtMailOrRcptAreTheRelaysTermsNotTheLetters) {
   EXPECT_EQ(classify(reply(Transfer::broken, 504, SmtpStage::rcpt, "5.5.2 <host>: Helo command rejected")),
             Outcome::refused);
   EXPECT_EQ(classify(reply(Transfer::broken, 530, SmtpStage::rcpt, "Authentication required")), Outcome::refused);
-  EXPECT_EQ(classify(reply(Transfer::broken, 553, SmtpStage::mail, "5.7.1 Sender address rejected")),
-            Outcome::refused);
+  EXPECT_EQ(classify(reply(Transfer::broken, 553, SmtpStage::mail, "5.7.1 Sender address rejected")), Outcome::refused);
   EXPECT_EQ(classify(reply(Transfer::broken, 552, SmtpStage::mail, "5.3.4 Message size exceeds limit")),
             Outcome::failed);
 }
@@ -73,7 +74,8 @@ TEST(Classify, FaultsOfTheRelayPauseItAndNeverFailAMessage) {
   EXPECT_EQ(classify(reply(Transfer::broken, 220, SmtpStage::tls, "")), Outcome::relay_fault);
   // A 535 ends the session: Postfix would still answer MAIL with 250, so
   // carrying on would fail letters one by one instead of pausing the relay.
-  EXPECT_EQ(classify(reply(Transfer::login_refused, 535, SmtpStage::auth, "5.7.8 Authentication failed")), Outcome::relay_fault);
+  EXPECT_EQ(classify(reply(Transfer::login_refused, 535, SmtpStage::auth, "5.7.8 Authentication failed")),
+            Outcome::relay_fault);
   EXPECT_EQ(classify(reply(Transfer::broken, 451, SmtpStage::mail, "4.3.0 try later")), Outcome::relay_fault);
   // 421 is the relay closing on everyone, whatever it was answering.
   EXPECT_EQ(classify(reply(Transfer::broken, 421, SmtpStage::data, "4.3.2 shutting down")), Outcome::relay_fault);

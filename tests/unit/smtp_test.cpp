@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "smtp.h"
+
+#include <gtest/gtest.h>
 
 namespace letterd {
 namespace {
@@ -77,8 +77,9 @@ TEST(RelayUrl, AUserOrPasswordIsRefusedAndNeverRepeated) {
                           "smtp://user;AUTH=PLAIN@smtp.example.org"}) {
     auto problem = relay_url_problem(url);
     ASSERT_TRUE(problem.has_value()) << url;
-    EXPECT_EQ(*problem, "holds a user name or password; put the user in username: and the password in "
-                        "password_file: or password_env:");
+    EXPECT_EQ(*problem,
+              "holds a user name or password; put the user in username: and the password in "
+              "password_file: or password_env:");
   }
 }
 

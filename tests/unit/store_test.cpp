@@ -47,9 +47,9 @@ void fill(Store& store, int count, TimePoint sent_at, std::size_t body_bytes = 2
   Store::Batch batch(store);
   for (int n = 0; n < count; ++n) {
     Submission s = supporter(n);
-    store.accept(s, s.id + ".json", "digest", kStart,
-                 {letter_to("mp-" + std::to_string(n % 50), n, body_bytes), letter_to("justice-secretary", n, body_bytes)},
-                 "");
+    store.accept(
+        s, s.id + ".json", "digest", kStart,
+        {letter_to("mp-" + std::to_string(n % 50), n, body_bytes), letter_to("justice-secretary", n, body_bytes)}, "");
   }
   batch.commit();
   auto due = store.due("main", {"legal-advocacy"}, sent_at, count * 2);
@@ -58,9 +58,16 @@ void fill(Store& store, int count, TimePoint sent_at, std::size_t body_bytes = 2
   store.mark_sending(ids, sent_at);
   std::vector<Store::AttemptRecord> records;
   for (long long id : ids)
-    records.push_back({.message = id, .at = sent_at, .relay = "main", .smtp_code = 250,
-                       .smtp_response = "2.0.0 Ok: queued as ABC", .duration_ms = 5, .outcome = Outcome::sent,
-                       .status = MessageStatus::sent, .next_attempt_at = std::nullopt, .counts_as_attempt = true});
+    records.push_back({.message = id,
+                       .at = sent_at,
+                       .relay = "main",
+                       .smtp_code = 250,
+                       .smtp_response = "2.0.0 Ok: queued as ABC",
+                       .duration_ms = 5,
+                       .outcome = Outcome::sent,
+                       .status = MessageStatus::sent,
+                       .next_attempt_at = std::nullopt,
+                       .counts_as_attempt = true});
   store.record_attempts(records);
 }
 
@@ -123,9 +130,16 @@ TEST(Store, StatusCountsFollowEveryChangeOfStatus) {
   auto due = store.due("main", {"legal-advocacy"}, kStart, 10);
   ASSERT_EQ(due.size(), 2u);
   store.mark_sending({due[0].id, due[1].id}, kStart);
-  store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 451,
-                          .smtp_response = "try later", .duration_ms = 3, .outcome = Outcome::deferred,
-                          .status = MessageStatus::deferred, .next_attempt_at = kStart + std::chrono::minutes(1), .counts_as_attempt = true}});
+  store.record_attempts({{.message = due[0].id,
+                          .at = kStart,
+                          .relay = "main",
+                          .smtp_code = 451,
+                          .smtp_response = "try later",
+                          .duration_ms = 3,
+                          .outcome = Outcome::deferred,
+                          .status = MessageStatus::deferred,
+                          .next_attempt_at = kStart + std::chrono::minutes(1),
+                          .counts_as_attempt = true}});
   EXPECT_EQ(counts_by_status(store), (std::map<std::string, long long>{{"deferred", 1}, {"sending", 1}, {"sent", 6}}));
 
   auto erased = store.erase_supporter("SUPPORTER99@example.org", kStart);
@@ -145,9 +159,16 @@ TEST(Store, RetentionInSlicesErasesBodiesAndNotesNoWaitingLetterNeeds) {
   auto half_letters = store.due("main", {"legal-advocacy"}, kStart, 10);
   ASSERT_EQ(half_letters.size(), 3u);
   store.mark_sending({half_letters[1].id}, kStart);
-  store.record_attempts({{.message = half_letters[1].id, .at = kStart, .relay = "main", .smtp_code = 250,
-                          .smtp_response = "ok", .duration_ms = 3, .outcome = Outcome::sent, .status = MessageStatus::sent,
-                          .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
+  store.record_attempts({{.message = half_letters[1].id,
+                          .at = kStart,
+                          .relay = "main",
+                          .smtp_code = 250,
+                          .smtp_response = "ok",
+                          .duration_ms = 3,
+                          .outcome = Outcome::sent,
+                          .status = MessageStatus::sent,
+                          .next_attempt_at = std::nullopt,
+                          .counts_as_attempt = true}});
 
   TimePoint cutoff = kStart + std::chrono::hours(1);
   int slices = 0, bodies = 0, notes = 0;
@@ -197,10 +218,16 @@ TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
   auto due = store.due("main", {"legal-advocacy"}, kStart, 1);
   ASSERT_EQ(due.size(), 1u);
   store.mark_sending({due[0].id}, kStart);
-  store.record_attempts({{.message = due[0].id, .at = kStart, .relay = "main", .smtp_code = 250,
+  store.record_attempts({{.message = due[0].id,
+                          .at = kStart,
+                          .relay = "main",
+                          .smtp_code = 250,
                           .smtp_response = "2.0.0 queued as Q1 for supporter number7 <SUPPORTER7@example.org>",
-                          .duration_ms = 3, .outcome = Outcome::sent, .status = MessageStatus::sent,
-                          .next_attempt_at = std::nullopt, .counts_as_attempt = true}});
+                          .duration_ms = 3,
+                          .outcome = Outcome::sent,
+                          .status = MessageStatus::sent,
+                          .next_attempt_at = std::nullopt,
+                          .counts_as_attempt = true}});
   auto erased = store.erase_supporter("supporter7@example.org", kStart);
   ASSERT_EQ(erased.files.size(), 1u);
   EXPECT_EQ(erased.files[0].file, "web-7.json");

@@ -1,9 +1,6 @@
 #include "submission.h"
 
 #include <gtest/gtest.h>
-
-#include "test_support.h"
-
 #include <stdlib.h>
 
 #include <algorithm>
@@ -14,13 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
+
 namespace letterd {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace letterd::testing;
 
-TimePoint now() { return *parse_rfc3339("2026-11-25T00:00:00Z"); }
+TimePoint now() {
+  return *parse_rfc3339("2026-11-25T00:00:00Z");
+}
 
 // The example from SPEC "The submission file", byte for byte.
 constexpr std::string_view kSpecJson = R"({
@@ -265,16 +266,17 @@ TEST(ParseSubmission, PersonalNoteOf5000CharactersIsTheLimit) {
 }
 
 TEST(ParseSubmission, PersonalNoteMayHoldLineBreaks) {
-  Submission s = parse_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...",
-                                  "First paragraph.\\n\\nSecond, after a blank line.\\r\\nThird."));
+  Submission s =
+      parse_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...",
+                       "First paragraph.\\n\\nSecond, after a blank line.\\r\\nThird."));
   // CRLF becomes LF: the message builder writes CRLF on the wire.
   EXPECT_EQ(s.personal_note, "First paragraph.\n\nSecond, after a blank line.\nThird.");
 }
 
 TEST(ParseSubmission, PersonalNoteWithOtherControlCharactersIsRejected) {
   for (const char* note : {"bad \\u0001 byte", "escape \\u001b[31m", "lone \\r return", "bell \\u0007"}) {
-    Problem p = one_problem(replace(std::string(kSpecJson),
-                                    "As a person who works with survivors of sexual violence, I ...", note));
+    Problem p = one_problem(
+        replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...", note));
     EXPECT_EQ(p.where, "personal_note") << note;
   }
 }
@@ -344,13 +346,13 @@ TEST(ParseSubmission, UnknownNestedKeysAreNamedByTheirMapAndLine) {
 // supporter wrote must not reach the .error file or the database.
 TEST(ParseSubmission, AnUnknownKeyNeverCarriesTheSupportersWords) {
   const std::string yaml =
-      "campaign: legal-advocacy\n"                                              // 1
-      "supporter: { name: Jane Doe, email: jane@example.org }\n"                // 2
-      "constituency: Cities of London and Westminster\n"                        // 3
-      "authorisation: { given: true, at: 2026-11-24T10:00:00Z }\n"              // 4
-      "personal_note: |\n"                                                      // 5
-      "  I write because of what happened.\n"                                   // 6
-      "My stepfather abused me for years and the police said: nothing\n";       // 7
+      "campaign: legal-advocacy\n"                                         // 1
+      "supporter: { name: Jane Doe, email: jane@example.org }\n"           // 2
+      "constituency: Cities of London and Westminster\n"                   // 3
+      "authorisation: { given: true, at: 2026-11-24T10:00:00Z }\n"         // 4
+      "personal_note: |\n"                                                 // 5
+      "  I write because of what happened.\n"                              // 6
+      "My stepfather abused me for years and the police said: nothing\n";  // 7
   Problems problems = parse_bad(yaml, "web-1.yaml");
   EXPECT_EQ(texts(problems), (std::vector<std::string>{"an unknown key at line 7"}));
   const std::string json = replace(std::string(kSpecJson), "\"fields\":", "\"the police said\": 1, \"fields\":");
@@ -404,9 +406,8 @@ TEST(ParseSubmission, ANonAsciiAddressIsSaidToBeUnsupported) {
 // Bidirectional controls and zero-width characters can make one display
 // name look like another in From and Reply-To.
 TEST(ParseSubmission, InvisibleFormattingCharactersAreRefusedWhereTheyCanReachAHeader) {
-  const char* invisible[] = {"\\u202a", "\\u202b", "\\u202c", "\\u202d", "\\u202e", "\\u2066", "\\u2067",
-                             "\\u2068", "\\u2069", "\\u200b", "\\u200c", "\\u200d", "\\u200e", "\\u200f",
-                             "\\ufeff", "\\u061c"};
+  const char* invisible[] = {"\\u202a", "\\u202b", "\\u202c", "\\u202d", "\\u202e", "\\u2066", "\\u2067", "\\u2068",
+                             "\\u2069", "\\u200b", "\\u200c", "\\u200d", "\\u200e", "\\u200f", "\\ufeff", "\\u061c"};
   const std::pair<const char*, const char*> values[] = {
       {"supporter.name", "Jane Doe"},
       {"supporter.address", "1 Example Street, London"},
@@ -417,9 +418,11 @@ TEST(ParseSubmission, InvisibleFormattingCharactersAreRefusedWhereTheyCanReachAH
   for (const auto& [key, original] : values) {
     for (const char* c : invisible) {
       std::string spoiled = std::string(original).substr(0, 4) + c + "evil";
-      Problem p = one_problem(replace(std::string(kSpecJson), "\"" + std::string(original) + "\"", "\"" + spoiled + "\""));
-      EXPECT_EQ(p.text(), std::string(key) +
-                              ": must not contain invisible characters (bidirectional controls or zero-width characters)")
+      Problem p =
+          one_problem(replace(std::string(kSpecJson), "\"" + std::string(original) + "\"", "\"" + spoiled + "\""));
+      EXPECT_EQ(p.text(),
+                std::string(key) +
+                    ": must not contain invisible characters (bidirectional controls or zero-width characters)")
           << key << " " << c;
     }
   }
@@ -442,12 +445,12 @@ TEST(ParseSubmission, KeyGivenTwiceIsRejected) {
 
 TEST(ParseSubmission, EveryProblemInAFileIsReported) {
   std::string text(kSpecJson);
-  text = replace(text, "\"Jane Doe\"", "\"\"");                                              // supporter.name
-  text = replace(text, "jane@example.org", "jane.example.org");                              // supporter.email
+  text = replace(text, "\"Jane Doe\"", "\"\"");                  // supporter.name
+  text = replace(text, "jane@example.org", "jane.example.org");  // supporter.email
   text = replace(text, "As a person who works with survivors of sexual violence, I ...", "a\\u0001");  // personal_note
-  text = replace(text, "2026-11-24T10:00:00Z", "2027-01-01T00:00:00Z");                      // authorisation.at
-  text = replace(text, "\"fields\":", "\"feilds\":");                                        // unknown key, named by its line
-  text = replace(text, "\"web-2026-000123\"", "\"web 123\"");                                // id
+  text = replace(text, "2026-11-24T10:00:00Z", "2027-01-01T00:00:00Z");  // authorisation.at
+  text = replace(text, "\"fields\":", "\"feilds\":");                    // unknown key, named by its line
+  text = replace(text, "\"web-2026-000123\"", "\"web 123\"");            // id
   Problems problems = parse_bad(text);
   std::vector<std::string> got = wheres(problems);
   std::sort(got.begin(), got.end());
@@ -498,8 +501,10 @@ TEST(ParseSubmission, NoHeaderBreakingCharacterGetsInAnywhere) {
   for (const auto& field : fields) {
     for (const char* breaker : breakers) {
       std::string spoiled = field.original.substr(0, 3) + breaker + "Bcc: victim@example.com";
-      Problems problems = parse_bad(replace(std::string(kSpecJson), "\"" + field.original + "\"", "\"" + spoiled + "\""));
-      bool named = std::any_of(problems.begin(), problems.end(), [&](const Problem& p) { return p.where == field.key; });
+      Problems problems =
+          parse_bad(replace(std::string(kSpecJson), "\"" + field.original + "\"", "\"" + spoiled + "\""));
+      bool named =
+          std::any_of(problems.begin(), problems.end(), [&](const Problem& p) { return p.where == field.key; });
       EXPECT_TRUE(named) << field.key << " with " << breaker << ": " << ::testing::PrintToString(texts(problems));
     }
   }
@@ -537,8 +542,7 @@ TEST(ParseSubmission, NotJsonOrNotAnObject) {
 
 TEST(ParseSubmission, LettersMustBeANonEmptyListOfNames) {
   EXPECT_EQ(one_problem(replace(std::string(kSpecJson), "[\"mp\", \"justice-secretary\"]", "[]")).where, "letters");
-  EXPECT_EQ(one_problem(replace(std::string(kSpecJson), "[\"mp\", \"justice-secretary\"]", "\"mp\"")).where,
-            "letters");
+  EXPECT_EQ(one_problem(replace(std::string(kSpecJson), "[\"mp\", \"justice-secretary\"]", "\"mp\"")).where, "letters");
   EXPECT_EQ(one_problem(replace(std::string(kSpecJson), "[\"mp\", \"justice-secretary\"]", "[\"mp\", {}]")).where,
             "letters[1]");
   // The same letter twice is one letter.
@@ -789,8 +793,9 @@ TEST_F(PlanTest, NoConstituencyNorTargetForAConstituencyLetter) {
 }
 
 TEST_F(PlanTest, ConstituencyIsNotNeededForFixedTargetLetters) {
-  auto planned = plan_ok(replace(replace(std::string(kSpecJson), "\"constituency\": \"Cities of London and Westminster\",\n", ""),
-                                 "[\"mp\", \"justice-secretary\"]", "[\"justice-secretary\"]"));
+  auto planned =
+      plan_ok(replace(replace(std::string(kSpecJson), "\"constituency\": \"Cities of London and Westminster\",\n", ""),
+                      "[\"mp\", \"justice-secretary\"]", "[\"justice-secretary\"]"));
   ASSERT_EQ(planned.size(), 1u);
   EXPECT_EQ(planned[0].target_id, "justice-secretary");
 }
@@ -828,8 +833,9 @@ TEST_F(PlanTest, CampaignRequiresPostcodeAndAddress) {
   Problems empty = plan_bad(replace(json, "\"email\": \"jane@example.org\"",
                                     "\"email\": \"jane@example.org\", \"postcode\": \"\", \"address\": \"1 Street\""));
   EXPECT_EQ(wheres(empty), (std::vector<std::string>{"supporter.postcode"}));
-  auto planned = plan_ok(replace(json, "\"email\": \"jane@example.org\"",
-                                 "\"email\": \"jane@example.org\", \"postcode\": \"SW1A 1AA\", \"address\": \"1 Street\""));
+  auto planned =
+      plan_ok(replace(json, "\"email\": \"jane@example.org\"",
+                      "\"email\": \"jane@example.org\", \"postcode\": \"SW1A 1AA\", \"address\": \"1 Street\""));
   EXPECT_EQ(planned.size(), 1u);
 }
 
@@ -839,8 +845,8 @@ TEST_F(PlanTest, AuthorisationGivenFalse) {
 }
 
 TEST_F(PlanTest, AuthorisationMissing) {
-  Problems problems = plan_bad(replace(std::string(kMinimalJson),
-                                       ",\n  \"authorisation\": { \"given\": true, \"at\": \"2026-11-24T10:00:00Z\" }", ""));
+  Problems problems = plan_bad(replace(
+      std::string(kMinimalJson), ",\n  \"authorisation\": { \"given\": true, \"at\": \"2026-11-24T10:00:00Z\" }", ""));
   EXPECT_EQ(wheres(problems), (std::vector<std::string>{"authorisation"}));
 }
 
@@ -854,9 +860,9 @@ TEST_F(PlanTest, LetterNotInCampaign) {
   Problems problems =
       plan_bad(replace(std::string(kSpecJson), "[\"mp\", \"justice-secretary\"]", "[\"mp\", \"home-secretary\"]"));
   // The campaign's letters are named, never the name the submission gave.
-  EXPECT_EQ(texts(problems), (std::vector<std::string>{
-                                 "letters: names a letter campaign legal-advocacy does not have (it has mp, "
-                                 "justice-secretary)"}));
+  EXPECT_EQ(texts(problems),
+            (std::vector<std::string>{"letters: names a letter campaign legal-advocacy does not have (it has mp, "
+                                      "justice-secretary)"}));
 }
 
 TEST_F(PlanTest, UnknownCampaign) {
@@ -931,13 +937,15 @@ TEST_F(PlanTest, AbsentPersonalNoteLeavesNoGap) {
 }
 
 TEST_F(PlanTest, EmptyPersonalNoteLeavesNoGap) {
-  auto planned = plan_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...", ""));
+  auto planned =
+      plan_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...", ""));
   for (const auto& m : planned) EXPECT_EQ(m.body.find("\n\n\n"), std::string::npos) << m.body;
 }
 
 TEST_F(PlanTest, PersonalNoteKeepsItsParagraphsAndIsNotATemplate) {
-  auto planned = plan_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...",
-                                 "One.\\n\\nTwo {{target.email}}."));
+  auto planned =
+      plan_ok(replace(std::string(kSpecJson), "As a person who works with survivors of sexual violence, I ...",
+                      "One.\\n\\nTwo {{target.email}}."));
   ASSERT_EQ(planned.size(), 2u);
   EXPECT_NE(planned[0].body.find("\n\nOne.\n\nTwo {{target.email}}.\n\nYours sincerely,"), std::string::npos)
       << planned[0].body;
@@ -947,8 +955,9 @@ TEST_F(PlanTest, FieldsReachTemplates) {
   auto planned = plan_ok(replace(std::string(kSpecJson), "\"any_extra_key\": \"value a template may use\"",
                                  "\"group\": \"Example Group\""));
   ASSERT_EQ(planned.size(), 2u);
-  EXPECT_EQ(planned[1].body,
-            "Dear Justice Secretary,\n\nJane Doe\nSW1A 1AA\nMember of Example Group\nRef web-2026-000123 (legal-advocacy)\n");
+  EXPECT_EQ(
+      planned[1].body,
+      "Dear Justice Secretary,\n\nJane Doe\nSW1A 1AA\nMember of Example Group\nRef web-2026-000123 (legal-advocacy)\n");
 }
 
 TEST_F(PlanTest, ValueMissingOutsideASectionIsAProblem) {

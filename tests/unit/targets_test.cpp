@@ -142,13 +142,12 @@ TEST(TargetsCsv, MissingRequiredColumnIsReportedForEveryRow) {
 
 TEST(TargetsCsv, LineNumbersCountLinesInsideQuotedFields) {
   auto problems = csv_problems(
-      "id,name,email,office\n"                         // 1
-      "mp-a,Alex MP,alex@example.org,\"line one\n"      // 2
-      "line two\n"                                     // 3
-      "line three\"\n"                                 // 4
-      "mp-b,Sam MP,not-an-address,Office\n");          // 5
-  EXPECT_EQ(problems,
-            (std::vector<std::string>{"targets/mps.csv:5: email 'not-an-address' is not a valid address"}));
+      "id,name,email,office\n"                      // 1
+      "mp-a,Alex MP,alex@example.org,\"line one\n"  // 2
+      "line two\n"                                  // 3
+      "line three\"\n"                              // 4
+      "mp-b,Sam MP,not-an-address,Office\n");       // 5
+  EXPECT_EQ(problems, (std::vector<std::string>{"targets/mps.csv:5: email 'not-an-address' is not a valid address"}));
 }
 
 TEST(TargetsCsv, InvalidEmailIsReported) {
@@ -247,8 +246,9 @@ TEST(TargetsCsv, EveryProblemIsReportedNotOnlyTheFirst) {
 // not every later submission for that MP.
 TEST(TargetsCsv, NameWithLineBreakIsRejectedAtLoad) {
   Problems problems;
-  auto targets = Targets::parse_csv(std::string(kHeader) + "mp-a,\"Alex\nExample MP\",alex@example.org,Islington North\n",
-                                    "targets/mps.csv", problems);
+  auto targets =
+      Targets::parse_csv(std::string(kHeader) + "mp-a,\"Alex\nExample MP\",alex@example.org,Islington North\n",
+                         "targets/mps.csv", problems);
   EXPECT_FALSE(targets.has_value());
   ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(texts(problems));
   EXPECT_EQ(problems[0].where, "targets/mps.csv:2");
@@ -263,7 +263,8 @@ TEST(TargetsYaml, ListOfMapsLoads) {
       "  email: alex@example.org\n"
       "  constituency: Islington North\n"
       "  party: Example Party\n"
-      "- { id: justice-secretary, name: Justice Secretary, email: justice.secretary@example.org, constituency: \"\" }\n");
+      "- { id: justice-secretary, name: Justice Secretary, email: justice.secretary@example.org, constituency: \"\" "
+      "}\n");
   ASSERT_EQ(t.size(), 2u);
   const Target* a = t.by_id("mp-a");
   ASSERT_NE(a, nullptr);
@@ -278,14 +279,14 @@ TEST(TargetsYaml, ListOfMapsLoads) {
 
 TEST(TargetsYaml, ProblemsNameFileAndLineOfTheTarget) {
   auto problems = yaml_problems(
-      "- id: mp-a\n"                    // 1
-      "  name: Alex MP\n"               // 2
-      "  email: alex@example.org\n"     // 3
-      "- id: mp-b\n"                    // 4
-      "  email: sam@example.org\n"      // 5
-      "- id: mp-a\n"                    // 6
-      "  name: Alex Again\n"            // 7
-      "  email: not-an-address\n");     // 8
+      "- id: mp-a\n"                 // 1
+      "  name: Alex MP\n"            // 2
+      "  email: alex@example.org\n"  // 3
+      "- id: mp-b\n"                 // 4
+      "  email: sam@example.org\n"   // 5
+      "- id: mp-a\n"                 // 6
+      "  name: Alex Again\n"         // 7
+      "  email: not-an-address\n");  // 8
   EXPECT_EQ(problems, (std::vector<std::string>{
                           "targets/mps.yaml:4: no name",
                           "targets/mps.yaml:6: email 'not-an-address' is not a valid address",
@@ -294,8 +295,9 @@ TEST(TargetsYaml, ProblemsNameFileAndLineOfTheTarget) {
 }
 
 TEST(TargetsYaml, NonListAndNonMapItemsAreRejected) {
-  EXPECT_EQ(yaml_problems("id: mp-a\nname: Alex\nemail: a@example.org\n"),
-            (std::vector<std::string>{"targets/mps.yaml: must be a list of targets, each a map with id, name and email"}));
+  EXPECT_EQ(
+      yaml_problems("id: mp-a\nname: Alex\nemail: a@example.org\n"),
+      (std::vector<std::string>{"targets/mps.yaml: must be a list of targets, each a map with id, name and email"}));
   EXPECT_EQ(yaml_problems("- id: a\n  name: A\n  email: a@example.org\n- just text\n"),
             (std::vector<std::string>{"targets/mps.yaml:4: a target must be a map"}));
   EXPECT_EQ(yaml_problems("- id: a\n  name: [A, B]\n  email: a@example.org\n"),

@@ -68,8 +68,7 @@ Problems body_problems(std::string_view text) {
 
 TEST(Template, SeedWithoutPersonalNoteLeavesNoGap) {
   const LetterTemplate t = parse_ok(kSeed);
-  EXPECT_EQ(render_ok(t.subject, kSeedValues),
-            "Free and independent legal advocacy for sexual offence complainants");
+  EXPECT_EQ(render_ok(t.subject, kSeedValues), "Free and independent legal advocacy for sexual offence complainants");
   EXPECT_EQ(render_ok(t.body, kSeedValues),
             "Dear Jane Smith MP,\n"
             "\n"
@@ -122,7 +121,8 @@ TEST(Template, InlineSectionsKeepTheirLine) {
 }
 
 TEST(Template, CommentsDisappear) {
-  const Template t = body("{{! a note for organisers }}\nDear {{name}},{{! inline }}\n  {{!\n  spans lines\n  }}\nEnd\n");
+  const Template t =
+      body("{{! a note for organisers }}\nDear {{name}},{{! inline }}\n  {{!\n  spans lines\n  }}\nEnd\n");
   EXPECT_EQ(render_ok(t, {{"name", "Jo"}}), "Dear Jo,\nEnd\n");
 }
 
@@ -294,12 +294,12 @@ TEST(Template, BodyLineNumbersCountFromTheFileStart) {
 }
 
 TEST(Template, MissingFrontMatter) {
-  EXPECT_EQ(texts(parse_problems("Dear {{target.name}},\n")),
-            std::vector<std::string>{
-                "templates/mp.txt:1: missing front matter (a first line ---, subject: ..., then ---)"});
-  EXPECT_EQ(texts(parse_problems("")), std::vector<std::string>{
-                                           "templates/mp.txt:1: missing front matter (a first line ---, "
-                                           "subject: ..., then ---)"});
+  EXPECT_EQ(
+      texts(parse_problems("Dear {{target.name}},\n")),
+      std::vector<std::string>{"templates/mp.txt:1: missing front matter (a first line ---, subject: ..., then ---)"});
+  EXPECT_EQ(texts(parse_problems("")),
+            std::vector<std::string>{"templates/mp.txt:1: missing front matter (a first line ---, "
+                                     "subject: ..., then ---)"});
 }
 
 TEST(Template, UnterminatedFrontMatter) {

@@ -1,7 +1,8 @@
+#include "timefmt.h"
+
 #include <gtest/gtest.h>
 
 #include "duration.h"
-#include "timefmt.h"
 
 namespace letterd {
 namespace {

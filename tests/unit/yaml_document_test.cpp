@@ -27,9 +27,15 @@ TEST(YamlDocument, AClosingMarkerAloneIsNoSecondDocument) {
 TEST(YamlDocument, NulBytesDoNotKeepTheReaderGoingForEver) {
   // A fuzzer's find: yaml-cpp 0.7's LoadAll turned this text into endless
   // empty documents, so intake (and `letterd check`) hung on such a file.
-  std::string text = std::string("# A supp") +
-                     std::string(95, '\0') +
-                     std::string("orts\": [\"mp\", \"justice-secretary\"],\n  \"suppor\xe2""\x80""\x9d"" are not enough.\",\n  \"auther who left no personal note: the letters close without a gap.\nid: web-2026-000124\ncampaign: legal-adv# matched case-insensitively, spaces folded\nauthorisation:\n  given: true\n  at: 2026-11-24T11:30:00Z\n  statement: I authorise Example Campaign to send t eeshlettechedn my name.\n");
+  std::string text = std::string("# A supp") + std::string(95, '\0') +
+                     std::string(
+                         "orts\": [\"mp\", \"justice-secretary\"],\n  \"suppor\xe2"
+                         "\x80"
+                         "\x9d"
+                         " are not enough.\",\n  \"auther who left no personal note: the letters close without a "
+                         "gap.\nid: web-2026-000124\ncampaign: legal-adv# matched case-insensitively, spaces "
+                         "folded\nauthorisation:\n  given: true\n  at: 2026-11-24T11:30:00Z\n  statement: I authorise "
+                         "Example Campaign to send t eeshlettechedn my name.\n");
   // It ends (ctest gives a unit test a minute) with the document read.
   EXPECT_TRUE(read_one_yaml_document(text).root.IsDefined());
 }
