@@ -7,7 +7,7 @@ import os
 import time
 import unittest
 
-from harness import RelayTestCase, submission
+from harness import RelayTestCase, parse, submission
 
 
 class Cli(RelayTestCase):
@@ -91,6 +91,28 @@ class Cli(RelayTestCase):
         self.assertIn("My own words – £5", out)
         self.assertEqual(self.server.transactions, [])
         self.assertFalse(os.path.exists(self.letterd.database), "preview opens no database")
+
+    def test_preview_shows_the_headers_run_sends(self):
+        # Reflect mode adds a header of its own: preview must show it too.
+        self.letterd.campaign["mode"] = "reflect"
+        self.letterd.write_config()
+        path = os.path.join(self.letterd.dir, "web-10.json")
+        with open(path, "w") as f:
+            json.dump(submission(id="web-10"), f)
+        result = self.letterd.cli("preview", path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        previewed = []
+        for block in result.stdout.split("=== message ")[1:]:
+            headers = block.split("\n", 1)[1].split("\n\n", 1)[0]
+            previewed.append(parse((headers + "\n\n").encode()))
+        self.letterd.drop("web-10.json", submission(id="web-10"))
+        self.letterd.run_once()
+        sent = [parse(raw["data"]) for raw in self.server.wait_for(2)]
+        varying = {"Date", "Message-ID"}
+        shown = sorted([(k, str(v)) for k, v in m.items() if k not in varying] for m in previewed)
+        went = sorted([(k, str(v)) for k, v in m.items() if k not in varying] for m in sent)
+        self.assertEqual(shown, went)
+        self.assertTrue(all(m["X-Letterd-Mode"] for m in previewed))
 
     def test_preview_of_a_bad_submission_names_the_problem(self):
         path = os.path.join(self.letterd.dir, "bad.json")
