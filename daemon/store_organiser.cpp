@@ -39,6 +39,7 @@ std::vector<long long> Store::failed_messages() {
 Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
   auto& db = impl_->db;
   PurgeCounts counts;
+  UnsyncedCommits unsynced(db);
   // IMMEDIATE: a read that turns into a write while the daemon's sessions
   // commit would fail at once; taking the write lock first waits its turn.
   SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
@@ -95,6 +96,7 @@ Store::SpaceUse Store::space_use() {
 bool Store::return_free_pages(int pages) {
   auto& db = impl_->db;
   if (db.execAndGet("PRAGMA auto_vacuum").getInt() != 2) return false;  // not incremental: nothing to return
+  UnsyncedCommits unsynced(db);
   db.exec("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")");
   return db.execAndGet("PRAGMA freelist_count").getInt64() > 0;
 }
