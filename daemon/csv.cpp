@@ -14,12 +14,20 @@ bool CsvReader::fill() {
   if (at_end_) return false;
   len_ = source_(buffer_.data(), buffer_.size());
   pos_ = 0;
+  if (!started_) {
+    // Spreadsheets save CSV with a byte-order mark: it is not part of the
+    // first name. A source may hand out fewer than its three bytes at first.
+    started_ = true;
+    while (len_ > 0 && len_ < 3) {
+      const std::size_t more = source_(buffer_.data() + len_, 3 - len_);
+      if (more == 0) break;
+      len_ += more;
+    }
+    if (len_ >= 3 && std::string_view(buffer_.data(), 3) == "\xEF\xBB\xBF") pos_ = 3;
+  }
   bytes_read_ += static_cast<long long>(len_);
   if (len_ == 0) at_end_ = true;
-  // Spreadsheets save CSV with a byte-order mark: it is not part of the first name.
-  if (!started_ && len_ >= 3 && buffer_[0] == '\xEF' && buffer_[1] == '\xBB' && buffer_[2] == '\xBF') pos_ = 3;
-  started_ = true;
-  return len_ > 0;
+  return pos_ < len_ || (len_ > 0 && fill());
 }
 
 // A separator counts as a byte: a line of a million commas is as long as it looks.
