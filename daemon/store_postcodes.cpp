@@ -24,6 +24,12 @@ namespace {
 constexpr int kApplicationId = 0x4C745063;
 constexpr int kLookupVersion = 1;
 
+// Measured on 2.65 million postcodes in the directory's order
+// (bench/make-onspd): this schema, 48 MB; the constituency code as text in
+// each row instead of an id, 70 MB; the postcode with its space (which
+// would keep inserts in pcd order), 51 MB; a rowid table with a unique
+// index, 96 MB. A VACUUM after the import would take it to 42 MB, for
+// another pass over the file.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE constituencies (
   id   INTEGER PRIMARY KEY,
