@@ -2,10 +2,10 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -309,26 +309,26 @@ void PostcodeLookupBuilder::commit(const std::string& source) {
 }
 
 void PostcodeLookupBuilder::Impl::commit(const std::string& source) {
-  auto& impl = *this;
   {
-    SQLite::Statement about(*impl.db, "INSERT INTO about (key, value) VALUES (?, ?), (?, ?)");
+    SQLite::Statement about(*db, "INSERT INTO about (key, value) VALUES (?, ?), (?, ?)");
     about.bind(1, "source");
     about.bind(2, source);
     about.bind(3, "built_at");
     about.bind(4, format_utc(now_ms()));
     about.exec();
   }
-  impl.db->exec("COMMIT");
-  // Every statement goes before the connection closes; the file is whole on disk once it has.
-  impl.insert.reset();
-  impl.revive.reset();
-  impl.intern.reset();
-  impl.db.reset();
-  sync_path(impl.temp, O_RDONLY);
-  if (::rename(impl.temp.c_str(), impl.path.c_str()) != 0)
-    throw sys_error("cannot move " + impl.temp + " to " + impl.path);
-  impl.committed = true;
-  const auto dir = std::filesystem::path(impl.path).parent_path().string();
+  db->exec("COMMIT");
+  // A connection with statements still prepared does not close, and only a
+  // closed one has written all it holds to the file.
+  insert.reset();
+  revive.reset();
+  intern.reset();
+  db.reset();
+  sync_path(temp, O_RDONLY);
+  if (::rename(temp.c_str(), path.c_str()) != 0) throw sys_error("cannot move " + temp + " to " + path);
+  committed = true;
+  // The rename lasts only once its folder is synced.
+  const auto dir = std::filesystem::path(path).parent_path().string();
   sync_path(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY);
 }
 
