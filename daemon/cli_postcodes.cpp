@@ -122,7 +122,11 @@ int postcodes_import(const Args& args, const std::string& file) {
   struct stat st {};
   ::stat(config->postcodes.c_str(), &st);
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("%s: replaced, %.1f MB, in %.1f s\n", config->postcodes.c_str(), st.st_size / 1e6, seconds);
+  if (st.st_size < 1'000'000)
+    std::printf("%s: replaced, %lld kB, in %.1f s\n", config->postcodes.c_str(),
+                static_cast<long long>(st.st_size) / 1000, seconds);
+  else
+    std::printf("%s: replaced, %.1f MB, in %.1f s\n", config->postcodes.c_str(), st.st_size / 1e6, seconds);
   return 0;
 }
 
