@@ -38,6 +38,10 @@ commands:
   purge [--supporter EMAIL]
                           erases letter bodies past retention.bodies now, or
                           all of one supporter's personal data
+  postcodes import FILE   builds the postcode lookup (config key postcodes) from
+                          an ONS Postcode Directory, NSPL or any CSV with a header
+  lookup POSTCODE [--campaign C] [--format table|json]
+                          the postcode's constituency code, from the lookup
 
 options:
   -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
@@ -342,6 +346,8 @@ int run_cli(const std::vector<std::string>& argv) {
     if (args.command == "report") return cmd_report(args);
     if (args.command == "retry") return cmd_retry(args);
     if (args.command == "purge") return cmd_purge(args);
+    if (args.command == "postcodes") return cmd_postcodes(args);
+    if (args.command == "lookup") return cmd_lookup(args);
     throw UsageError{"unknown command " + args.command};
   } catch (const UsageError& e) {
     std::cerr << "letterd: " << e.what << "\n\n" << kUsage;

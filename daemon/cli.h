@@ -1,4 +1,5 @@
-// The `letterd` command line: run, check, preview, enqueue, status, log.
+// The `letterd` command line: run, check, preview, enqueue, status, log,
+// report, retry, purge, postcodes import, lookup.
 // Exit codes: 0 done, 1 runtime failure, 2 bad usage or bad config.
 #pragma once
 

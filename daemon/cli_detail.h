@@ -1,4 +1,4 @@
-// What the command line's files (cli.cpp, cli_reports.cpp) share: the
+// What the command line's files (cli.cpp, cli_reports.cpp, cli_postcodes.cpp) share: the
 // parsed arguments, the usage error, and the commands run_cli dispatches
 // to. Not an interface: include it only there.
 #pragma once
@@ -37,5 +37,7 @@ std::optional<Config> load_or_report(const std::string& path);
 int cmd_status(const Args& args);
 int cmd_log(Args args);
 int cmd_report(Args args);
+int cmd_postcodes(Args args);
+int cmd_lookup(Args args);
 
 }  // namespace letterd::cli_detail

@@ -337,6 +337,12 @@ Config parse_config_partial(const std::string& text, const std::string& path, Pr
 
   if (auto q = r.string("queue_dir", true)) config.queue_dir = resolve(base, *q);
   if (auto d = r.string("database", true)) config.database = resolve(base, *d);
+  if (auto p = r.string("postcodes", false)) {
+    config.postcodes = resolve(base, *p);
+    // An import renames a new lookup over this path: the delivery log must never be there.
+    if (config.postcodes == config.database)
+      r.problem("postcodes", "is the database's file: give the postcode lookup a file of its own");
+  }
   if (auto level = r.choice("log_level", {"trace", "debug", "info", "warn", "error"})) config.log_level = *level;
   if (YAML::Node queue = r.child("queue", false)) {
     MapReader q(queue, "queue", problems);

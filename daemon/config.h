@@ -99,6 +99,7 @@ struct Config {
   std::string path;  // the file it came from
   std::string queue_dir;
   std::string database;
+  std::string postcodes;  // the postcode lookup (store_postcodes.h), absolute; empty when the config names none
   std::string log_level = "info";
   bool keep_accepted = false;
   Duration rescan_interval = std::chrono::seconds(30);

@@ -385,5 +385,31 @@ TEST_F(ConfigTest, ProblemsAreAppendedToThoseAlreadyThere) {
   EXPECT_EQ(problems[1].where, "campaigns.c.relay");
 }
 
+// --------------------------------------------------------------- the postcode lookup
+
+TEST_F(ConfigTest, PostcodesIsOptionalAndResolvedLikeOtherPaths) {
+  EXPECT_EQ(parse_ok(std::string(kGoodConfig)).postcodes, "");
+  const std::string with = replace(std::string(kGoodConfig), "log_level: debug\n", "log_level: debug\npostcodes: ");
+  EXPECT_EQ(parse_ok(replace(with, "postcodes: ", "postcodes: lookup/postcodes.db\n")).postcodes,
+            path("lookup/postcodes.db"));
+  EXPECT_EQ(parse_ok(replace(with, "postcodes: ", "postcodes: /var/lib/letterd/postcodes.db\n")).postcodes,
+            "/var/lib/letterd/postcodes.db");
+}
+
+// An import renames a new file over the lookup's path: there, it would
+// replace the delivery log.
+TEST_F(ConfigTest, PostcodesCannotBeTheDatabase) {
+  Problems problems = parse_bad(replace(std::string(kGoodConfig), "log_level: debug\n",
+                                        "log_level: debug\npostcodes: /var/lib/letterd/../letterd/letterd.db\n"));
+  EXPECT_EQ(texts(problems), (std::vector<std::string>{"postcodes: is the database's file: give the postcode lookup a "
+                                                       "file of its own"}));
+}
+
+TEST_F(ConfigTest, PostcodesMustBeAPath) {
+  Problems problems =
+      parse_bad(replace(std::string(kGoodConfig), "log_level: debug\n", "log_level: debug\npostcodes: [a, b]\n"));
+  EXPECT_EQ(texts(problems), (std::vector<std::string>{"postcodes: must be a string"}));
+}
+
 }  // namespace
 }  // namespace letterd
