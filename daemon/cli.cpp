@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include "queue_retention.h"
 #include "service.h"
 #include "store.h"
+#include "store_postcodes.h"
 #include "submission.h"
 
 namespace letterd {
@@ -65,6 +67,33 @@ Args parse_args(const std::vector<std::string>& args) {
   return out;
 }
 
+// For each campaign with a letter by postcode: how many of the lookup's
+// constituencies have a target, and which do not (their supporters' files
+// would be rejected).
+void print_postcode_coverage(const Config& config) {
+  std::vector<std::string> codes;
+  for (const auto& [name, c] : config.campaigns) {
+    bool by_postcode = std::any_of(c.letters.begin(), c.letters.end(),
+                                   [](const LetterConfig& l) { return l.route == LetterConfig::Route::postcode; });
+    if (!by_postcode || !c.targets) continue;
+    if (codes.empty()) {
+      try {
+        codes = PostcodeLookup(config.postcodes).constituency_codes();
+      } catch (const std::exception& e) {
+        std::cout << "postcodes: " << e.what() << " (letterd postcodes import FILE builds it)\n";
+        return;
+      }
+    }
+    std::vector<std::string> missing;
+    for (const auto& code : codes)
+      if (!c.targets->by_constituency_code(code)) missing.push_back(code);
+    std::cout << "campaign " << name << ": " << codes.size() - missing.size() << " of " << codes.size()
+              << " constituencies in the postcode lookup have a target";
+    for (std::size_t i = 0; i < missing.size(); ++i) std::cout << (i ? ", " : "; none for ") << missing[i];
+    std::cout << "\n";
+  }
+}
+
 int cmd_check(const Args& args) {
   auto config = load_or_report(args.config);
   if (!config) return 2;
@@ -85,6 +114,7 @@ int cmd_check(const Args& args) {
   }
   std::cout << args.config << ": OK (" << config->relays.size() << " relay(s), " << config->campaigns.size()
             << " campaign(s), " << letters << " letter(s), " << targets << " target(s))\n";
+  print_postcode_coverage(*config);
   return 0;
 }
 
@@ -102,7 +132,15 @@ int cmd_preview(const Args& args) {
   std::string name = std::filesystem::path(path).filename().string();
 
   Problems problems;
-  auto checked = check_submission(*text, name, now_ms(), *config, problems);
+  std::unique_ptr<PostcodeLookup> lookup;
+  PostcodeFinder postcodes = [&](std::string_view postcode) {
+    if (!lookup) {
+      if (config->postcodes.empty()) throw PostcodeLookupUnavailable("the config names no postcodes: lookup");
+      lookup = std::make_unique<PostcodeLookup>(config->postcodes);
+    }
+    return look_up_postcode(*lookup, postcode);
+  };
+  auto checked = check_submission(*text, name, now_ms(), *config, problems, postcodes);
   if (!checked) {
     for (const auto& p : problems) std::cerr << "letterd: " << path << ": " << p.text() << "\n";
     return 1;

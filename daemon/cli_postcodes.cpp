@@ -138,13 +138,14 @@ struct LookupTarget {
 };
 
 // The targets `campaign`'s by-postcode letters reach from `constituency_code`.
-// None yet: no letter routes by postcode until the config takes
-// `to: { by: postcode }` and targets files a constituency_code column
-// (SPEC "From the postcode to the MP"); that routing adds them here.
 std::vector<LookupTarget> postcode_targets(const CampaignConfig& campaign, const std::string& constituency_code) {
-  (void)campaign;
-  (void)constituency_code;
-  return {};
+  std::vector<LookupTarget> out;
+  for (const auto& letter : campaign.letters) {
+    if (letter.route != LetterConfig::Route::postcode || !campaign.targets) continue;
+    if (const Target* t = campaign.targets->by_constituency_code(constituency_code))
+      out.push_back({campaign.name, letter.name, t->id(), t->name()});
+  }
+  return out;
 }
 
 std::string json_or_null(const std::optional<std::string>& value) {

@@ -184,17 +184,17 @@ void read_letter(MapReader& r, LetterConfig& letter, const fs::path& base) {
   if (auto file = r.string("template", true)) letter.template_path = resolve(base, *file);
   if (YAML::Node to = r.child("to", true)) {
     MapReader t(to, r.key_path("to"), r.problems());
-    auto by = t.choice("by", {"constituency"});
+    auto by = t.choice("by", {"constituency", "postcode"});
     auto target = t.string("target", false);
     t.finish();
     if (by && target) {
       t.problem(r.key_path("to"), "give by or target, not both");
     } else if (by) {
-      letter.by_constituency = true;
+      letter.route = *by == "postcode" ? LetterConfig::Route::postcode : LetterConfig::Route::constituency;
     } else if (target) {
       letter.target_id = *target;
     } else if (t.ok()) {
-      t.problem(r.key_path("to"), "needs by: constituency or target: ID");
+      t.problem(r.key_path("to"), "needs by: constituency, by: postcode or target: ID");
     }
   }
   r.finish();
@@ -385,6 +385,11 @@ Config parse_config_partial(const std::string& text, const std::string& path, Pr
     if (auto d = rr.duration("bodies")) config.retention_bodies = *d;
     rr.finish();
   }
+  for (const auto& [name, campaign] : config.campaigns)
+    for (const auto& letter : campaign.letters)
+      if (letter.route == LetterConfig::Route::postcode && config.postcodes.empty())
+        r.problem("campaigns." + name + ".letters." + letter.name + ".to.by",
+                  "postcode needs the lookup: set postcodes: (the file letterd postcodes import builds)");
   r.finish();
   return config;
 }

@@ -63,8 +63,10 @@ struct RetryPolicy {
 struct LetterConfig {
   std::string name;
   std::string template_path;  // absolute
-  bool by_constituency = false;
-  std::string target_id;                        // when not by constituency
+  // Where the letter goes: one fixed target, or the supporter's MP found
+  // by the constituency they give or by their postcode.
+  enum class Route { target, constituency, postcode } route = Route::target;
+  std::string target_id;                        // with Route::target
   std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
 };
 

@@ -99,8 +99,11 @@ void complete_letter(LetterConfig& letter, const CampaignConfig& campaign, const
     for (auto& p : found) problems.push_back({key + ".template: " + p.where, p.what});
   }
   if (!campaign.targets) return;  // its own problem, reported already
-  if (letter.by_constituency && !campaign.targets->columns().count("constituency"))
+  if (letter.route == LetterConfig::Route::constituency && !campaign.targets->columns().count("constituency"))
     problems.push_back({key + ".to.by", "the campaign's targets have no constituency column"});
+  if (letter.route == LetterConfig::Route::postcode && !campaign.targets->columns().count("constituency_code"))
+    problems.push_back(
+        {key + ".to.by", "postcode needs a constituency_code column (GSS: E14001172) in " + campaign.targets_path});
   if (!letter.target_id.empty() && !campaign.targets->by_id(letter.target_id))
     problems.push_back(
         {key + ".to.target", "no target with id '" + letter.target_id + "' in " + campaign.targets_path});

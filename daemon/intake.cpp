@@ -37,8 +37,14 @@ std::string content_digest(std::string_view bytes) {
 }
 
 Intake::Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet,
-               TimePoint now)
-    : config_(config), store_(store), queue_(queue), log_(log), now_(now), quiet_(quiet) {}
+               TimePoint now, PostcodeFinder postcodes)
+    : config_(config),
+      store_(store),
+      queue_(queue),
+      log_(log),
+      now_(now),
+      postcodes_(std::move(postcodes)),
+      quiet_(quiet) {}
 
 void Intake::cannot_take_now(const std::string& what, const std::string& why) {
   long long repeats = 0;
@@ -191,7 +197,11 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
   Problems problems;
   std::optional<CheckedSubmission> checked;
   try {
-    checked = check_submission(text, name, now, config_, problems);
+    checked = check_submission(text, name, now, config_, problems, postcodes_);
+  } catch (const PostcodeLookupUnavailable& e) {
+    // The lookup is letterd's to have: the file waits in new/ for it.
+    cannot_take_now(name, e.what());
+    return std::nullopt;
   } catch (const std::exception& e) {
     // A file the checks could not handle is rejected visibly, never left
     // in new/ to fail at every scan. What the exception quotes after its

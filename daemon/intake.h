@@ -37,7 +37,9 @@ class Intake {
   // cannot be taken for the same reason at every scan is logged once.
   // `now` is the loop's turn: files taken in it are received then, and
   // due then, so the same turn's dispatch sends them.
-  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet, TimePoint now);
+  // `postcodes` answers for letters that go by postcode (see plan_messages).
+  Intake(const Config& config, Store& store, const QueueDir& queue, spdlog::logger& log, LogOnce& quiet, TimePoint now,
+         PostcodeFinder postcodes = {});
 
   // Takes these files from new/ (names QueueDir::waiting listed; one gone
   // meanwhile is skipped). A file that cannot be taken for a reason of
@@ -74,6 +76,7 @@ class Intake {
   const QueueDir& queue_;
   spdlog::logger& log_;
   const TimePoint now_;
+  const PostcodeFinder postcodes_;
   LogOnce& quiet_;
 };
 

@@ -29,4 +29,20 @@ std::optional<std::string> canonical_postcode(std::string_view text);
 // A compact form with its space put back: "SW1A1AA" -> "SW1A 1AA".
 std::string spaced_postcode(std::string_view compact);
 
+// Where a postcode is.
+struct PostcodePlace {
+  std::string constituency_code;  // GSS: E14001172
+  std::optional<int> terminated;  // YYYYMM; nullopt while the postcode is live
+};
+
+// What a postcode a person typed gives: its canonical form and place, or the
+// problem in the words SPEC gives them ("not a UK postcode", "not in the
+// postcode lookup", "terminated in YYYY-MM"). A terminated postcode keeps
+// its place, for whoever wants to show it.
+struct PostcodeAnswer {
+  std::optional<std::string> canonical;
+  std::optional<PostcodePlace> place;
+  std::string problem;  // empty when the postcode is live and in the lookup
+};
+
 }  // namespace letterd

@@ -14,6 +14,7 @@
 #include "process.h"
 #include "queue.h"
 #include "store.h"
+#include "store_postcodes.h"
 
 namespace letterd {
 
@@ -59,6 +60,7 @@ class Daemon {
 
  private:
   void take_files(TimePoint now);
+  PostcodeFinder postcodes();
   void housekeep(TimePoint now);
   TimePoint dispatch(TimePoint now);
   void reload();
@@ -89,6 +91,8 @@ class Daemon {
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
+  std::unique_ptr<PostcodeLookup> postcode_lookup_;
+  std::string postcode_lookup_path_;
 };
 
 Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<Config> config)
@@ -164,7 +168,7 @@ void Daemon::take_files(TimePoint now) {
       batch.push_back(std::move(listed_.front()));
       listed_.pop_front();
     }
-    Intake intake(engine_.config(), *store_, queue_, log_, intake_trouble_, now);
+    Intake intake(engine_.config(), *store_, queue_, log_, intake_trouble_, now, postcodes());
     intake_progress_ = intake.run(batch).files() > 0;
     // More waits: the next turn takes it. A full listing that took nothing
     // (the database refusing) waits for the rescan rather than spin.
@@ -179,6 +183,26 @@ void Daemon::take_files(TimePoint now) {
       log_.error("queue scan failed: {}; trying again at the next rescan{}", e.what(), repeated(repeats));
     if (options_.once) exit_code_ = 1;
   }
+}
+
+// The config's postcode lookup, opened when a letter first needs it and
+// again once an import has replaced it: a new lookup is taken without a
+// restart. Without one, files that need it wait in new/.
+PostcodeFinder Daemon::postcodes() {
+  const std::string& path = engine_.config().postcodes;
+  if (path.empty()) return {};
+  if (postcode_lookup_ && (postcode_lookup_path_ != path || postcode_lookup_->replaced())) postcode_lookup_.reset();
+  return [this, path](std::string_view postcode) {
+    if (!postcode_lookup_) {
+      try {
+        postcode_lookup_ = std::make_unique<PostcodeLookup>(path);
+        postcode_lookup_path_ = path;
+      } catch (const std::exception& e) {
+        throw PostcodeLookupUnavailable(std::string(e.what()) + " (letterd postcodes import FILE builds it)");
+      }
+    }
+    return look_up_postcode(*postcode_lookup_, postcode);
+  };
 }
 
 void Daemon::housekeep(TimePoint now) {

@@ -19,13 +19,9 @@
 #include <string_view>
 #include <vector>
 
-namespace letterd {
+#include "postcode.h"
 
-// Where a postcode is.
-struct PostcodePlace {
-  std::string constituency_code;  // GSS: E14001172
-  std::optional<int> terminated;  // YYYYMM; nullopt while the postcode is live
-};
+namespace letterd {
 
 // An open lookup, read-only. Each find() is one prepared statement's step.
 class PostcodeLookup {
@@ -52,15 +48,6 @@ class PostcodeLookup {
   std::unique_ptr<Impl> impl_;
 };
 
-// What a postcode a person typed gives: its canonical form and place, or the
-// problem in the words SPEC gives them ("not a UK postcode", "not in the
-// postcode lookup", "terminated in YYYY-MM"). A terminated postcode keeps
-// its place, for whoever wants to show it.
-struct PostcodeAnswer {
-  std::optional<std::string> canonical;
-  std::optional<PostcodePlace> place;
-  std::string problem;  // empty when the postcode is live and in the lookup
-};
 PostcodeAnswer look_up_postcode(PostcodeLookup& lookup, std::string_view text);
 
 // "2019-06" for 201906.

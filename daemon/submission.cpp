@@ -229,6 +229,10 @@ void read_supporter(Reader& r, const YAML::Node& node, Submission& s) {
       r.problem("supporter.email", "is not a valid email address");
   }
   s.postcode = r.line(node["postcode"], "supporter.postcode", 16, false);
+  // Kept and compared in one form; one that is no UK postcode stays as
+  // given, for a campaign that does not route by it.
+  if (s.postcode)
+    if (auto canonical = canonical_postcode(*s.postcode)) s.postcode = *canonical;
   s.address = r.line(node["address"], "supporter.address", kMaxShortText, false);
 }
 
@@ -461,7 +465,7 @@ std::string letter_names(const CampaignConfig& campaign) {
 const Target* pick_target(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
                           Problems& problems) {
   const Targets& targets = *campaign.targets;
-  if (!letter.by_constituency) return targets.by_id(letter.target_id);
+  if (letter.route == LetterConfig::Route::target) return targets.by_id(letter.target_id);
   const Target* by_id = s.target ? targets.by_id(*s.target) : nullptr;
   const Target* by_name = s.constituency ? targets.by_constituency(*s.constituency) : nullptr;
   if (s.target && !by_id) problems.push_back({"target", "is not one of the campaign's targets"});
@@ -478,10 +482,40 @@ const Target* pick_target(const Submission& s, const CampaignConfig& campaign, c
   return by_id ? by_id : by_name;
 }
 
+// The supporter's MP by their postcode: the lookup gives the constituency
+// code, the campaign's targets the one whose constituency_code it is. A
+// constituency or target also given must agree.
+const Target* target_by_postcode(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
+                                 const PostcodeFinder& postcodes, Problems& problems) {
+  if (s.postcode.value_or("").empty()) {
+    problems.push_back({"supporter.postcode", "is required by letter " + letter.name});
+    return nullptr;
+  }
+  if (!postcodes) throw PostcodeLookupUnavailable("no postcode lookup is open");
+  PostcodeAnswer answer = postcodes(*s.postcode);
+  if (!answer.problem.empty()) {
+    problems.push_back({"supporter.postcode", answer.problem});
+    return nullptr;
+  }
+  const Targets& targets = *campaign.targets;
+  const std::string& code = answer.place->constituency_code;
+  const Target* target = targets.by_constituency_code(code);
+  if (!target) {
+    problems.push_back(
+        {"supporter.postcode", "its constituency (" + code + ") has no target in campaign " + campaign.name});
+    return nullptr;
+  }
+  if (s.target && targets.by_id(*s.target) != target)
+    problems.push_back({"target", "does not agree with supporter.postcode (letter " + letter.name + ")"});
+  if (s.constituency && targets.by_constituency(*s.constituency) != target)
+    problems.push_back({"constituency", "does not agree with supporter.postcode (letter " + letter.name + ")"});
+  return target;
+}
+
 }  // namespace
 
-std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, const Config& config,
-                                                         Problems& problems) {
+std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, const Config& config, Problems& problems,
+                                                         const PostcodeFinder& postcodes) {
   std::size_t before = problems.size();
   const CampaignConfig* campaign = config.campaign(s.campaign);
   if (!campaign) {
@@ -520,7 +554,9 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
 
   std::vector<PlannedMessage> planned;
   for (const LetterConfig* letter : letters) {
-    const Target* target = pick_target(s, *campaign, *letter, problems);
+    const Target* target = letter->route == LetterConfig::Route::postcode
+                               ? target_by_postcode(s, *campaign, *letter, postcodes, problems)
+                               : pick_target(s, *campaign, *letter, problems);
     if (!target) continue;
     Values values = values_for(s, *campaign, target);
     Problems render_problems;
@@ -557,13 +593,14 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
 }
 
 std::optional<CheckedSubmission> check_submission(std::string_view text, std::string_view file_name, TimePoint now,
-                                                  const Config& config, Problems& problems) {
+                                                  const Config& config, Problems& problems,
+                                                  const PostcodeFinder& postcodes) {
   std::size_t before = problems.size();
   auto submission = read_submission(text, file_name, now, problems);
   if (!submission) return std::nullopt;
   // Checked against the campaign even when the file had problems of its
   // own, so one rejection lists everything the sender must fix.
-  auto messages = plan_messages(*submission, config, problems);
+  auto messages = plan_messages(*submission, config, problems, postcodes);
   if (problems.size() != before || !messages) return std::nullopt;
   return CheckedSubmission{std::move(*submission), std::move(*messages)};
 }

@@ -5,14 +5,17 @@
 // renders its letters. Both report every problem, each naming its key.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config.h"
 #include "message.h"
+#include "postcode.h"
 #include "problem.h"
 #include "timefmt.h"
 
@@ -63,11 +66,21 @@ struct PlannedMessage {
 // header, the same on every retry.
 OutgoingMessage outgoing_letter(const PlannedMessage& planned, const std::string& message_id, TimePoint date);
 
+// What the postcode lookup (store_postcodes.h) gives for a supporter's
+// postcode. The caller opens the lookup and passes this in, so planning
+// reads no file; it throws PostcodeLookupUnavailable when there is no
+// lookup to ask, and the file waits for one rather than be rejected.
+using PostcodeFinder = std::function<PostcodeAnswer(std::string_view postcode)>;
+struct PostcodeLookupUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Checks the submission against its campaign and renders every letter.
 // nullopt (with every problem) when the campaign, a letter, a required
 // field, the authorisation, the target or a template value is wrong.
+// `postcodes` is asked only for letters that go `by: postcode`.
 std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& submission, const Config& config,
-                                                         Problems& problems);
+                                                         Problems& problems, const PostcodeFinder& postcodes = {});
 
 struct CheckedSubmission {
   Submission submission;
@@ -77,7 +90,8 @@ struct CheckedSubmission {
 // parse_submission and plan_messages together, reporting the problems of
 // both even when the file alone already has some.
 std::optional<CheckedSubmission> check_submission(std::string_view text, std::string_view file_name, TimePoint now,
-                                                  const Config& config, Problems& problems);
+                                                  const Config& config, Problems& problems,
+                                                  const PostcodeFinder& postcodes = {});
 
 // The lower-cased address used to tell whether a supporter already wrote.
 std::string supporter_key(std::string_view email);

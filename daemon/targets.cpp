@@ -195,6 +195,11 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
         problems.push_back({where(file, line), "constituency '" + c->second + "' appears twice"});
       out.by_constituency_[key] = out.targets_.size();
     }
+    if (auto c = target.columns.find("constituency_code"); c != target.columns.end() && !c->second.empty()) {
+      if (out.by_constituency_code_.count(c->second))
+        problems.push_back({where(file, line), "constituency_code '" + c->second + "' appears twice"});
+      out.by_constituency_code_[c->second] = out.targets_.size();
+    }
     // Only the columns every row has may appear in a template as target.*.
     std::set<std::string, std::less<>> names;
     for (const auto& kv : target.columns) names.insert(kv.first);
@@ -220,6 +225,11 @@ std::vector<std::string> Targets::ids() const {
 const Target* Targets::by_id(std::string_view id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &targets_[it->second];
+}
+
+const Target* Targets::by_constituency_code(std::string_view code) const {
+  auto it = by_constituency_code_.find(code);
+  return it == by_constituency_code_.end() ? nullptr : &targets_[it->second];
 }
 
 const Target* Targets::by_constituency(std::string_view constituency) const {

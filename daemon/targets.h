@@ -33,6 +33,8 @@ class Targets {
   // The one target whose constituency matches, compared case-insensitively
   // with runs of spaces folded; nullptr when none does.
   const Target* by_constituency(std::string_view constituency) const;
+  // The one target whose constituency_code column (GSS: E14001172) is `code`.
+  const Target* by_constituency_code(std::string_view code) const;
 
   // The columns every target has: the names a template may use as target.*.
   const std::set<std::string, std::less<>>& columns() const { return columns_; }
@@ -47,6 +49,7 @@ class Targets {
   std::vector<Target> targets_;
   std::map<std::string, std::size_t, std::less<>> by_id_;
   std::map<std::string, std::size_t, std::less<>> by_constituency_;
+  std::map<std::string, std::size_t, std::less<>> by_constituency_code_;
   std::set<std::string, std::less<>> columns_;
 };
 

@@ -126,13 +126,13 @@ TEST_F(ConfigTest, LettersKeepConfigOrderWithTheirTemplatePathsAndTargets) {
   EXPECT_EQ(c->letters[1].name, "justice-secretary");
 
   const LetterConfig& mp = c->letters[0];
-  EXPECT_TRUE(mp.by_constituency);
+  EXPECT_EQ(mp.route, LetterConfig::Route::constituency);
   EXPECT_EQ(mp.target_id, "");
   EXPECT_EQ(mp.template_path, path("templates/mp.txt"));
   EXPECT_EQ(mp.templ, nullptr);
 
   const LetterConfig& js = c->letters[1];
-  EXPECT_FALSE(js.by_constituency);
+  EXPECT_EQ(js.route, LetterConfig::Route::target);
   EXPECT_EQ(js.target_id, "justice-secretary");
   EXPECT_EQ(js.template_path, path("templates/justice-secretary.txt"));
 
