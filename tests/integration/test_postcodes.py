@@ -129,7 +129,7 @@ class Postcodes(unittest.TestCase):
 
     def test_a_file_without_the_columns_is_bad_usage_and_the_old_lookup_stays(self):
         self.import_file(EXAMPLE)
-        targets = os.path.join(SOURCE, "config", "targets", "uk-mps.csv")
+        targets = self.write_csv("targets.csv", "id,name,email\nmp-a,A,a@example.org\n")
         result = self.import_file(targets, code=2)
         self.assertEqual(result.stderr,
                          f"letterd: {targets}:1: no postcode column (pcds, pcd, pcd7, pcd8, pcd2 or postcode); "

@@ -58,11 +58,10 @@ class PostcodeRouting : public ::testing::Test {
       PostcodeAnswer a;
       a.canonical = canonical_postcode(text);
       if (!a.canonical) return PostcodeAnswer{.problem = "not a UK postcode"};
-      static const std::map<std::string, PostcodePlace> places = {
-          {"SW1A 0AA", {"E14001172", std::nullopt}},
-          {"BS1 5TR", {"E14001130", std::nullopt}},
-          {"SW1A 9ZZ", {"E14001172", 201906}},
-          {"N1 9GU", {"E14000999", std::nullopt}}};
+      static const std::map<std::string, PostcodePlace> places = {{"SW1A 0AA", {"E14001172", std::nullopt}},
+                                                                  {"BS1 5TR", {"E14001130", std::nullopt}},
+                                                                  {"SW1A 9ZZ", {"E14001172", 201906}},
+                                                                  {"N1 9GU", {"E14000999", std::nullopt}}};
       auto it = places.find(*a.canonical);
       if (it == places.end()) return PostcodeAnswer{.canonical = a.canonical, .problem = "not in the postcode lookup"};
       a.place = it->second;
@@ -99,10 +98,11 @@ TEST_F(PostcodeRouting, EachReasonIsNamedAndNeverTheValue) {
   struct Case {
     std::string postcode, reason;
   };
-  for (const Case& c : {Case{"hello", "supporter.postcode: not a UK postcode"},
-                        Case{"SW1A 1ZZ", "supporter.postcode: not in the postcode lookup"},
-                        Case{"SW1A 9ZZ", "supporter.postcode: terminated in 2019-06"},
-                        Case{"N1 9GU", "supporter.postcode: its constituency (E14000999) has no target in campaign c"}}) {
+  for (const Case& c :
+       {Case{"hello", "supporter.postcode: not a UK postcode"},
+        Case{"SW1A 1ZZ", "supporter.postcode: not in the postcode lookup"},
+        Case{"SW1A 9ZZ", "supporter.postcode: terminated in 2019-06"},
+        Case{"N1 9GU", "supporter.postcode: its constituency (E14000999) has no target in campaign c"}}) {
     Problems problems;
     EXPECT_FALSE(plan(R"(, "postcode": ")" + c.postcode + "\"", "", &problems).has_value()) << c.postcode;
     ASSERT_EQ(texts(problems), std::vector<std::string>{c.reason}) << c.postcode;
@@ -120,14 +120,16 @@ TEST_F(PostcodeRouting, AConstituencyOrTargetGivenTooMustAgree) {
   EXPECT_TRUE(plan(R"(, "postcode": "SW1A 0AA")", R"(, "constituency": "Cities of London and Westminster")"));
   EXPECT_TRUE(plan(R"(, "postcode": "SW1A 0AA")", R"(, "target": "mp-cities")"));
   Problems problems;
-  EXPECT_FALSE(plan(R"(, "postcode": "SW1A 0AA")", R"(, "constituency": "Bristol Central", "target": "mp-bristol")",
-                    &problems));
-  EXPECT_EQ(texts(problems), (std::vector<std::string>{"target: does not agree with supporter.postcode (letter mp)",
-                                                       "constituency: does not agree with supporter.postcode (letter mp)"}));
+  EXPECT_FALSE(
+      plan(R"(, "postcode": "SW1A 0AA")", R"(, "constituency": "Bristol Central", "target": "mp-bristol")", &problems));
+  EXPECT_EQ(texts(problems),
+            (std::vector<std::string>{"target: does not agree with supporter.postcode (letter mp)",
+                                      "constituency: does not agree with supporter.postcode (letter mp)"}));
 }
 
 TEST_F(PostcodeRouting, WithoutALookupTheFileWaitsRatherThanFails) {
-  Submission s = parse_ok(R"({"campaign": "c", "supporter": {"name": "J", "email": "j@example.org", "postcode": "SW1A 0AA"}})");
+  Submission s =
+      parse_ok(R"({"campaign": "c", "supporter": {"name": "J", "email": "j@example.org", "postcode": "SW1A 0AA"}})");
   Problems problems;
   EXPECT_THROW(plan_messages(s, config_, problems, {}), PostcodeLookupUnavailable);
 }

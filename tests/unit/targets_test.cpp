@@ -377,7 +377,10 @@ TEST(TargetsLookup, RepositoryTargetsFileLoads) {
   EXPECT_EQ(t.by_id("justice-secretary")->email(), "justice.secretary@example.org");
   ASSERT_NE(t.by_constituency("cardiff east"), nullptr);
   EXPECT_EQ(t.by_constituency("cardiff east")->id(), "mp-cardiff-east");
-  EXPECT_EQ(t.columns(), (Columns{"constituency", "email", "id", "name"}));
+  EXPECT_EQ(t.columns(), (Columns{"constituency", "constituency_code", "email", "id", "name"}));
+  ASSERT_NE(t.by_constituency_code("E14001172"), nullptr);
+  EXPECT_EQ(t.by_constituency_code("E14001172")->id(), "mp-cities-of-london-and-westminster");
+  EXPECT_EQ(t.by_constituency_code("E14009999"), nullptr);
 }
 
 // ---------------------------------------------------------------- fold_constituency
