@@ -3,6 +3,7 @@
 // then the repository's example queue files against its sample config.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -417,6 +418,15 @@ TEST(PlanRepositoryExamples, ExampleQueueFilesPlanAgainstTheExampleConfig) {
   ASSERT_TRUE(config.has_value()) << ::testing::PrintToString(texts(problems));
 
   const TimePoint later = *parse_rfc3339("2026-12-01T00:00:00Z");
+  // The examples' postcodes as config/postcodes-example.csv places them.
+  PostcodeFinder postcodes = [](std::string_view text) {
+    static const std::map<std::string, std::string> places = {
+        {"SW1A 1AA", "E14001172"}, {"BS1 5TR", "E14001131"}, {"CF10 3ND", "W07000083"}};
+    auto canonical = canonical_postcode(text);
+    auto it = canonical ? places.find(*canonical) : places.end();
+    if (it == places.end()) return PostcodeAnswer{.canonical = canonical, .problem = "not in the postcode lookup"};
+    return PostcodeAnswer{.canonical = canonical, .place = PostcodePlace{it->second, std::nullopt}};
+  };
   struct Expect {
     const char* file;
     std::vector<std::string> targets;
@@ -427,7 +437,7 @@ TEST(PlanRepositoryExamples, ExampleQueueFilesPlanAgainstTheExampleConfig) {
     SCOPED_TRACE(e.file);
     Submission s = parse_ok(read_file(root + "/queue/examples/" + e.file), e.file, later);
     Problems plan_problems;
-    auto planned = plan_messages(s, *config, plan_problems);
+    auto planned = plan_messages(s, *config, plan_problems, postcodes);
     ASSERT_TRUE(planned.has_value()) << ::testing::PrintToString(texts(plan_problems));
     std::vector<std::string> targets;
     for (const auto& m : *planned) {
