@@ -59,16 +59,18 @@ int release_letters_of(SQLite::Database& db, long long id, const std::string& no
   while (others.executeStep()) {
     LetterFilter f{optional_text(others.getColumn(1)), optional_text(others.getColumn(2)),
                    optional_text(others.getColumn(3))};
-    SQLite::Statement move(db, "UPDATE messages SET hold_id = :to, hold_reason = :reason "
-                               "WHERE hold_id = :from AND status = 'held'" + filter_sql(f));
+    SQLite::Statement move(db,
+                           "UPDATE messages SET hold_id = :to, hold_reason = :reason "
+                           "WHERE hold_id = :from AND status = 'held'" +
+                               filter_sql(f));
     move.bind(":to", others.getColumn(0).getInt64());
     move.bind(":reason", others.getColumn(4).getString());
     move.bind(":from", static_cast<int64_t>(id));
     bind_filter(move, f);
     move.exec();
   }
-  SQLite::Statement release(db, std::string("UPDATE messages SET ") + kUnhold +
-                                    " WHERE hold_id = :from AND status = 'held'");
+  SQLite::Statement release(
+      db, std::string("UPDATE messages SET ") + kUnhold + " WHERE hold_id = :from AND status = 'held'");
   release.bind(":now", now);
   release.bind(":from", static_cast<int64_t>(id));
   return release.exec();
@@ -123,7 +125,8 @@ Store::NewHold Store::hold(const LetterFilter& filter, const std::string& reason
   NewHold made{.id = db.getLastInsertRowid()};
   SQLite::Statement take(db, R"sql(
     UPDATE messages SET status = 'held', hold_id = :hold, hold_reason = :reason
-    WHERE status IN ('queued', 'deferred'))sql" + filter_sql(filter));
+    WHERE status IN ('queued', 'deferred'))sql" +
+                                 filter_sql(filter));
   take.bind(":hold", static_cast<int64_t>(made.id));
   take.bind(":reason", reason);
   bind_filter(take, filter);
@@ -171,7 +174,8 @@ Store::Expiry Store::expire_holds(TimePoint now) {
   std::vector<long long> ended;
   {
     // A read of the few standing holds; the write lock only when one ended.
-    auto q = impl_->prepare("SELECT id, until FROM holds WHERE released_at IS NULL AND until IS NOT NULL ORDER BY until");
+    auto q =
+        impl_->prepare("SELECT id, until FROM holds WHERE released_at IS NULL AND until IS NOT NULL ORDER BY until");
     while (q->executeStep()) {
       std::string until = q->getColumn(1).getString();
       if (until > at) {

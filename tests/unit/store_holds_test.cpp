@@ -54,16 +54,17 @@ std::vector<std::string> due_ids(Store& store, TimePoint now) {
 }
 
 Store::AttemptRecord outcome(long long id, TimePoint at, MessageStatus status) {
-  return {.message = id,
-          .at = at,
-          .relay = "main",
-          .smtp_code = status == MessageStatus::sent ? 250 : 451,
-          .smtp_response = status == MessageStatus::sent ? "2.0.0 Ok: queued as ABC" : "4.3.0 try later",
-          .duration_ms = 5,
-          .outcome = status == MessageStatus::sent ? Outcome::sent : Outcome::deferred,
-          .status = status,
-          .next_attempt_at = status == MessageStatus::deferred ? std::optional(at + std::chrono::minutes(5)) : std::nullopt,
-          .counts_as_attempt = true};
+  return {
+      .message = id,
+      .at = at,
+      .relay = "main",
+      .smtp_code = status == MessageStatus::sent ? 250 : 451,
+      .smtp_response = status == MessageStatus::sent ? "2.0.0 Ok: queued as ABC" : "4.3.0 try later",
+      .duration_ms = 5,
+      .outcome = status == MessageStatus::sent ? Outcome::sent : Outcome::deferred,
+      .status = status,
+      .next_attempt_at = status == MessageStatus::deferred ? std::optional(at + std::chrono::minutes(5)) : std::nullopt,
+      .counts_as_attempt = true};
 }
 
 long long id_of(const std::string& db, const std::string& message_id) {
@@ -156,7 +157,8 @@ TEST(StoreHolds, AHoldUntilATimeEndsByItselfAndTheDaemonKnowsWhen) {
   EXPECT_EQ(after.holds, 1);
   EXPECT_EQ(after.letters, 1);
   EXPECT_FALSE(after.next);
-  EXPECT_EQ(due_ids(store, until), (std::vector<std::string>{"m1-justice-secretary@example.org", "m1-mp-1@example.org"}));
+  EXPECT_EQ(due_ids(store, until),
+            (std::vector<std::string>{"m1-justice-secretary@example.org", "m1-mp-1@example.org"}));
   EXPECT_EQ(store.holds()[0].released_at, format_utc(until));
   // A hold whose time has passed takes no letter, even before the daemon expires it.
   store.hold({.letter = "mp"}, "an old hold", kStart + std::chrono::hours(3), kStart);
@@ -207,10 +209,12 @@ TEST(StoreHolds, ACancelledLetterIsEndedNeverSentAndItsWordsAreGone) {
     rows.push_back(q.getColumn(0).getString() + " erased=" + q.getColumn(2).getString() +
                    " ended=" + q.getColumn(3).getString() + " unsent=" + q.getColumn(4).getString() + " " +
                    q.getColumn(5).getString());
-  EXPECT_EQ(rows, (std::vector<std::string>{
-                      "m1-justice-secretary@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: sent by post instead",
-                      "m2-mp-2@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: campaign withdrawn",
-                      "m2-justice-secretary@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: campaign withdrawn"}));
+  EXPECT_EQ(
+      rows,
+      (std::vector<std::string>{
+          "m1-justice-secretary@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: sent by post instead",
+          "m2-mp-2@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: campaign withdrawn",
+          "m2-justice-secretary@example.org erased=1 ended=1 unsent=1 cancelled by an organiser: campaign withdrawn"}));
   // No letter left can quote the notes: both are gone now, not at retention.
   SQLite::Statement notes(read, "SELECT count(*) FROM submissions WHERE personal_note IS NOT NULL");
   notes.executeStep();
