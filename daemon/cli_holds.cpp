@@ -156,7 +156,8 @@ int cmd_release(Args args) {
 int cmd_cancel(Args args) {
   auto opts = take_options(args.rest, {"campaign", "letter", "target", "reason"});
   bool by_filter = opts.count("campaign") || opts.count("letter") || opts.count("target");
-  if (by_filter && !args.rest.empty()) throw UsageError{"cancel takes message IDs or --campaign/--letter/--target, not both"};
+  if (by_filter && !args.rest.empty())
+    throw UsageError{"cancel takes message IDs or --campaign/--letter/--target, not both"};
   // Cancelling cannot be undone: every letter of every campaign is never meant by leaving the filter out.
   if (!by_filter && args.rest.empty())
     throw UsageError{"cancel takes message IDs, or at least one of --campaign, --letter, --target"};
