@@ -83,12 +83,13 @@ int cmd_status(const Args& args) {
   } catch (const std::exception&) {
   }
   std::printf("files waiting in %s/new: %zu\n\n", config->queue_dir.c_str(), waiting);
-  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s\n", "campaign", "queued", "sending", "deferred", "held", "sent",
-              "failed", "cancelled");
+  // New columns go at the end: scripts read the first five by position.
+  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s\n", "campaign", "queued", "sending", "deferred", "sent", "failed",
+              "held", "cancelled");
   for (auto& [campaign, by] : counts)
     std::printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %9lld\n", campaign.c_str(), by[MessageStatus::queued],
-                by[MessageStatus::sending], by[MessageStatus::deferred], by[MessageStatus::held],
-                by[MessageStatus::sent], by[MessageStatus::failed], by[MessageStatus::cancelled]);
+                by[MessageStatus::sending], by[MessageStatus::deferred], by[MessageStatus::sent],
+                by[MessageStatus::failed], by[MessageStatus::held], by[MessageStatus::cancelled]);
   TimePoint now = now_ms();
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));

@@ -375,7 +375,15 @@ int Store::rehome_waiting(const std::string& campaign, const std::string& relay)
   q->bind(1, relay);
   q->bind(2, campaign);
   q->bind(3, relay);
-  return q->exec();
+  int moved = q->exec();
+  // Held letters move too: released, they go through the campaign's relay.
+  auto held = impl_->prepare(R"sql(
+    UPDATE messages INDEXED BY messages_held_campaign SET relay = ?
+    WHERE campaign = ? AND relay != ? AND status = 'held')sql");
+  held->bind(1, relay);
+  held->bind(2, campaign);
+  held->bind(3, relay);
+  return moved + held->exec();
 }
 
 std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& campaigns) {

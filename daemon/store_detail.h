@@ -127,7 +127,8 @@ END;
 // Version 3: holds and cancelling. A held letter points at the hold that
 // holds it (hold_id; NULL for a hold of letterd's own) and says why
 // (hold_reason); messages_held finds a hold's letters without reading the
-// log, holds_active the few holds still standing.
+// log, messages_held_campaign a campaign's held letters (for a move to
+// another relay), holds_active the few holds still standing.
 inline constexpr const char* kSchemaV3 = R"sql(
 CREATE TABLE holds (
   id          INTEGER PRIMARY KEY,
@@ -143,6 +144,7 @@ CREATE INDEX holds_active ON holds (until) WHERE released_at IS NULL;
 ALTER TABLE messages ADD COLUMN hold_id INTEGER REFERENCES holds (id);
 ALTER TABLE messages ADD COLUMN hold_reason TEXT;
 CREATE INDEX messages_held ON messages (hold_id) WHERE status = 'held';
+CREATE INDEX messages_held_campaign ON messages (campaign) WHERE status = 'held';
 )sql";
 
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens

@@ -64,7 +64,8 @@ class Holds(RelayTestCase):
         holds = self.letterd.cli("holds", check=True).stdout
         self.assertRegex(holds, rf"\n1\s+{len(waiting)}\s+\*\s+justice-secretary\s+\*\s+\S+\s+holding\s+reshuffle")
         status = self.letterd.cli("status", check=True).stdout
-        self.assertIn("held", status)
+        line = next(l for l in status.splitlines() if l.startswith("legal-advocacy"))
+        self.assertEqual(int(line.split()[6]), len(waiting), "status counts the held letters")
         logged = json.loads(self.letterd.cli("log", "--status", "held", "--format", "json", check=True).stdout)
         self.assertEqual(len(logged), len(waiting))
         self.assertEqual({r["hold_reason"] for r in logged}, {"reshuffle: no minister yet"})

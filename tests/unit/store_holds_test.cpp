@@ -137,6 +137,10 @@ TEST(StoreHolds, ReleasingOneHoldLeavesItsLettersToAnotherThatStillStands) {
   EXPECT_EQ(now["m1-mp-1@example.org"], "queued");
   EXPECT_EQ(now["m1-justice-secretary@example.org"], "held reshuffle");
   EXPECT_EQ(store.holds()[1].letters, 1);
+  // The campaign moves to another relay while its letter is held: released, it goes through the new one.
+  EXPECT_EQ(store.rehome_waiting("legal-advocacy", "backup"), 2);
+  store.release_hold(minister.id, kStart + std::chrono::minutes(2));
+  EXPECT_EQ(store.due("backup", {"legal-advocacy"}, kStart + std::chrono::minutes(2), 10).size(), 2u);
 }
 
 TEST(StoreHolds, AHoldUntilATimeEndsByItselfAndTheDaemonKnowsWhen) {
