@@ -44,6 +44,13 @@ commands:
                           an ONS Postcode Directory, NSPL or any CSV with a header
   lookup POSTCODE [--campaign C] [--format table|json]
                           the postcode's constituency code, from the lookup
+  hold [--campaign C] [--letter L] [--target T] [--until TIME] --reason TEXT
+                          holds the waiting letters that match, and later ones
+  holds                   the holds, with how many letters each holds
+  release --hold N | ID...
+                          ends hold N, or sends these held letters now
+  cancel (ID... | [--campaign C] [--letter L] [--target T]) --reason TEXT
+                          cancels letters not yet sent, erasing their bodies
 
 options:
   -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
@@ -240,7 +247,7 @@ int cmd_retry(Args args) {
     if (n % 256 == 255) progress.update(static_cast<long long>(n + 1), static_cast<long long>(ids.size()));
   }
   progress.update(static_cast<long long>(ids.size()), static_cast<long long>(ids.size()));
-  std::cout << queued << " message(s) queued again; a running letterd sends them within queue.rescan\n";
+  std::cout << queued << " message(s) queued again; a running letterd sends them within a second\n";
   return problems ? 1 : 0;
 }
 
@@ -386,6 +393,10 @@ int run_cli(const std::vector<std::string>& argv) {
     if (args.command == "purge") return cmd_purge(args);
     if (args.command == "postcodes") return cmd_postcodes(args);
     if (args.command == "lookup") return cmd_lookup(args);
+    if (args.command == "hold") return cmd_hold(args);
+    if (args.command == "holds") return cmd_holds(args);
+    if (args.command == "release") return cmd_release(args);
+    if (args.command == "cancel") return cmd_cancel(args);
     throw UsageError{"unknown command " + args.command};
   } catch (const UsageError& e) {
     std::cerr << "letterd: " << e.what << "\n\n" << kUsage;

@@ -1,4 +1,4 @@
-// What the command line's files (cli.cpp, cli_reports.cpp, cli_postcodes.cpp) share: the
+// What the command line's files (cli.cpp, cli_reports.cpp, cli_postcodes.cpp, cli_holds.cpp) share: the
 // parsed arguments, the usage error, and the commands run_cli dispatches
 // to. Not an interface: include it only there.
 #pragma once
@@ -39,5 +39,9 @@ int cmd_log(Args args);
 int cmd_report(Args args);
 int cmd_postcodes(Args args);
 int cmd_lookup(Args args);
+int cmd_hold(Args args);
+int cmd_holds(Args args);
+int cmd_release(Args args);
+int cmd_cancel(Args args);
 
 }  // namespace letterd::cli_detail

@@ -27,6 +27,10 @@ constexpr std::size_t kIntakeBatch = 64;
 constexpr std::size_t kListAhead = 4096;
 // --once waits for rate-limit slots this near; a later one ends the run.
 constexpr auto kOnceLongestWait = std::chrono::seconds(60);
+// How often a sleeping daemon looks whether another connection changed
+// the database: the organiser's hold, release, cancel and retry speak to
+// it through the database alone, and are heard within a second.
+constexpr auto kLookEvery = std::chrono::milliseconds(500);
 
 spdlog::level::level_enum level_of(const std::string& name) {
   return spdlog::level::from_str(name);
@@ -51,7 +55,8 @@ class Daemon {
   // Asked by --once after a step: is all that this run can send sent?
   // Otherwise `wake` may come nearer, to a rate slot worth waiting for.
   bool drained(TimePoint now, TimePoint& wake);
-  // Sleeps until `wake` or an event: a file, a signal, a session done.
+  // Sleeps until `wake` or an event: a file, a signal, a session done,
+  // another connection's commit to the database (an organiser's command).
   // A SIGHUP is answered here.
   void wait(TimePoint wake);
   bool stopping() const { return stop_ || signals_.stop; }
@@ -62,7 +67,9 @@ class Daemon {
   void take_files(TimePoint now);
   PostcodeFinder postcodes();
   void housekeep(TimePoint now);
+  void end_holds(TimePoint now);
   TimePoint dispatch(TimePoint now);
+  bool changed_elsewhere();
   void reload();
 
   const RunOptions& options_;
@@ -91,6 +98,7 @@ class Daemon {
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
+  std::optional<TimePoint> hold_ends_;  // the earliest `letterd hold --until` still to come
   std::unique_ptr<PostcodeLookup> postcode_lookup_;
   std::string postcode_lookup_path_;
 };
@@ -116,6 +124,9 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
 
 TimePoint Daemon::step(TimePoint now) {
   turns_.begin();
+  // What other connections commit from here on wakes the next wait: this
+  // turn reads what they committed before.
+  changed_elsewhere();
   std::string database_gone;
   try {
     take_files(now);
@@ -143,8 +154,10 @@ TimePoint Daemon::step(TimePoint now) {
     ready_ = true;
   }
   housekeep(now);
+  end_holds(now);
   turns_.lap("housekeeping");
   TimePoint wake = dispatch(now);
+  if (hold_ends_) wake = std::min(wake, *hold_ends_);
   turns_.lap("delivery");
   turns_.end();
   // More files or more housekeeping slices: at once.
@@ -217,6 +230,30 @@ void Daemon::housekeep(TimePoint now) {
   }
 }
 
+// Holds whose --until has come release their letters before this turn's
+// dispatch sends them.
+void Daemon::end_holds(TimePoint now) {
+  try {
+    auto ended = store_->expire_holds(now);
+    if (ended.holds)
+      log_.info("{} hold(s) reached their end: {} letter(s) released, to send now", ended.holds, ended.letters);
+    hold_ends_ = ended.next;
+  } catch (const std::exception& e) {
+    long long repeats = 0;
+    if (housekeeping_trouble_.due(e.what(), now, repeats))
+      log_.warn("holds: {}; trying again in 5s{}", e.what(), repeated(repeats));
+    hold_ends_ = now + std::chrono::seconds(5);
+  }
+}
+
+bool Daemon::changed_elsewhere() {
+  try {
+    return store_->changed_elsewhere();
+  } catch (const std::exception&) {
+    return true;  // the next turn meets the trouble and says it
+  }
+}
+
 TimePoint Daemon::dispatch(TimePoint now) {
   try {
     Engine::Wake wake = engine_.dispatch(now);
@@ -267,9 +304,16 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
 void Daemon::wait(TimePoint wake) {
   TimePoint now = now_ms();
   if (signals_.reload || scan_ || housekeeping_pending_) wake = now;  // a SIGHUP read during the step: at once
-  auto ms = std::clamp<long long>((wake - now).count(), 0, notifier_.longest_sleep(now).count());
+  TimePoint until = std::min(wake, now + notifier_.longest_sleep(now));
   pollfd fds[] = {{watch_->fd(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {wake_fd_.fd(), POLLIN, 0}};
-  ::poll(fds, 3, static_cast<int>(ms));
+  // In slices, between which a read of PRAGMA data_version tells whether
+  // another connection committed: cheaper than a turn, and no signal needed.
+  for (;;) {
+    auto ms = std::clamp<long long>((until - now).count(), 0, kLookEvery.count());
+    if (::poll(fds, 3, static_cast<int>(ms)) != 0) break;
+    now = now_ms();
+    if (now >= until || changed_elsewhere()) break;
+  }
   wake_fd_.drain();
   if (watch_->drain()) scan_ = true;
   signals_.read();

@@ -4,8 +4,9 @@ namespace letterd {
 
 namespace {
 
-constexpr MessageStatus kStatuses[] = {MessageStatus::queued, MessageStatus::sending, MessageStatus::deferred,
-                                       MessageStatus::sent, MessageStatus::failed};
+constexpr MessageStatus kStatuses[] = {MessageStatus::queued,   MessageStatus::sending, MessageStatus::deferred,
+                                       MessageStatus::sent,     MessageStatus::failed,  MessageStatus::held,
+                                       MessageStatus::cancelled};
 constexpr Outcome kOutcomes[] = {Outcome::sent, Outcome::deferred, Outcome::failed, Outcome::relay_fault,
                                  Outcome::refused};
 
@@ -23,6 +24,10 @@ const char* to_string(MessageStatus status) {
       return "sent";
     case MessageStatus::failed:
       return "failed";
+    case MessageStatus::held:
+      return "held";
+    case MessageStatus::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

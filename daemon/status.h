@@ -8,7 +8,9 @@
 
 namespace letterd {
 
-enum class MessageStatus { queued, sending, deferred, sent, failed };
+// held: waiting on an organiser's hold (`letterd hold`), never due until
+// released; cancelled: by an organiser (`letterd cancel`), never sent.
+enum class MessageStatus { queued, sending, deferred, sent, failed, held, cancelled };
 
 // What became of one try at a message (an attempts row's outcome).
 enum class Outcome {
@@ -27,9 +29,11 @@ const char* to_string(Outcome outcome);
 std::optional<MessageStatus> parse_message_status(std::string_view text);
 std::optional<Outcome> parse_outcome(std::string_view text);
 
-// Still to be sent: queued, being sent or deferred.
+// Still to be sent: queued, being sent, deferred or held (SPEC.md calls a
+// held letter a waiting one: it goes once its hold is released).
 inline bool waiting(MessageStatus status) {
-  return status == MessageStatus::queued || status == MessageStatus::sending || status == MessageStatus::deferred;
+  return status == MessageStatus::queued || status == MessageStatus::sending || status == MessageStatus::deferred ||
+         status == MessageStatus::held;
 }
 
 }  // namespace letterd

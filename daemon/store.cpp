@@ -60,10 +60,10 @@ bool Store::already_accepted(const std::string& source_file, const std::string& 
 
 bool Store::supporter_wrote_to(const std::string& campaign, const std::string& supporter_email,
                                const std::string& target_id) {
-  // A failed letter may be written again; a test in reflect mode never reached the target.
+  // A failed or cancelled letter may be written again; a test in reflect mode never reached the target.
   auto q = impl_->prepare(R"sql(
     SELECT 1 FROM messages WHERE campaign = ? AND supporter_email = ? AND target_id = ?
-      AND status != 'failed' AND reflect = 0 LIMIT 1)sql");
+      AND status NOT IN ('failed', 'cancelled') AND reflect = 0 LIMIT 1)sql");
   q->bind(1, campaign);
   q->bind(2, supporter_key(supporter_email));
   q->bind(3, target_id);
@@ -147,6 +147,7 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->bind(i++, p.body);
     msg->exec();
     msg->reset();
+    hold_if_held(s.campaign, p, now);
   }
   if (!duplicates.empty()) {
     auto rej = impl_->prepare("INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");
@@ -155,6 +156,24 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     rej->bind(3, duplicates);
     rej->exec();
   }
+}
+
+// A letter accepted while a hold that matches it stands waits as `held`
+// (the oldest such hold's). Searched by rowid, among the few standing holds.
+void Store::hold_if_held(const std::string& campaign, const PlannedMessage& p, const std::string& now) {
+  auto q = impl_->prepare(R"sql(
+    UPDATE messages SET status = 'held', hold_id = h.id, hold_reason = h.reason
+    FROM (SELECT id, reason FROM holds INDEXED BY holds_active
+          WHERE released_at IS NULL AND (until IS NULL OR until > ?1) AND (campaign IS NULL OR campaign = ?2)
+            AND (letter IS NULL OR letter = ?3) AND (target_id IS NULL OR target_id = ?4)
+          ORDER BY id LIMIT 1) AS h
+    WHERE messages.id = ?5)sql");
+  q->bind(1, now);
+  q->bind(2, campaign);
+  q->bind(3, p.letter);
+  q->bind(4, p.target_id);
+  q->bind(5, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
+  q->exec();
 }
 
 void Store::add_rejection(const std::string& file, TimePoint at, const std::string& reasons) {
@@ -268,7 +287,7 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
   Batch batch(*this);
   for (const auto& r : records) {
     // Only a message still `sending` takes its outcome: one cancelled
-    // meanwhile by `purge --supporter` stays cancelled and erased.
+    // meanwhile (`purge --supporter`, `cancel`) stays cancelled and erased.
     auto m = impl_->prepare(R"sql(
       UPDATE messages SET status = ?, attempts = attempts + ?, next_attempt_at = ?, smtp_code = ?,
              smtp_response = ?, sent_at = CASE WHEN ?6 = 'sent' THEN ?7 ELSE sent_at END,
@@ -290,11 +309,11 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     m->bind(8, static_cast<int64_t>(r.message));
     const bool still_sending = m->exec() == 1;
     if (!still_sending && r.status == MessageStatus::sent) {
-      // Cancelled by `purge --supporter` while on its way, yet the relay took
+      // Cancelled (`purge --supporter`, `cancel`) while on its way, yet the relay took
       // it: the erased row says so, since the target did get the letter.
       auto went = impl_->prepare(R"sql(
         UPDATE messages SET status = 'sent', sent_at = ?1, ended_at = ?1, smtp_code = ?2, smtp_response = ?3
-        WHERE id = ?4 AND status = 'failed')sql");
+        WHERE id = ?4 AND status IN ('failed', 'cancelled'))sql");
       went->bind(1, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
       if (r.smtp_code)
         went->bind(2, r.smtp_code);
@@ -356,7 +375,15 @@ int Store::rehome_waiting(const std::string& campaign, const std::string& relay)
   q->bind(1, relay);
   q->bind(2, campaign);
   q->bind(3, relay);
-  return q->exec();
+  int moved = q->exec();
+  // Held letters move too: released, they go through the campaign's relay.
+  auto held = impl_->prepare(R"sql(
+    UPDATE messages INDEXED BY messages_held_campaign SET relay = ?
+    WHERE campaign = ? AND relay != ? AND status = 'held')sql");
+  held->bind(1, relay);
+  held->bind(2, campaign);
+  held->bind(3, relay);
+  return moved + held->exec();
 }
 
 std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& campaigns) {

@@ -53,6 +53,7 @@ struct LogRow {
   int attempts = 0;
   std::string next_attempt_at, sent_at, relay, message_id, smtp_response;
   int smtp_code = 0;
+  std::string hold_reason;  // why a held letter waits
 };
 
 struct LogFilter {
@@ -71,7 +72,20 @@ struct StatusCount {
 // acceptance while it waits). Tests in reflect mode are not counted.
 struct ReportRow {
   std::string scope, key, name;
-  long long waiting = 0, deferred = 0, sent = 0, failed = 0;
+  long long waiting = 0, deferred = 0, sent = 0, failed = 0, held = 0, cancelled = 0;
+};
+
+// Which letters a hold or a cancel takes: each field set narrows it.
+struct LetterFilter {
+  std::optional<std::string> campaign, letter, target;
+};
+
+// One hold as `letterd holds` shows it.
+struct HoldRow {
+  long long id = 0;
+  LetterFilter filter;
+  std::string reason, created_at, until, released_at;  // until, released_at: empty when none
+  long long letters = 0;                               // the letters it holds now
 };
 
 struct RecentError {
@@ -263,6 +277,47 @@ class Store {
 
   std::vector<ReportRow> report(const std::string& campaign);
 
+  // --- holds and cancelling (store_holds.cpp) ---
+
+  // Holds every waiting letter that matches (queued or deferred; one being
+  // sent goes on), and every matching letter accepted while the hold
+  // stands, until release_hold() or `until`. Returns the hold's id and how
+  // many letters it took.
+  struct NewHold {
+    long long id = 0;
+    int letters = 0;
+  };
+  NewHold hold(const LetterFilter& filter, const std::string& reason, std::optional<TimePoint> until, TimePoint now);
+  // Every hold, oldest first, with the letters each holds now.
+  std::vector<HoldRow> holds();
+  // Ends a hold: its letters that no other standing hold matches are due
+  // now, retry.lifetime counting afresh. nullopt: no such hold, or it had
+  // already ended.
+  std::optional<int> release_hold(long long id, TimePoint now);
+  // Ends the holds whose `until` has passed, as release_hold() does; cheap
+  // when none has (the daemon calls it every turn). `next` is the earliest
+  // `until` still to come.
+  struct Expiry {
+    int holds = 0, letters = 0;
+    std::optional<TimePoint> next;
+  };
+  Expiry expire_holds(TimePoint now);
+
+  enum class ReleaseResult { released, no_such_message, not_held };
+  // Makes one held letter due now, whatever holds it.
+  ReleaseResult release_held(long long id, TimePoint now);
+
+  enum class CancelResult { cancelled, no_such_message, already_ended };
+  // Cancels a letter not yet sent (queued, deferred, held, or claimed and
+  // not yet handed to the relay): `cancelled`, its body erased, ended.
+  CancelResult cancel(long long id, const std::string& reason, TimePoint now);
+  // The same for every letter not yet sent that matches; returns how many.
+  int cancel_matching(const LetterFilter& filter, const std::string& reason, TimePoint now);
+
+  // Whether another connection (an organiser's command, a session) has
+  // committed since the last call: PRAGMA data_version, a read of memory.
+  bool changed_elsewhere();
+
   // Moves the write-ahead log into the database file and empties it, so
   // erased data is gone from both (secure_delete zeroes freed space).
   // Waits at most `longest_wait` for other connections' writes; false
@@ -289,6 +344,7 @@ class Store {
   void insert_submission(const Submission& submission, const std::string& source_file, const std::string& digest,
                          const std::string& now, const std::vector<NewMessage>& messages,
                          const std::string& duplicates);
+  void hold_if_held(const std::string& campaign, const PlannedMessage& planned, const std::string& now);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

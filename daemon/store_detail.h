@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -124,6 +124,38 @@ CREATE TRIGGER message_counts_delete AFTER DELETE ON messages BEGIN
 END;
 )sql";
 
+// Version 3: holds and cancelling. A held letter points at the hold that
+// holds it (hold_id; NULL for a hold of letterd's own) and says why
+// (hold_reason); messages_held finds a hold's letters without reading the
+// log, messages_held_campaign a campaign's held letters (for a move to
+// another relay), holds_active the few holds still standing.
+inline constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE holds (
+  id          INTEGER PRIMARY KEY,
+  campaign    TEXT,
+  letter      TEXT,
+  target_id   TEXT,
+  reason      TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  until       TEXT,
+  released_at TEXT
+);
+CREATE INDEX holds_active ON holds (until) WHERE released_at IS NULL;
+ALTER TABLE messages ADD COLUMN hold_id INTEGER REFERENCES holds (id);
+ALTER TABLE messages ADD COLUMN hold_reason TEXT;
+CREATE INDEX messages_held ON messages (hold_id) WHERE status = 'held';
+CREATE INDEX messages_held_campaign ON messages (campaign) WHERE status = 'held';
+)sql";
+
+// messages.status's CHECK as version 1 wrote it, and as version 3 widens
+// it. SQLite cannot alter a constraint; rebuilding the table would copy a
+// log of millions of letters, so the stored definition is edited in place,
+// as SQLite's ALTER TABLE documentation describes for a constraint every
+// existing row already meets.
+inline constexpr const char* kStatusCheckV1 = "CHECK (status IN ('queued','sending','sent','deferred','failed'))";
+inline constexpr const char* kStatusCheckV3 =
+    "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled'))";
+
 inline std::string text_or_empty(const SQLite::Column& c) {
   return c.isNull() ? std::string() : c.getString();
 }
@@ -206,6 +238,7 @@ struct Store::Impl {
   // Declared after db, so destroyed before it. Parsing SQL cost more than
   // running it on the delivery path.
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements;
+  long long seen_data_version = -1;  // changed_elsewhere()'s last reading
 
   HeldStatement prepare(const std::string& sql) {
     auto& slot = statements[sql];
@@ -334,6 +367,31 @@ struct Store::Impl {
       db.exec("PRAGMA user_version = 2");
       t.commit();
     }
+    if (version < 3) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV3);
+      widen_status_check();
+      db.exec("PRAGMA user_version = 3");
+      t.commit();
+    }
+  }
+
+  void widen_status_check() {
+    int schema = db.execAndGet("PRAGMA schema_version").getInt();
+    db.exec("PRAGMA writable_schema = ON");
+    SQLite::Statement edit(
+        db, "UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'messages'");
+    edit.bind(1, kStatusCheckV1);
+    edit.bind(2, kStatusCheckV3);
+    edit.exec();
+    // A new schema_version makes every connection read the edited definition.
+    db.exec("PRAGMA schema_version = " + std::to_string(schema + 1));
+    db.exec("PRAGMA writable_schema = OFF");
+    SQLite::Statement check(db,
+                            "SELECT instr(sql, ?) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'messages'");
+    check.bind(1, kStatusCheckV3);
+    if (!check.executeStep() || check.getColumn(0).getInt() == 0)
+      throw std::runtime_error("cannot migrate: messages.status has a CHECK letterd did not write");
   }
 };
 

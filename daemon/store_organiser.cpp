@@ -74,7 +74,7 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
       UPDATE submissions SET personal_note = NULL
       WHERE campaign = ?1 AND id = ?2 AND personal_note IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
-          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed'))))sql");
+          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled'))))sql");
     note->bind(1, campaign);
     note->bind(2, id);
     counts.notes += note->exec();
@@ -186,9 +186,9 @@ void scrub_attempt_replies(SQLite::Database& db, const Writer& w, const Scrub& s
 void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, TimePoint now,
                    Store::ErasureCounts& counts) {
   SQLite::Statement cancel(db, R"sql(
-    UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3,
+    UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3, hold_id = NULL, hold_reason = NULL,
            smtp_response = 'cancelled: the supporter asked for their data to be erased'
-    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending'))sql");
+    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held'))sql");
   cancel.bind(1, w.campaign);
   cancel.bind(2, w.id);
   cancel.bind(3, format_utc(now));
@@ -269,12 +269,12 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
   SQLite::Statement by_target(impl_->db, R"sql(
     SELECT 'target', target_id, max(recipient_name),
            sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
-           sum(status = 'sent'), sum(status = 'failed')
+           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled')
     FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY target_id ORDER BY target_id)sql");
   SQLite::Statement by_day(impl_->db, R"sql(
     SELECT 'day', substr(coalesce(ended_at, created_at), 1, 10), '',
            sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
-           sum(status = 'sent'), sum(status = 'failed')
+           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled')
     FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY 2 ORDER BY 2)sql");
   for (SQLite::Statement* q : {&by_target, &by_day}) {
     q->bind(1, campaign);
@@ -287,6 +287,8 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
       r.deferred = q->getColumn(4).getInt64();
       r.sent = q->getColumn(5).getInt64();
       r.failed = q->getColumn(6).getInt64();
+      r.held = q->getColumn(7).getInt64();
+      r.cancelled = q->getColumn(8).getInt64();
       out.push_back(std::move(r));
     }
   }
@@ -296,7 +298,7 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
 void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& row) {
   std::string sql = R"sql(
     SELECT id, created_at, campaign, submission_id, letter, target_id, recipient, status, attempts,
-           next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response
+           next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response, hold_reason
     FROM messages WHERE id > :after)sql";
   if (f.status) sql += " AND status = :status";
   if (f.campaign) sql += " AND campaign = :campaign";
@@ -336,6 +338,7 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
       r.smtp_code = q.getColumn(c).isNull() ? 0 : q.getColumn(c).getInt();
       ++c;
       r.smtp_response = text_or_empty(q.getColumn(c++));
+      r.hold_reason = text_or_empty(q.getColumn(c++));
       page.push_back(std::move(r));
     }
     q.reset();
