@@ -148,6 +148,14 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->exec();
     msg->reset();
     hold_if_held(s.campaign, p, now);
+    if (!p.hold_reason.empty()) {
+      // A vacant seat's letters are accepted and wait; they never fail for it.
+      auto vacant = impl_->prepare(R"sql(
+        UPDATE messages SET status = 'held', hold_reason = ? WHERE id = ? AND status = 'queued')sql");
+      vacant->bind(1, p.hold_reason);
+      vacant->bind(2, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
+      vacant->exec();
+    }
   }
   if (!duplicates.empty()) {
     auto rej = impl_->prepare("INSERT INTO rejections (file, at, reasons) VALUES (?, ?, ?)");

@@ -59,6 +59,9 @@ struct PlannedMessage {
   std::string subject;
   std::string body;
   bool reflect = false;
+  // Set when the letter must wait as `held` from the start: its target's
+  // `status` column says the seat is vacant.
+  std::string hold_reason;
 };
 
 // The letter as the relay gets it: what `letterd run` sends and `letterd

@@ -160,6 +160,9 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
       if (campaign->reply_to_supporter) m.reply_to = Mailbox{s.supporter_name, s.supporter_email};
       if (campaign->copy_to_supporter) m.copy_to = s.supporter_email;
     }
+    if (auto status = target->columns.find("status");
+        status != target->columns.end() && fold_constituency(status->second) == "vacant")
+      m.hold_reason = "target " + target->id() + " is vacant";
     planned.push_back(std::move(m));
   }
   if (problems.size() != before) return std::nullopt;

@@ -2,6 +2,7 @@
 command stops or resumes sending within a second, with no signal, and a
 cancelled letter never reaches the relay."""
 import json
+import os
 import time
 import unittest
 
@@ -141,3 +142,23 @@ class Holds(RelayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class VacantSeat(RelayTestCase):
+    def test_a_vacant_seats_letters_are_accepted_and_held_never_failed(self):
+        targets = os.path.join(self.letterd.dir, "targets.csv")
+        with open(targets, "w") as f:
+            f.write("id,name,email,constituency,status\n"
+                    "mp-cities,Vacant seat,vacant.seat@example.org,Cities of London and Westminster,vacant\n"
+                    "justice-secretary,Justice Secretary,justice.secretary@example.org,,\n")
+        self.letterd.campaign["targets"] = targets
+        self.letterd.write_config()
+        self.letterd.drop("v.json", submission(id="v"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        rows = {r["letter"]: r for r in self.letterd.query("SELECT letter, status, hold_reason FROM messages")}
+        self.assertEqual(rows["mp"]["status"], "held")
+        self.assertEqual(rows["mp"]["hold_reason"], "target mp-cities is vacant")
+        self.assertEqual(rows["justice-secretary"]["status"], "sent")
+        self.assertEqual([m["rcpt_tos"][0] for m in self.server.messages], [JUSTICE])
+        held = self.letterd.cli("log", "--status", "held").stdout
+        self.assertIn("mp-cities", held)
