@@ -137,7 +137,7 @@ def timed_rss(cmd, log=os.devnull, timeout=None, **kw):
         return wall, rss, None if timed_out else process.returncode
 
 
-def write_submissions(directory, count, prefix="s"):
+def write_submissions(directory, count, prefix="s", extra=None):
     os.makedirs(directory, exist_ok=True)
     for i in range(count):
         sub = {"id": f"{prefix}{i}", "campaign": "bench", "letters": ["justice-secretary"],
@@ -146,6 +146,7 @@ def write_submissions(directory, count, prefix="s"):
                "personal_note": NOTE,
                "authorisation": {"given": True, "at": "2026-11-24T10:00:00Z",
                                  "statement": "I authorise Example Campaign to send these letters in my name."}}
+        sub.update(extra or {})
         with open(os.path.join(directory, f"{prefix}{i:07d}.json"), "w", encoding="utf-8") as f:
             json.dump(sub, f)
 
@@ -153,7 +154,7 @@ def write_submissions(directory, count, prefix="s"):
 JUSTICE_SECRETARY = {"justice-secretary": {"template": TEMPLATE, "to": {"target": "justice-secretary"}}}
 
 
-def letterd_config(work, port, connections=2, rate=None, log_level="info", letters=None, retention=None):
+def letterd_config(work, port, connections=2, rate=None, log_level="info", letters=None, retention=None, extra=None):
     relay = {"url": f"smtp://127.0.0.1:{port}", "tls": "none", "connections": connections, "timeout": "30s"}
     if rate:
         relay["rate"] = rate
@@ -174,6 +175,7 @@ def letterd_config(work, port, connections=2, rate=None, log_level="info", lette
     }
     if retention:
         config["retention"] = {"bodies": retention}
+    config.update(extra or {})
     path = os.path.join(work, "letterd.yaml")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)  # JSON is YAML
