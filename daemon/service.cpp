@@ -214,7 +214,14 @@ PostcodeFinder Daemon::postcodes() {
         throw PostcodeLookupUnavailable(std::string(e.what()) + " (letterd postcodes import FILE builds it)");
       }
     }
-    return look_up_postcode(*postcode_lookup_, postcode);
+    try {
+      return look_up_postcode(*postcode_lookup_, postcode);
+    } catch (const std::exception& e) {
+      // A damaged or unreadable lookup is letterd's trouble, not the
+      // supporter's: the file waits, and the lookup is opened afresh.
+      postcode_lookup_.reset();
+      throw PostcodeLookupUnavailable("the postcode lookup: " + std::string(e.what()));
+    }
   };
 }
 
@@ -375,7 +382,7 @@ int run_service(const RunOptions& options, std::shared_ptr<spdlog::logger> log) 
     TimePoint now = now_ms();
     TimePoint wake = daemon->step(now);
     if (daemon->stopping()) break;
-    if (options.once && daemon->drained(now, wake)) break;
+    if (options.once && daemon->drained(now_ms(), wake)) break;  // a pause or retry may have come due in the step
     daemon->wait(wake);
   }
   return daemon->finish();

@@ -147,14 +147,16 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->bind(i++, p.body);
     msg->exec();
     msg->reset();
-    hold_if_held(s.campaign, p, now);
     if (!p.hold_reason.empty()) {
-      // A vacant seat's letters are accepted and wait; they never fail for it.
+      // A vacant seat's letters are accepted and wait; they never fail for
+      // it. With no hold_id, no organiser's hold ending can send them.
       auto vacant = impl_->prepare(R"sql(
         UPDATE messages SET status = 'held', hold_reason = ? WHERE id = ? AND status = 'queued')sql");
       vacant->bind(1, p.hold_reason);
       vacant->bind(2, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
       vacant->exec();
+    } else {
+      hold_if_held(s.campaign, p, now);
     }
   }
   if (!duplicates.empty()) {

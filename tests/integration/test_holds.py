@@ -153,7 +153,14 @@ class VacantSeat(RelayTestCase):
                     "justice-secretary,Justice Secretary,justice.secretary@example.org,,\n")
         self.letterd.campaign["targets"] = targets
         self.letterd.write_config()
+        # An organiser's hold on the letter too: its end must not send a vacant seat's letter.
+        self.assertEqual(self.letterd.run_once().returncode, 0)  # makes the database
+        hold = self.letterd.cli("hold", "--letter", "mp", "--reason", "waiting for the by-election")
+        self.assertEqual(hold.returncode, 0, hold.stderr)
         self.letterd.drop("v.json", submission(id="v"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        hold_id = self.letterd.query("SELECT id FROM holds")[0]["id"]
+        self.assertEqual(self.letterd.cli("release", "--hold", str(hold_id)).returncode, 0)
         self.assertEqual(self.letterd.run_once().returncode, 0)
         rows = {r["letter"]: r for r in self.letterd.query("SELECT letter, status, hold_reason FROM messages")}
         self.assertEqual(rows["mp"]["status"], "held")
