@@ -29,11 +29,4 @@ const char* to_string(Outcome outcome);
 std::optional<MessageStatus> parse_message_status(std::string_view text);
 std::optional<Outcome> parse_outcome(std::string_view text);
 
-// Still to be sent: queued, being sent, deferred or held (SPEC.md calls a
-// held letter a waiting one: it goes once its hold is released).
-inline bool waiting(MessageStatus status) {
-  return status == MessageStatus::queued || status == MessageStatus::sending || status == MessageStatus::deferred ||
-         status == MessageStatus::held;
-}
-
 }  // namespace letterd
