@@ -13,8 +13,7 @@ constexpr const char* kDefaultConfig = "/etc/letterd/letterd.yaml";
 // Runs the command line `args` (without the program name).
 int run_cli(const std::vector<std::string>& args);
 
-// Field quoting for `letterd log --format csv` (RFC 4180) and json.
+// Field quoting for `letterd log --format csv` (RFC 4180).
 std::string csv_field(const std::string& value);
-std::string json_string(const std::string& value);
 
 }  // namespace letterd

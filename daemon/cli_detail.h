@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "json.h"
 
 namespace letterd::cli_detail {
 

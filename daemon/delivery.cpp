@@ -54,12 +54,18 @@ Relay::~Relay() {
 }
 
 void Relay::use(const Config& config) {
+  std::deque<Job> unstarted;
   {
     std::lock_guard lock(shared_->mutex);
     shared_->scheduler.use_target_limits(per_target_limits(config, relay_.name));
+    // Letters claimed ahead and not yet begun go back to the queue: the
+    // new config's targets may readdress them before they go.
+    unstarted.swap(shared_->jobs);
+    for (const auto& job : unstarted) shared_->scheduler.give_back(due_letter(job.message), job.claimed_at);
   }
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
+  return_to_queue(unstarted);
 }
 
 bool Relay::has_due(TimePoint now) {
@@ -193,6 +199,10 @@ void Relay::begin_stop() {
     unstarted.swap(shared_->jobs);
   }
   shared_->work.notify_all();
+  return_to_queue(unstarted);
+}
+
+void Relay::return_to_queue(const std::deque<Job>& unstarted) {
   if (unstarted.empty()) return;
   try {
     Store::Batch batch(store_);

@@ -15,6 +15,7 @@
 
 #include <spdlog/logger.h>
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -42,8 +43,9 @@ class Relay {
   const RetryPolicy& retry_policy() const { return retry_; }
 
   // Takes a reloaded config whose relay settings and retry policy are
-  // unchanged: the sessions and their connections carry on. Call it while
-  // the previous config is still alive.
+  // unchanged: the sessions and their connections carry on, and letters
+  // claimed ahead that no session began go back to the queue. Call it
+  // while the previous config is still alive.
   void use(const Config& config);
 
   // Hands the letters due at `now` to the sessions as the scheduler allows.
@@ -77,6 +79,8 @@ class Relay {
   // Claims the planned letters in one commit and queues them for the sessions.
   void hand_over(std::vector<Job>& picked);
   void give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed);
+  // Claimed letters no session began: queued again, due now.
+  void return_to_queue(const std::deque<Job>& unstarted);
   void hold_until(TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; }
 
   RelayConfig relay_;

@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include <cstdio>
+
 namespace letterd {
 
 namespace {
@@ -253,6 +255,56 @@ int KeyLines::line_of(const YAML::Node& key) const {
 
 YAML::Node parse_json(std::string_view text, KeyLines* key_lines) {
   return Parser(text, key_lines).document();
+}
+
+std::string json_string(const std::string& value) {
+  std::string out = "\"";
+  for (unsigned char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_object(const StringMap& values) {
+  std::string out = "{";
+  for (const auto& [key, value] : values)
+    out += (out.size() > 1 ? ", " : "") + json_string(key) + ": " + json_string(value);
+  return out + "}";
+}
+
+StringMap parse_json_object(std::string_view text) {
+  YAML::Node root = parse_json(text);
+  if (!root.IsMap()) throw JsonError(1, "not an object");
+  StringMap out;
+  for (const auto& kv : root) {
+    if (!kv.second.IsScalar()) throw JsonError(1, "a value is not a string");
+    out[kv.first.Scalar()] = kv.second.Scalar();
+  }
+  return out;
 }
 
 }  // namespace letterd

@@ -7,6 +7,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,5 +40,16 @@ class KeyLines {
 // bounds the nesting depth first (parsing recurses). `key_lines`, when
 // given, learns the line of every key.
 YAML::Node parse_json(std::string_view text, KeyLines* key_lines = nullptr);
+
+// `value` as a JSON string: quoted, with quotes, backslashes and control
+// characters escaped.
+std::string json_string(const std::string& value);
+
+// A map of strings as one JSON object, and back: how the database keeps
+// a submission's fields and a target's row.
+using StringMap = std::map<std::string, std::string, std::less<>>;
+std::string json_object(const StringMap& values);
+// Throws JsonError when `text` is not an object of string values.
+StringMap parse_json_object(std::string_view text);
 
 }  // namespace letterd

@@ -13,6 +13,7 @@
 #include "log_once.h"
 #include "process.h"
 #include "queue.h"
+#include "retarget.h"
 #include "store.h"
 #include "store_postcodes.h"
 
@@ -68,6 +69,7 @@ class Daemon {
   PostcodeFinder postcodes();
   void housekeep(TimePoint now);
   void end_holds(TimePoint now);
+  void retarget();
   TimePoint dispatch(TimePoint now);
   bool changed_elsewhere();
   void reload();
@@ -119,7 +121,24 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
   if (int n = store_->requeue_interrupted(now_ms()))
     log_.warn("{} message(s) were being sent when letterd last stopped; they will be sent again", n);
   engine_.start(std::move(config));
+  {
+    StartupKeepAlive alive;
+    retarget();
+  }
   log_.info("letterd started: queue {}, database {}", queue_dir_, database_);
+}
+
+// Letters not yet sent follow their targets as the config now has them,
+// before anything more is sent.
+void Daemon::retarget() {
+  try {
+    retarget_waiting_letters(*store_, engine_.config(), postcodes(), log_, now_ms());
+  } catch (const std::exception& e) {
+    log_.error(
+        "resolving waiting letters against the targets: {}; letters whose target changed go as first written "
+        "unless letterd is reloaded or restarted",
+        e.what());
+  }
 }
 
 TimePoint Daemon::step(TimePoint now) {
@@ -347,6 +366,8 @@ void Daemon::reload() {
   try {
     engine_.start(std::make_unique<Config>(std::move(*fresh)));
     log_.info("config reloaded from {}", options_.config_path);
+    StartupKeepAlive alive;
+    retarget();
   } catch (const std::exception& e) {
     log_.error("reload: {}", e.what());
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "json.h"
 #include "message.h"
 #include "store_detail.h"
 
@@ -91,8 +92,9 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
                               const std::string& duplicates) {
   auto sub = impl_->prepare(R"sql(
     INSERT INTO submissions (id, campaign, supporter_name, supporter_email, postcode, address, constituency,
-                             personal_note, authorised_at, authorisation, received_at, source_file, source_digest)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
+                             personal_note, authorised_at, authorisation, received_at, source_file, source_digest,
+                             target, fields)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
   int i = 1;
   auto bind_opt = [&](SQLite::Statement& q, const std::optional<std::string>& v) {
     if (v)
@@ -116,6 +118,8 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
   sub->bind(i++, now);
   sub->bind(i++, source_file);
   sub->bind(i++, digest);
+  bind_opt(*sub, s.target);
+  sub->bind(i++, json_object(s.fields));
   sub->exec();
 
   auto msg = impl_->prepare(R"sql(
@@ -214,9 +218,8 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
                                       TimePoint now, int limit) {
   if (campaigns.empty()) return {};
   auto q = impl_->prepare(R"sql(
-    SELECT id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
-           reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
-           coalesce(retried_at, created_at)
+    SELECT )sql" + std::string(kStoredMessageColumns) +
+                          R"sql(
     FROM messages
     WHERE relay = ? AND status IN ('queued', 'deferred') AND next_attempt_at <= ? AND campaign IN ()sql" +
                           placeholders(campaigns.size()) + R"sql()
@@ -228,31 +231,7 @@ std::vector<StoredMessage> Store::due(const std::string& relay, const std::vecto
   q->bind(i++, limit);
   std::vector<StoredMessage> out;
   while (q->executeStep()) {
-    StoredMessage m;
-    int c = 0;
-    m.id = q->getColumn(c++).getInt64();
-    m.submission_id = q->getColumn(c++).getString();
-    m.campaign = q->getColumn(c++).getString();
-    m.letter = q->getColumn(c++).getString();
-    m.target_id = q->getColumn(c++).getString();
-    m.to.address = q->getColumn(c++).getString();
-    m.to.display_name = q->getColumn(c++).getString();
-    m.from.address = q->getColumn(c++).getString();
-    m.from.display_name = q->getColumn(c++).getString();
-    if (!q->getColumn(c).isNull())
-      m.reply_to = Mailbox{text_or_empty(q->getColumn(c + 1)), q->getColumn(c).getString()};
-    c += 2;
-    m.copy_to = text_or_empty(q->getColumn(c++));
-    m.reflect = q->getColumn(c++).getInt() != 0;
-    m.subject = q->getColumn(c++).getString();
-    m.body = text_or_empty(q->getColumn(c++));
-    m.message_id = q->getColumn(c++).getString();
-    m.relay = q->getColumn(c++).getString();
-    m.status = stored_status(q->getColumn(c++).getString());
-    m.attempts = q->getColumn(c++).getInt();
-    m.created_at = parse_time(q->getColumn(c++).getString());
-    m.lifetime_from = parse_time(q->getColumn(c++).getString());
-    out.push_back(std::move(m));
+    out.push_back(stored_message(*q));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -233,7 +234,7 @@ class Store {
   std::vector<long long> failed_messages();
 
   // Erases the bodies of up to `limit` letters that ended (sent or failed)
-  // before `ended_before`, and the personal notes no waiting letter still
+  // before `ended_before`, and the personal notes and fields no waiting letter still
   // needs, in one short transaction: retention runs in slices between the
   // daemon's turns, never holding the write lock for long.
   struct PurgeCounts {
@@ -313,6 +314,46 @@ class Store {
   CancelResult cancel(long long id, const std::string& reason, TimePoint now);
   // The same for every letter not yet sent that matches; returns how many.
   int cancel_matching(const LetterFilter& filter, const std::string& reason, TimePoint now);
+
+  // --- targets that change (store_retarget.cpp) ---
+
+  // Which targets of which letters have letters not yet sent (queued,
+  // deferred or held), with how many: read from an index, never the log.
+  struct WaitingGroup {
+    std::string campaign, letter, target_id;
+    long long letters = 0;
+  };
+  std::vector<WaitingGroup> waiting_groups();
+
+  // A letter not yet sent, with the submission it is rendered from.
+  struct WaitingLetter {
+    StoredMessage message;
+    bool organiser_hold = false;  // held by a `letterd hold`, not by letterd
+    std::string hold_reason;
+    Submission submission;
+    bool fields_known = true;  // false: accepted before the log kept a submission's fields
+  };
+  // Up to `limit` letters of one group whose id is above `after`, by id.
+  std::vector<WaitingLetter> waiting_letters(const WaitingGroup& group, long long after, int limit);
+
+  // Each target's row as the campaign's waiting letters were last rendered
+  // for it, by target id; and the campaign's targets as they are now, so
+  // recorded.
+  std::map<std::string, TargetRow> known_targets(const std::string& campaign);
+  void remember_targets(const std::string& campaign, const std::vector<TargetRow>& rows);
+
+  // A waiting letter resolved again: rendered for the target that takes it
+  // now (the whole of `planned`), or held by letterd with `hold_reason`.
+  struct Readdress {
+    long long id = 0;
+    std::optional<PlannedMessage> planned;  // nullopt: keep the letter as written
+    std::string hold_reason;                // set: letterd holds it (a vacant or missing target)
+  };
+  // Applies them in one transaction, to letters still waiting. A letter
+  // letterd held that may go now is due now (retry.lifetime counting
+  // afresh), unless a standing organiser's hold matches it; a letter that
+  // moved to another target is held by a standing hold that matches that one.
+  void readdress(const std::vector<Readdress>& letters, TimePoint now);
 
   // Whether another connection (an organiser's command, a session) has
   // committed since the last call: PRAGMA data_version, a read of memory.

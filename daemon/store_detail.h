@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -147,6 +147,25 @@ CREATE INDEX messages_held ON messages (hold_id) WHERE status = 'held';
 CREATE INDEX messages_held_campaign ON messages (campaign) WHERE status = 'held';
 )sql";
 
+// Version 4: targets that change. A submission keeps what its letters
+// are rendered from again when a target changes: the target it named and
+// its extra fields (JSON), erased with its personal note. known_targets is
+// each target's row as letters waiting for it were last rendered;
+// messages_waiting_target lists, without reading the log, which targets
+// of which letters have letters not yet sent.
+inline constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE submissions ADD COLUMN target TEXT;
+ALTER TABLE submissions ADD COLUMN fields TEXT;
+CREATE TABLE known_targets (
+  campaign  TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  columns   TEXT NOT NULL,
+  PRIMARY KEY (campaign, target_id)
+) WITHOUT ROWID;
+CREATE INDEX messages_waiting_target ON messages (campaign, letter, target_id)
+  WHERE status IN ('queued', 'deferred', 'held');
+)sql";
+
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
 // it. SQLite cannot alter a constraint; rebuilding the table would copy a
 // log of millions of letters, so the stored definition is edited in place,
@@ -173,6 +192,47 @@ inline MessageStatus stored_status(const std::string& text) {
 inline Outcome stored_outcome(const std::string& text) {
   if (auto outcome = parse_outcome(text)) return *outcome;
   throw std::runtime_error("the database holds an attempt outcome letterd does not know: \"" + text + "\"");
+}
+
+// Back in the queue, due now, retry.lifetime counting from now: a letter
+// that was tried before is `deferred`, as Store::release leaves one.
+inline constexpr const char* kUnhold = R"sql(
+  status = CASE WHEN attempts > 0 OR smtp_response IS NOT NULL THEN 'deferred' ELSE 'queued' END,
+  next_attempt_at = :now, retried_at = :now, hold_id = NULL, hold_reason = NULL)sql";
+
+// The columns of a StoredMessage, in the order stored_message() reads them.
+inline constexpr const char* kStoredMessageColumns = R"sql(
+  id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
+  reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
+  coalesce(retried_at, created_at))sql";
+inline constexpr int kStoredMessageColumnCount = 21;
+
+// A row of kStoredMessageColumns, from the statement's first column.
+inline StoredMessage stored_message(SQLite::Statement& q) {
+  StoredMessage m;
+  int c = 0;
+  m.id = q.getColumn(c++).getInt64();
+  m.submission_id = q.getColumn(c++).getString();
+  m.campaign = q.getColumn(c++).getString();
+  m.letter = q.getColumn(c++).getString();
+  m.target_id = q.getColumn(c++).getString();
+  m.to.address = q.getColumn(c++).getString();
+  m.to.display_name = q.getColumn(c++).getString();
+  m.from.address = q.getColumn(c++).getString();
+  m.from.display_name = q.getColumn(c++).getString();
+  if (!q.getColumn(c).isNull()) m.reply_to = Mailbox{text_or_empty(q.getColumn(c + 1)), q.getColumn(c).getString()};
+  c += 2;
+  m.copy_to = text_or_empty(q.getColumn(c++));
+  m.reflect = q.getColumn(c++).getInt() != 0;
+  m.subject = q.getColumn(c++).getString();
+  m.body = text_or_empty(q.getColumn(c++));
+  m.message_id = q.getColumn(c++).getString();
+  m.relay = q.getColumn(c++).getString();
+  m.status = stored_status(q.getColumn(c++).getString());
+  m.attempts = q.getColumn(c++).getInt();
+  m.created_at = parse_time(q.getColumn(c++).getString());
+  m.lifetime_from = parse_time(q.getColumn(c++).getString());
+  return m;
 }
 
 // Rows of (at, relay, outcome, smtp_code, smtp_response).
@@ -372,6 +432,12 @@ struct Store::Impl {
       db.exec(kSchemaV3);
       widen_status_check();
       db.exec("PRAGMA user_version = 3");
+      t.commit();
+    }
+    if (version < 4) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV4);
+      db.exec("PRAGMA user_version = 4");
       t.commit();
     }
   }

@@ -43,12 +43,6 @@ std::optional<std::string> optional_text(const SQLite::Column& c) {
   return c.isNull() ? std::nullopt : std::optional(c.getString());
 }
 
-// Back in the queue, due now, retry.lifetime counting from now: a letter
-// that was tried before is `deferred`, as Store::release leaves one.
-constexpr const char* kUnhold = R"sql(
-  status = CASE WHEN attempts > 0 OR smtp_response IS NOT NULL THEN 'deferred' ELSE 'queued' END,
-  next_attempt_at = :now, retried_at = :now, hold_id = NULL, hold_reason = NULL)sql";
-
 // The letters of hold `id`, which has just ended: those another standing
 // hold matches move to it (the oldest), the rest are due now.
 int release_letters_of(SQLite::Database& db, long long id, const std::string& now) {
@@ -96,8 +90,8 @@ int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel) {
   }
   for (const auto& [campaign, id] : submissions) {
     SQLite::Statement note(db, R"sql(
-      UPDATE submissions SET personal_note = NULL
-      WHERE campaign = ?1 AND id = ?2 AND personal_note IS NOT NULL AND NOT EXISTS (
+      UPDATE submissions SET personal_note = NULL, fields = NULL
+      WHERE campaign = ?1 AND id = ?2 AND (personal_note IS NOT NULL OR fields != '{}') AND NOT EXISTS (
         SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled'))))sql");
     note.bind(1, campaign);

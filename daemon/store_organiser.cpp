@@ -71,8 +71,8 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
   for (const auto& [campaign, id] : submissions) {
     // A personal note lives on while any letter that quotes it may still be sent.
     auto note = impl_->prepare(R"sql(
-      UPDATE submissions SET personal_note = NULL
-      WHERE campaign = ?1 AND id = ?2 AND personal_note IS NOT NULL AND NOT EXISTS (
+      UPDATE submissions SET personal_note = NULL, fields = NULL
+      WHERE campaign = ?1 AND id = ?2 AND (personal_note IS NOT NULL OR fields != '{}') AND NOT EXISTS (
         SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled'))))sql");
     note->bind(1, campaign);
@@ -239,7 +239,7 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
   for (const auto& w : writers) {
     SQLite::Statement people(db, R"sql(
       UPDATE submissions SET supporter_name = '[erased]', supporter_email = '[erased]', postcode = NULL,
-             address = NULL, constituency = NULL, personal_note = NULL, authorisation = NULL
+             address = NULL, constituency = NULL, personal_note = NULL, fields = NULL, authorisation = NULL
       WHERE campaign = ? AND id = ?)sql");
     people.bind(1, w.campaign);
     people.bind(2, w.id);

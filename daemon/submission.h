@@ -85,6 +85,33 @@ struct PostcodeLookupUnavailable : std::runtime_error {
 std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& submission, const Config& config,
                                                          Problems& problems, const PostcodeFinder& postcodes = {});
 
+// A letter not yet sent, as the log keeps it, to be resolved again against
+// the targets as they are now (SPEC "Targets that change").
+struct LetterToReplan {
+  std::string letter;
+  std::string target_id;                  // the target it goes to now
+  const TargetRow* former_row = nullptr;  // that target's row when the letter was rendered, if known
+  bool reflect = false;                   // a test stays a test, whatever the campaign's mode now
+  bool fields_known = true;               // false: accepted before the log kept a submission's fields
+};
+
+struct Replanned {
+  // The letter rendered for the target that takes it now; its hold_reason
+  // is set when that target's seat is vacant.
+  std::optional<PlannedMessage> message;
+  // Without a message: why no target can take the letter now.
+  std::string hold_reason;
+};
+
+// Where the letter goes now and what it says. The route is the letter's
+// as configured; a by-constituency or by-postcode letter goes to the
+// target for the submission's constituency or postcode, else to the one
+// now holding the former target's constituency, else to its former target
+// if that is still there. Checks of the submission itself (authorisation,
+// required fields) are not made again: the file was accepted.
+Replanned replan_letter(const Submission& submission, const Config& config, const LetterToReplan& letter,
+                        const PostcodeFinder& postcodes = {});
+
 struct CheckedSubmission {
   Submission submission;
   std::vector<PlannedMessage> messages;

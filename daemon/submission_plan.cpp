@@ -86,6 +86,92 @@ const Target* target_by_postcode(const Submission& s, const CampaignConfig& camp
   return target;
 }
 
+// The From display name, rendered from the campaign's template.
+std::string render_from_name(const Submission& s, const CampaignConfig& campaign, Problems& problems) {
+  Problems from_problems;
+  std::string from_name = campaign.from_name->render(values_for(s, campaign, nullptr), from_problems).value_or("");
+  for (auto& p : from_problems) problems.push_back({"supporter", p.text()});
+  if (has_header_breaking_chars(from_name)) problems.push_back({"supporter.name", "cannot be used in From"});
+  return from_name;
+}
+
+// One letter of the submission rendered for `target`: nullopt, with the
+// problems, when a value the template needs is missing.
+std::optional<PlannedMessage> render_letter(const Submission& s, const CampaignConfig& campaign,
+                                            const LetterConfig& letter, const Target& target,
+                                            const std::string& from_name, bool reflect, Problems& problems) {
+  Values values = values_for(s, campaign, &target);
+  Problems render_problems;
+  auto subject = letter.templ->subject.render(values, render_problems);
+  auto body = letter.templ->body.render(values, render_problems);
+  for (auto& p : render_problems) problems.push_back({"letter " + letter.name, p.text()});
+  if (!subject || !body) return std::nullopt;
+  if (has_header_breaking_chars(*subject)) {
+    problems.push_back({"letter " + letter.name, "the subject would contain a line break or control character"});
+    return std::nullopt;
+  }
+
+  PlannedMessage m;
+  m.letter = letter.name;
+  m.target_id = target.id();
+  m.from = {from_name, campaign.from_address};
+  m.subject = *subject;
+  m.body = *body;
+  if (reflect) {
+    m.reflect = true;
+    m.to = {s.supporter_name, s.supporter_email};
+    m.subject = "[TEST] " + m.subject;
+    m.body = "This is a test. When the campaign is live, this letter goes to " + target.name() + " <" + target.email() +
+             ">.\n\n" + m.body;
+  } else {
+    m.to = {target.name(), target.email()};
+    if (campaign.reply_to_supporter) m.reply_to = Mailbox{s.supporter_name, s.supporter_email};
+    if (campaign.copy_to_supporter) m.copy_to = s.supporter_email;
+  }
+  if (is_vacant(target.columns)) m.hold_reason = "target " + target.id() + " is vacant";
+  return m;
+}
+
+// The target a waiting letter goes to now, without intake's agreement
+// checks: the first that answers of the submission's postcode (a
+// by-postcode letter) or its constituency and target (by constituency),
+// the target now holding the former target's constituency, and the
+// former target itself.
+const Target* target_now(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
+                         const LetterToReplan& was, const PostcodeFinder& postcodes) {
+  const Targets& targets = *campaign.targets;
+  if (letter.route == LetterConfig::Route::target) return targets.by_id(letter.target_id);
+  if (letter.route == LetterConfig::Route::postcode && s.postcode && postcodes) {
+    try {
+      // A postcode terminated since acceptance still says where it was.
+      PostcodeAnswer answer = postcodes(*s.postcode);
+      if (answer.place)
+        if (const Target* t = targets.by_constituency_code(answer.place->constituency_code)) return t;
+    } catch (const PostcodeLookupUnavailable&) {
+      // The former target's constituency answers instead.
+    }
+  }
+  if (letter.route == LetterConfig::Route::constituency) {
+    if (s.constituency)
+      if (const Target* t = targets.by_constituency(*s.constituency)) return t;
+    if (s.target)
+      if (const Target* t = targets.by_id(*s.target)) return t;
+  }
+  if (was.former_row) {
+    const TargetRow& row = *was.former_row;
+    if (auto code = row.find("constituency_code"); code != row.end() && !code->second.empty())
+      if (const Target* t = targets.by_constituency_code(code->second)) return t;
+    if (auto name = row.find("constituency"); name != row.end() && !name->second.empty())
+      if (const Target* t = targets.by_constituency(name->second)) return t;
+  }
+  return targets.by_id(was.target_id);
+}
+
+bool uses_fields(const Template& t) {
+  return std::any_of(t.names().begin(), t.names().end(),
+                     [](const Template::NameUse& use) { return use.name.starts_with("fields."); });
+}
+
 }  // namespace
 
 std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, const Config& config, Problems& problems,
@@ -120,53 +206,40 @@ std::optional<std::vector<PlannedMessage>> plan_messages(const Submission& s, co
     }
   }
 
-  Values supporter_values = values_for(s, *campaign, nullptr);
-  Problems from_problems;
-  std::string from_name = campaign->from_name->render(supporter_values, from_problems).value_or("");
-  for (auto& p : from_problems) problems.push_back({"supporter", p.text()});
-  if (has_header_breaking_chars(from_name)) problems.push_back({"supporter.name", "cannot be used in From"});
-
+  std::string from_name = render_from_name(s, *campaign, problems);
   std::vector<PlannedMessage> planned;
   for (const LetterConfig* letter : letters) {
     const Target* target = letter->route == LetterConfig::Route::postcode
                                ? target_by_postcode(s, *campaign, *letter, postcodes, problems)
                                : pick_target(s, *campaign, *letter, problems);
     if (!target) continue;
-    Values values = values_for(s, *campaign, target);
-    Problems render_problems;
-    auto subject = letter->templ->subject.render(values, render_problems);
-    auto body = letter->templ->body.render(values, render_problems);
-    for (auto& p : render_problems) problems.push_back({"letter " + letter->name, p.text()});
-    if (!subject || !body) continue;
-    if (has_header_breaking_chars(*subject)) {
-      problems.push_back({"letter " + letter->name, "the subject would contain a line break or control character"});
-      continue;
-    }
-
-    PlannedMessage m;
-    m.letter = letter->name;
-    m.target_id = target->id();
-    m.from = {from_name, campaign->from_address};
-    m.subject = *subject;
-    m.body = *body;
-    if (campaign->mode == CampaignMode::reflect) {
-      m.reflect = true;
-      m.to = {s.supporter_name, s.supporter_email};
-      m.subject = "[TEST] " + m.subject;
-      m.body = "This is a test. When the campaign is live, this letter goes to " + target->name() + " <" +
-               target->email() + ">.\n\n" + m.body;
-    } else {
-      m.to = {target->name(), target->email()};
-      if (campaign->reply_to_supporter) m.reply_to = Mailbox{s.supporter_name, s.supporter_email};
-      if (campaign->copy_to_supporter) m.copy_to = s.supporter_email;
-    }
-    if (auto status = target->columns.find("status");
-        status != target->columns.end() && fold_constituency(status->second) == "vacant")
-      m.hold_reason = "target " + target->id() + " is vacant";
-    planned.push_back(std::move(m));
+    if (auto m =
+            render_letter(s, *campaign, *letter, *target, from_name, campaign->mode == CampaignMode::reflect, problems))
+      planned.push_back(std::move(*m));
   }
   if (problems.size() != before) return std::nullopt;
   return planned;
+}
+
+Replanned replan_letter(const Submission& s, const Config& config, const LetterToReplan& was,
+                        const PostcodeFinder& postcodes) {
+  const CampaignConfig* campaign = config.campaign(s.campaign);
+  const LetterConfig* letter = campaign ? campaign->letter(was.letter) : nullptr;
+  if (!letter) return {.hold_reason = "letter " + was.letter + " is no longer in campaign " + s.campaign};
+  const Target* target = target_now(s, *campaign, *letter, was, postcodes);
+  if (!target) return {.hold_reason = "target " + was.target_id + " is no longer in the campaign's targets"};
+  if (!was.fields_known &&
+      (uses_fields(letter->templ->subject) || uses_fields(letter->templ->body) || uses_fields(*campaign->from_name)))
+    return {.hold_reason =
+                "accepted before letterd kept a submission's fields, it cannot be rendered again for "
+                "target " +
+                target->id()};
+  Problems problems;
+  std::string from_name = render_from_name(s, *campaign, problems);
+  auto message = render_letter(s, *campaign, *letter, *target, from_name, was.reflect, problems);
+  if (!message || !problems.empty())
+    return {.hold_reason = "cannot be rendered for target " + target->id() + ": " + problems.front().text()};
+  return {.message = std::move(message)};
 }
 
 OutgoingMessage outgoing_letter(const PlannedMessage& planned, const std::string& message_id, TimePoint date) {

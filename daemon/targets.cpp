@@ -237,4 +237,9 @@ const Target* Targets::by_constituency(std::string_view constituency) const {
   return it == by_constituency_.end() ? nullptr : &targets_[it->second];
 }
 
+bool is_vacant(const TargetRow& row) {
+  auto status = row.find("status");
+  return status != row.end() && fold_constituency(status->second) == "vacant";
+}
+
 }  // namespace letterd

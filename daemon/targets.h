@@ -13,9 +13,11 @@
 
 namespace letterd {
 
+// Every column of a target's row: at least id, name and email.
+using TargetRow = std::map<std::string, std::string, std::less<>>;
+
 struct Target {
-  // Every column of the target's row: at least id, name and email.
-  std::map<std::string, std::string, std::less<>> columns;
+  TargetRow columns;
 
   const std::string& id() const { return columns.at("id"); }
   const std::string& name() const { return columns.at("name"); }
@@ -52,6 +54,9 @@ class Targets {
   std::map<std::string, std::size_t, std::less<>> by_constituency_code_;
   std::set<std::string, std::less<>> columns_;
 };
+
+// Whether the row's status column says the seat is vacant: its letters wait.
+bool is_vacant(const TargetRow& row);
 
 // Lower-case ASCII letters, trim, and collapse every run of white space to one space.
 std::string fold_constituency(std::string_view name);

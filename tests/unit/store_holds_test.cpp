@@ -251,3 +251,103 @@ TEST(StoreHolds, ALetterCancelledOnItsWayThatTheRelayTookSaysSent) {
 
 }  // namespace
 }  // namespace letterd
+
+namespace letterd {
+namespace {
+
+// The letter as a target that changed takes it: to a new address, greeting its new holder.
+PlannedMessage readdressed(const std::string& letter, const std::string& target, const std::string& name) {
+  return {.letter = letter,
+          .target_id = target,
+          .to = {name, target + "@example.org"},
+          .from = {"Supporter via Example Campaign", "letters@example.org"},
+          .subject = "Free and independent legal advocacy",
+          .body = "Dear " + name + ", my own words."};
+}
+
+std::string recipient_of(const std::string& db, const std::string& message_id) {
+  SQLite::Database read(db);
+  SQLite::Statement q(read, "SELECT recipient || ' ' || coalesce(body, '') FROM messages WHERE message_id = ?");
+  q.bind(1, message_id);
+  q.executeStep();
+  return q.getColumn(0).getString();
+}
+
+TEST(StoreRetarget, WaitingLettersAreReadWithTheirSubmissionsAndRewrittenNeverASentOne) {
+  TempDir dir;
+  std::string db = dir.path("letterd.db");
+  Store store(db);
+  write(store, 1, kStart);
+  write(store, 2, kStart);
+  long long sent = id_of(db, "m1-justice-secretary@example.org");
+  store.mark_sending({sent}, kStart);
+  store.record_attempts({outcome(sent, kStart, MessageStatus::sent)});
+
+  std::map<std::string, long long> groups;
+  for (const auto& g : store.waiting_groups()) groups[g.letter + "/" + g.target_id] = g.letters;
+  EXPECT_EQ(groups, (std::map<std::string, long long>{
+                        {"justice-secretary/justice-secretary", 1}, {"mp/mp-1", 1}, {"mp/mp-2", 1}}));
+  auto letters = store.waiting_letters({"legal-advocacy", "justice-secretary", "justice-secretary"}, 0, 10);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].message.message_id, "m2-justice-secretary@example.org");
+  EXPECT_EQ(letters[0].submission.supporter_name, "Supporter 2");
+  EXPECT_EQ(letters[0].submission.personal_note, "my own words");
+  EXPECT_TRUE(letters[0].fields_known);
+
+  PlannedMessage to_new = readdressed("justice-secretary", "justice-secretary", "Kim Newcomer MP");
+  store.readdress({{.id = sent, .planned = to_new}, {.id = letters[0].message.id, .planned = to_new}},
+                  kStart + std::chrono::minutes(1));
+  EXPECT_EQ(recipient_of(db, "m1-justice-secretary@example.org"),
+            "justice-secretary@example.org Dear target, my own words.")
+      << "a sent letter stays as the relay had it";
+  EXPECT_EQ(recipient_of(db, "m2-justice-secretary@example.org"),
+            "justice-secretary@example.org Dear Kim Newcomer MP, my own words.");
+  EXPECT_EQ(statuses(db)["m2-justice-secretary@example.org"], "queued");
+}
+
+TEST(StoreRetarget, LetterdsHoldEndsWhenATargetTakesTheLetterUnlessAnOrganisersHoldStands) {
+  TempDir dir;
+  std::string db = dir.path("letterd.db");
+  Store store(db);
+  write(store, 1, kStart);
+  long long mp = id_of(db, "m1-mp-1@example.org");
+  long long js = id_of(db, "m1-justice-secretary@example.org");
+  store.readdress({{.id = mp, .hold_reason = "target mp-1 is vacant"},
+                   {.id = js, .hold_reason = "target justice-secretary is no longer in the campaign's targets"}},
+                  kStart);
+  auto now = statuses(db);
+  EXPECT_EQ(now["m1-mp-1@example.org"], "held target mp-1 is vacant");
+  EXPECT_TRUE(due_ids(store, kStart + std::chrono::hours(1)).empty());
+  EXPECT_EQ(store.holds().size(), 0u) << "letterd's own hold is no organiser's hold";
+
+  // Parliament is dissolved while the seat is vacant; the new member arrives first.
+  store.hold({.letter = "mp"}, "Parliament dissolved", std::nullopt, kStart);
+  TimePoint back = kStart + std::chrono::hours(24);
+  store.readdress({{.id = mp, .planned = readdressed("mp", "mp-1-new", "Jo Elected MP")},
+                   {.id = js, .planned = readdressed("justice-secretary", "justice-secretary", "Kim Newcomer MP")}},
+                  back);
+  now = statuses(db);
+  EXPECT_EQ(now["m1-mp-1@example.org"], "held Parliament dissolved");
+  EXPECT_EQ(now["m1-justice-secretary@example.org"], "queued");
+  auto due = store.due("main", {"legal-advocacy"}, back, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].to.display_name, "Kim Newcomer MP");
+  EXPECT_EQ(due[0].lifetime_from, back) << "a held letter never fails for age";
+}
+
+TEST(StoreRetarget, TargetsAreRememberedAsTheLettersWereRendered) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  EXPECT_TRUE(store.known_targets("legal-advocacy").empty());
+  TargetRow js{{"id", "justice-secretary"}, {"name", "Sam Sample MP"}, {"email", "js@example.org"}};
+  store.remember_targets("legal-advocacy", {js});
+  EXPECT_EQ(store.known_targets("legal-advocacy"), (std::map<std::string, TargetRow>{{"justice-secretary", js}}));
+  js["name"] = "Kim \"Newcomer\" MP";
+  store.remember_targets("legal-advocacy", {js});
+  EXPECT_EQ(store.known_targets("legal-advocacy").at("justice-secretary").at("name"), "Kim \"Newcomer\" MP");
+  store.remember_targets("legal-advocacy", {});
+  EXPECT_TRUE(store.known_targets("legal-advocacy").empty()) << "a target gone from the file is forgotten";
+}
+
+}  // namespace
+}  // namespace letterd
