@@ -88,14 +88,15 @@ Duration Notifier::longest_sleep(TimePoint now) const {
 
 void Notifier::tick(TimePoint now, Store& store) {
   if (now >= next_status_) {
-    long long waiting = 0, deferred = 0;
+    long long waiting = 0, deferred = 0, held = 0;
     for (const auto& c : store.status_counts()) {
       if (c.status == MessageStatus::queued || c.status == MessageStatus::sending) waiting += c.count;
       if (c.status == MessageStatus::deferred) deferred += c.count;
+      if (c.status == MessageStatus::held) held += c.count;
     }
     long long sent = store.sent_since(now - std::chrono::minutes(1));
-    sd_notifyf(0, "STATUS=%lld letter(s) to send, %lld deferred, %lld sent in the last minute", waiting, deferred,
-               sent);
+    sd_notifyf(0, "STATUS=%lld letter(s) to send, %lld deferred, %lld held, %lld sent in the last minute", waiting,
+               deferred, held, sent);
     next_status_ = now + std::chrono::seconds(5);
   }
   if (watchdog_every_.count() > 0 && now >= next_watchdog_) {

@@ -54,7 +54,7 @@ class Notify(RelayTestCase):
         self.assertLess(self.index("STATUS="), self.index("WATCHDOG=1"))
         self.assertLess(self.index("RELOADING=1"), self.index("STOPPING=1"))
         status = next(m for m in self.heard if "STATUS=" in m)
-        self.assertRegex(status, r"STATUS=\d+ letter\(s\) to send, \d+ deferred, \d+ sent in the last minute")
+        self.assertRegex(status, r"STATUS=\d+ letter\(s\) to send, \d+ deferred, \d+ held, \d+ sent in the last minute")
 
     def test_a_reload_during_a_slow_send_keeps_the_watchdog_fed(self):
         self.letterd.campaign["letters"].pop("justice-secretary")
