@@ -46,8 +46,8 @@ bool same_letter(const PlannedMessage& a, const PlannedMessage& b) {
   auto same_mailbox = [](const Mailbox& x, const Mailbox& y) {
     return x.display_name == y.display_name && x.address == y.address;
   };
-  bool same_reply_to = a.reply_to.has_value() == b.reply_to.has_value() &&
-                       (!a.reply_to || same_mailbox(*a.reply_to, *b.reply_to));
+  bool same_reply_to =
+      a.reply_to.has_value() == b.reply_to.has_value() && (!a.reply_to || same_mailbox(*a.reply_to, *b.reply_to));
   return a.letter == b.letter && a.target_id == b.target_id && same_mailbox(a.to, b.to) &&
          same_mailbox(a.from, b.from) && same_reply_to && a.copy_to == b.copy_to && a.subject == b.subject &&
          a.body == b.body && a.reflect == b.reflect;
@@ -131,8 +131,8 @@ std::vector<RetargetTally::Line> RetargetTally::lines() const {
   return out;
 }
 
-void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes,
-                              spdlog::logger& log, TimePoint now) {
+void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
+                              TimePoint now) {
   std::map<std::string, std::map<std::string, TargetRow>> known;
   auto known_of = [&](const std::string& campaign) -> const std::map<std::string, TargetRow>& {
     auto it = known.find(campaign);

@@ -50,8 +50,7 @@ LetterFate fate_of(const Store::WaitingLetter& waiting, const Replanned& replann
 // counts make one log line.
 class RetargetTally {
  public:
-  void count(const std::string& campaign, const std::string& target_id, const std::string& why,
-             const LetterFate& fate);
+  void count(const std::string& campaign, const std::string& target_id, const std::string& why, const LetterFate& fate);
   struct Line {
     bool warning = false;  // letters held: the organiser should look
     std::string text;
@@ -73,7 +72,7 @@ class RetargetTally {
 // they were rendered, in slices each committed on its own (a crash part
 // way leaves the rest for the next start), logs one line per target, and
 // records the targets as they are now.
-void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes,
-                              spdlog::logger& log, TimePoint now);
+void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
+                              TimePoint now);
 
 }  // namespace letterd

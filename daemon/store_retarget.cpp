@@ -144,8 +144,8 @@ void Store::readdress(const std::vector<Readdress>& letters, TimePoint now) {
   SQLite::Statement hold_by_letterd(db, R"sql(
     UPDATE messages SET status = 'held', hold_id = NULL, hold_reason = ?
     WHERE id = ? AND status IN ('queued', 'deferred', 'held'))sql");
-  SQLite::Statement unhold(db, std::string("UPDATE messages SET ") + kUnhold +
-                                   " WHERE id = :id AND status = 'held' AND hold_id IS NULL");
+  SQLite::Statement unhold(
+      db, std::string("UPDATE messages SET ") + kUnhold + " WHERE id = :id AND status = 'held' AND hold_id IS NULL");
   SQLite::Statement hold_by(db, R"sql(
     UPDATE messages SET status = 'held', hold_id = ?, hold_reason = ?
     WHERE id = ? AND status IN ('queued', 'deferred'))sql");

@@ -2,12 +2,13 @@
 // resolved again against the targets as they are now goes to the member
 // for its seat, greets a reshuffle's new minister, waits while a seat is
 // vacant or its target has gone, and the log says so in one line a target.
+#include "retarget.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "config_files.h"
-#include "retarget.h"
 #include "test_support.h"
 
 namespace letterd {
@@ -88,8 +89,16 @@ Store::WaitingLetter waiting(const Config& config, const std::string& letter, co
   w.submission = s;
   for (const auto& p : *planned) {
     if (p.letter != letter) continue;
-    w.message = {.id = 7, .campaign = "c", .letter = p.letter, .target_id = p.target_id, .to = p.to, .from = p.from,
-                 .reply_to = p.reply_to, .copy_to = p.copy_to, .subject = p.subject, .body = p.body,
+    w.message = {.id = 7,
+                 .campaign = "c",
+                 .letter = p.letter,
+                 .target_id = p.target_id,
+                 .to = p.to,
+                 .from = p.from,
+                 .reply_to = p.reply_to,
+                 .copy_to = p.copy_to,
+                 .subject = p.subject,
+                 .body = p.body,
                  .reflect = p.reflect};
     if (!p.hold_reason.empty()) {
       w.message.status = MessageStatus::held;
@@ -100,8 +109,11 @@ Store::WaitingLetter waiting(const Config& config, const std::string& letter, co
 }
 
 Replanned replan(const Config& now, const Store::WaitingLetter& w, const TargetRow* former) {
-  return replan_letter(w.submission, now, {.letter = w.message.letter, .target_id = w.message.target_id,
-                                           .former_row = former, .reflect = w.message.reflect},
+  return replan_letter(w.submission, now,
+                       {.letter = w.message.letter,
+                        .target_id = w.message.target_id,
+                        .former_row = former,
+                        .reflect = w.message.reflect},
                        lookup());
 }
 
@@ -254,15 +266,15 @@ TEST(Retarget, ATestStaysATestWhateverTheCampaignsModeNow) {
 }
 
 TEST(Retarget, ALetterWhoseFieldsWereNotKeptWaitsRatherThanLoseThem) {
-  std::string uses_fields = "---\nsubject: Hello\n---\nDear {{target.name}},\n{{#fields.story}}{{fields.story}}{{/fields.story}}\n";
+  std::string uses_fields =
+      "---\nsubject: Hello\n---\nDear {{target.name}},\n{{#fields.story}}{{fields.story}}{{/fields.story}}\n";
   Config before = config_with(std::string(kTargets), uses_fields);
   Config after = config_with(replace(std::string(kTargets), "Sam Sample MP", "Kim Newcomer MP"), uses_fields);
   auto letter = waiting(before, "js");
   TargetRow was = row(before, "justice-secretary");
-  Replanned r = replan_letter(letter.submission, after,
-                              {.letter = "js", .target_id = "justice-secretary", .former_row = &was,
-                               .fields_known = false},
-                              lookup());
+  Replanned r = replan_letter(
+      letter.submission, after,
+      {.letter = "js", .target_id = "justice-secretary", .former_row = &was, .fields_known = false}, lookup());
   EXPECT_FALSE(r.message);
   EXPECT_EQ(r.hold_reason,
             "accepted before letterd kept a submission's fields, it cannot be rendered again for target "
