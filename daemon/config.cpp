@@ -291,6 +291,21 @@ const LetterConfig* CampaignConfig::letter(std::string_view name) const {
   return nullptr;
 }
 
+std::set<std::string, std::less<>> CampaignConfig::fields_used() const {
+  std::set<std::string, std::less<>> names;
+  auto collect = [&names](const Template& t) {
+    for (const auto& use : t.names())
+      if (use.name.starts_with("fields.")) names.insert(use.name.substr(7));
+  };
+  if (from_name) collect(*from_name);
+  for (const auto& l : letters)
+    if (l.templ) {
+      collect(l.templ->subject);
+      collect(l.templ->body);
+    }
+  return names;
+}
+
 const CampaignConfig* Config::campaign(std::string_view name) const {
   auto it = campaigns.find(std::string(name));
   return it == campaigns.end() ? nullptr : &it->second;

@@ -87,6 +87,9 @@ struct CampaignConfig {
   std::vector<LetterConfig> letters;  // in config order
 
   const LetterConfig* letter(std::string_view name) const;
+  // The names of the submission fields its templates use ("story" for
+  // {{fields.story}}): all of a submission's fields the log keeps.
+  std::set<std::string, std::less<>> fields_used() const;
 };
 
 // A file the config names, with the key that names it.

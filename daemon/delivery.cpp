@@ -4,6 +4,7 @@
 #include <set>
 
 #include "delivery_detail.h"
+#include "retarget.h"
 
 namespace letterd {
 
@@ -123,6 +124,13 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
     if (room == 0) return std::nullopt;  // a session finishing wakes the loop
     auto due = store_.due(relay_.name, campaigns_, now, room + kDuePerSession * relay_.connections);
     if (due.empty()) return store_.next_due(relay_.name, campaigns_);
+    // A letter rendered for a row its target no longer has (retried, or
+    // deferred by a try in flight across a reload) never goes as it is:
+    // the loop resolves it again first, and wakes for it at once.
+    if (std::erase_if(due, [this](const StoredMessage& m) { return !rendered_for_current_row(m, *config_); })) {
+      stale_ = true;
+      return now;
+    }
     seed(now, due);
     std::vector<DueLetter> letters;
     for (const auto& m : due) letters.push_back(due_letter(m));

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "config.h"
@@ -59,6 +60,11 @@ class Relay {
   // target's) holds a due message back to.
   std::optional<TimePoint> rate_hold() const { return rate_hold_; }
 
+  // Whether a dispatch met a due letter rendered for a row its target no
+  // longer has (and left it): the waiting letters want resolving again.
+  // Reading it clears it.
+  bool take_stale() { return std::exchange(stale_, false); }
+
   // True when a message is due at `now` and the relay is not paused.
   bool has_due(TimePoint now);
   // True while a session has a message in hand or waiting for it.
@@ -93,6 +99,7 @@ class Relay {
   std::vector<std::thread> sessions_;
   std::thread recorder_;
   std::optional<TimePoint> rate_hold_;
+  bool stale_ = false;
 };
 
 }  // namespace letterd

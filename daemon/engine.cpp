@@ -53,6 +53,7 @@ Engine::Wake Engine::dispatch(TimePoint now) {
     if (retiring_as(name)) continue;  // a session finishing there wakes the loop
     if (auto when = relay->dispatch(now)) earliest(wake.at, *when);
     if (auto hold = relay->rate_hold()) earliest(wake.rate_hold, *hold);
+    if (relay->take_stale()) wake.resolve_targets = true;
   }
   return wake;
 }

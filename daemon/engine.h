@@ -33,6 +33,7 @@ class Engine {
   struct Wake {
     std::optional<TimePoint> at;
     std::optional<TimePoint> rate_hold;
+    bool resolve_targets = false;  // a due letter was rendered for a row its target no longer has
   };
   // Ends retired relays that are done, then lets every relay hand out what
   // is due at `now`.

@@ -251,6 +251,9 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
     store_.add_rejection(file.name, now_ms(), joined(file.rejection));
     return false;
   }
+  // The log keeps what a letter may be rendered from again, and no more.
+  std::erase_if(submission.fields,
+                [used = campaign.fields_used()](const auto& field) { return !used.count(field.first); });
   store_.accept(submission, file.name, file.digest, file.received_at, messages, joined(duplicates));
   file.accepted_messages = messages.size();
   file.duplicates = duplicates.size();

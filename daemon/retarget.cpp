@@ -1,5 +1,6 @@
 #include "retarget.h"
 
+#include <algorithm>
 #include <set>
 
 namespace letterd {
@@ -21,22 +22,27 @@ std::string changed_columns(const TargetRow& was, const TargetRow& is) {
   return out;
 }
 
-std::map<std::string, TargetRow> rows_of(const Targets& targets) {
-  std::map<std::string, TargetRow> rows;
-  for (const auto& id : targets.ids()) rows[id] = targets.by_id(id)->columns;
-  return rows;
-}
-
 }  // namespace
+
+bool rendered_for_current_row(const StoredMessage& message, const Config& config) {
+  if (message.target_row.empty()) return true;
+  const CampaignConfig* campaign = config.campaign(message.campaign);
+  const LetterConfig* letter = campaign ? campaign->letter(message.letter) : nullptr;
+  if (!letter) return true;
+  if (letter->route == LetterConfig::Route::target && letter->target_id != message.target_id) return false;
+  const Target* target = campaign->targets->by_id(message.target_id);
+  return target && target->fingerprint == message.target_row;
+}
 
 std::string why_resolve_again(const LetterConfig& letter, const std::string& target_id, const TargetRow* known,
                               const Target* now) {
   if (!now) return "it is no longer in the campaign's targets";
   if (letter.route == LetterConfig::Route::target && letter.target_id != target_id)
     return "letter " + letter.name + " now goes to target " + letter.target_id;
-  if (!known) return "its row is new to letterd";
+  bool vacant = is_vacant(now->columns);
+  if (!known) return vacant ? "it is vacant" : "letterd has no record of the row its letters were rendered for";
   if (*known == now->columns) return {};
-  bool was_vacant = is_vacant(*known), vacant = is_vacant(now->columns);
+  bool was_vacant = is_vacant(*known);
   if (vacant && !was_vacant) return "it is vacant";
   if (was_vacant && !vacant) return "its seat is filled";
   return "its row changed: " + changed_columns(*known, now->columns);
@@ -53,15 +59,19 @@ bool same_letter(const PlannedMessage& a, const PlannedMessage& b) {
          a.body == b.body && a.reflect == b.reflect;
 }
 
-LetterFate fate_of(const Store::WaitingLetter& waiting, const Replanned& replanned) {
+LetterFate fate_of(const Store::WaitingLetter& waiting, const Replanned& replanned, bool already_wrote) {
   const StoredMessage& was = waiting.message;
   const bool held_by_letterd = was.status == MessageStatus::held && !waiting.organiser_hold;
-  const std::string& reason = replanned.message ? replanned.message->hold_reason : replanned.hold_reason;
-  const bool rewritten = replanned.message && !same_letter(*replanned.message, was.planned());
+  const PlannedMessage* now = replanned.message ? &*replanned.message : nullptr;
+  const bool moved = now && now->target_id != was.target_id;
+  std::string reason = now ? now->hold_reason : replanned.hold_reason;
+  if (reason.empty() && moved && already_wrote)
+    reason = "the supporter already has a letter to target " + now->target_id;
+  const bool rewritten = now && (!same_letter(*now, was.planned()) || now->target_row != was.target_row);
 
   LetterFate fate;
-  Store::Readdress change{.id = was.id};
-  if (rewritten) change.planned = replanned.message;
+  Store::Readdress change{.id = was.id, .moved = moved};
+  if (rewritten) change.planned = *now;
   if (!reason.empty()) {
     bool unchanged = held_by_letterd && waiting.hold_reason == reason;
     fate.kind = unchanged ? LetterFate::Kind::still_held : LetterFate::Kind::held;
@@ -72,16 +82,16 @@ LetterFate fate_of(const Store::WaitingLetter& waiting, const Replanned& replann
   }
   if (held_by_letterd) {
     fate.kind = LetterFate::Kind::released;
-    if (replanned.message->target_id != was.target_id) fate.new_target = replanned.message->target_id;
-    change.planned = replanned.message;  // the store releases a letter it is given
+    if (moved) fate.new_target = now->target_id;
+    change.planned = *now;  // the store releases a letter it is given
     fate.change = std::move(change);
     return fate;
   }
   if (!rewritten) return fate;
-  if (replanned.message->target_id != was.target_id) {
+  if (moved) {
     fate.kind = LetterFate::Kind::moved;
-    fate.new_target = replanned.message->target_id;
-  } else {
+    fate.new_target = now->target_id;
+  } else if (!same_letter(*now, was.planned())) {
     fate.kind = LetterFate::Kind::rendered_again;
   }
   fate.change = std::move(change);
@@ -110,6 +120,9 @@ void RetargetTally::count(const std::string& campaign, const std::string& target
     case LetterFate::Kind::still_held:
       ++c.still[fate.hold_reason];
       break;
+    case LetterFate::Kind::organiser_held:
+      ++c.organiser_held;
+      break;
   }
 }
 
@@ -124,6 +137,8 @@ std::vector<RetargetTally::Line> RetargetTally::lines() const {
       add(std::to_string(n) + " letter(s) released" + (to.empty() ? "" : " to target " + to) + ", to send now");
     for (const auto& [reason, n] : c.held) add(std::to_string(n) + " letter(s) held (" + reason + ")");
     for (const auto& [reason, n] : c.still) add(std::to_string(n) + " letter(s) still held (" + reason + ")");
+    if (c.organiser_held)
+      add(std::to_string(c.organiser_held) + " letter(s) rendered for it wait on an organiser's hold");
     if (parts.empty()) continue;
     out.push_back({.warning = !c.held.empty() || !c.still.empty(),
                    .text = "campaign " + key.first + ", target " + key.second + ": " + c.why + "; " + parts});
@@ -131,14 +146,59 @@ std::vector<RetargetTally::Line> RetargetTally::lines() const {
   return out;
 }
 
+namespace {
+
+// The letters of one group, a slice at a time.
+void resolve_group(Store& store, const Config& config, const PostcodeFinder& postcodes,
+                   const Store::WaitingGroup& group, const TargetRow* former, const std::string& why,
+                   RetargetTally& tally, TimePoint now) {
+  const CampaignConfig& campaign = *config.campaign(group.campaign);
+  LetterToReplan replan{.letter = group.letter, .target_id = group.target_id, .former_row = former};
+  for (long long after = 0;;) {
+    auto slice = store.waiting_letters(group, after, kSlice);
+    std::vector<LetterFate> fates;
+    std::vector<Store::Readdress> changes;
+    for (const auto& waiting : slice) {
+      after = waiting.message.id;
+      Replanned replanned;
+      if (!waiting.problem.empty()) {
+        replanned.hold_reason = "cannot be rendered again: " + waiting.problem;
+      } else {
+        replan.reflect = waiting.message.reflect;
+        replan.fields_known = waiting.fields_known;
+        try {
+          replanned = replan_letter(waiting.submission, config, replan, postcodes);
+        } catch (const std::exception& e) {
+          replanned = {.hold_reason = std::string("cannot be resolved again: ") + e.what()};
+        }
+      }
+      bool already_wrote = false;
+      if (replanned.message && replanned.message->target_id != waiting.message.target_id && !campaign.allow_repeat &&
+          !waiting.message.reflect)
+        already_wrote =
+            store.supporter_wrote_to(group.campaign, waiting.submission.supporter_email, replanned.message->target_id);
+      fates.push_back(fate_of(waiting, replanned, already_wrote));
+      if (fates.back().change) changes.push_back(*fates.back().change);
+    }
+    auto taken = store.readdress(changes, now);
+    for (auto& fate : fates) {
+      if (fate.change && std::find(taken.begin(), taken.end(), fate.change->id) != taken.end())
+        fate.kind = LetterFate::Kind::organiser_held;
+      tally.count(group.campaign, group.target_id, why, fate);
+    }
+    if (slice.size() < static_cast<std::size_t>(kSlice)) break;
+  }
+}
+
+}  // namespace
+
 void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
                               TimePoint now) {
-  std::map<std::string, std::map<std::string, TargetRow>> known;
-  auto known_of = [&](const std::string& campaign) -> const std::map<std::string, TargetRow>& {
-    auto it = known.find(campaign);
-    if (it == known.end()) it = known.emplace(campaign, store.known_targets(campaign)).first;
-    return it->second;
-  };
+  std::vector<const Target*> current;
+  for (const auto& [name, campaign] : config.campaigns)
+    for (const auto& id : campaign.targets->ids()) current.push_back(campaign.targets->by_id(id));
+  store.remember_target_rows(current);
+
   RetargetTally tally;
   for (const auto& group : store.waiting_groups()) {
     const CampaignConfig* campaign = config.campaign(group.campaign);
@@ -146,41 +206,26 @@ void retarget_waiting_letters(Store& store, const Config& config, const Postcode
     // A campaign no longer configured waits (the engine says so); a letter
     // no longer configured goes as written.
     if (!letter) continue;
-    const auto& rows = known_of(group.campaign);
-    auto row = rows.find(group.target_id);
-    const TargetRow* was = row == rows.end() ? nullptr : &row->second;
-    std::string why = why_resolve_again(*letter, group.target_id, was, campaign->targets->by_id(group.target_id));
-    if (why.empty()) continue;
-    LetterToReplan replan{.letter = group.letter, .target_id = group.target_id, .former_row = was};
-    for (long long after = 0;;) {
-      auto slice = store.waiting_letters(group, after, kSlice);
-      std::vector<Store::Readdress> changes;
-      for (const auto& waiting : slice) {
-        after = waiting.message.id;
-        replan.reflect = waiting.message.reflect;
-        replan.fields_known = waiting.fields_known;
-        LetterFate fate = fate_of(waiting, replan_letter(waiting.submission, config, replan, postcodes));
-        tally.count(group.campaign, group.target_id, why, fate);
-        if (fate.change) changes.push_back(std::move(*fate.change));
-      }
-      store.readdress(changes, now);
-      if (slice.size() < static_cast<std::size_t>(kSlice)) break;
+    const Target* target = campaign->targets->by_id(group.target_id);
+    const bool goes_there = letter->route != LetterConfig::Route::target || letter->target_id == group.target_id;
+    if (target && goes_there && group.target_row == target->fingerprint) continue;
+    std::optional<TargetRow> former;
+    if (!group.target_row.empty()) {
+      former = store.target_row(group.target_row);
+    } else if (target && goes_there && !is_vacant(target->columns)) {
+      // Accepted before letterd kept rows: taken as rendered for the row as it is.
+      store.adopt_target_row(group, target->fingerprint);
+      continue;
     }
+    std::string why = why_resolve_again(*letter, group.target_id, former ? &*former : nullptr, target);
+    if (why.empty()) why = "its row was recorded otherwise";
+    resolve_group(store, config, postcodes, group, former ? &*former : nullptr, why, tally, now);
   }
   for (const auto& line : tally.lines()) {
     if (line.warning)
       log.warn("{}", line.text);
     else
       log.info("{}", line.text);
-  }
-  // Recorded last: a crash before this leaves the targets unrecorded, and
-  // the next start resolves their letters again, which changes nothing twice.
-  for (const auto& [name, campaign] : config.campaigns) {
-    auto rows = rows_of(*campaign.targets);
-    if (rows == known_of(name)) continue;
-    std::vector<TargetRow> list;
-    for (auto& [id, columns] : rows) list.push_back(std::move(columns));
-    store.remember_targets(name, list);
   }
 }
 

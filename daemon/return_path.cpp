@@ -36,8 +36,8 @@ bool equal_folded(std::string_view a, std::string_view b) {
 
 std::string verp_address(std::string_view return_path, long long message_id, const ReturnPathKey& key) {
   auto at = return_path.rfind('@');
-  return std::string(return_path.substr(0, at)) + "+" + std::to_string(message_id) + "-" +
-         check_for(message_id, key) + std::string(return_path.substr(at));
+  return std::string(return_path.substr(0, at)) + "+" + std::to_string(message_id) + "-" + check_for(message_id, key) +
+         std::string(return_path.substr(at));
 }
 
 std::optional<long long> verp_message(std::string_view address, std::string_view return_path,

@@ -30,7 +30,6 @@ std::string verp_address(std::string_view return_path, long long message_id, con
 // The letter a bounce's address names: `address` must be `return_path`
 // with a token whose check holds under `key` (compared without regard to
 // case: some systems fold it). nullopt for anything else.
-std::optional<long long> verp_message(std::string_view address, std::string_view return_path,
-                                      const ReturnPathKey& key);
+std::optional<long long> verp_message(std::string_view address, std::string_view return_path, const ReturnPathKey& key);
 
 }  // namespace letterd

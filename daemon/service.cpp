@@ -99,6 +99,7 @@ class Daemon {
   bool listing_full_ = false;       // the last listing stopped at kListAhead: more may wait
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
+  bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
   std::optional<TimePoint> hold_ends_;  // the earliest `letterd hold --until` still to come
   std::unique_ptr<PostcodeLookup> postcode_lookup_;
@@ -174,13 +175,14 @@ TimePoint Daemon::step(TimePoint now) {
   }
   housekeep(now);
   end_holds(now);
+  if (std::exchange(resolve_targets_, false)) retarget();
   turns_.lap("housekeeping");
   TimePoint wake = dispatch(now);
   if (hold_ends_) wake = std::min(wake, *hold_ends_);
   turns_.lap("delivery");
   turns_.end();
   // More files or more housekeeping slices: at once.
-  return scan_ || housekeeping_pending_ ? now : wake;
+  return scan_ || housekeeping_pending_ || resolve_targets_ ? now : wake;
 }
 
 // One batch a turn: letters already accepted go out between batches, and
@@ -284,6 +286,7 @@ TimePoint Daemon::dispatch(TimePoint now) {
   try {
     Engine::Wake wake = engine_.dispatch(now);
     rate_hold_ = wake.rate_hold;
+    if (wake.resolve_targets) resolve_targets_ = true;
     delivery_trouble_.clear();
     return wake.at ? std::min(*wake.at, next_rescan_) : next_rescan_;
   } catch (const std::exception& e) {

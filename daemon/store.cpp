@@ -125,8 +125,8 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
   auto msg = impl_->prepare(R"sql(
     INSERT INTO messages (submission_id, campaign, letter, target_id, recipient, recipient_name, supporter_email,
                           from_address, from_name, reply_to, reply_to_name, copy_to, reflect, subject, message_id,
-                          status, attempts, next_attempt_at, relay, created_at, body)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?))sql");
+                          status, attempts, next_attempt_at, relay, created_at, body, target_row)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?))sql");
   for (const auto& m : messages) {
     const PlannedMessage& p = m.planned;
     i = 1;
@@ -149,6 +149,7 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->bind(i++, m.relay);
     msg->bind(i++, now);
     msg->bind(i++, p.body);
+    bind_opt(*msg, p.target_row.empty() ? std::nullopt : std::optional(p.target_row));
     msg->exec();
     msg->reset();
     if (!p.hold_reason.empty()) {

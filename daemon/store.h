@@ -26,6 +26,7 @@ struct StoredMessage {
   std::optional<Mailbox> reply_to;
   std::string copy_to;
   std::string subject, body, message_id, relay;
+  std::string target_row;  // the fingerprint of the row it was rendered for; empty: not known
   MessageStatus status = MessageStatus::queued;
   bool reflect = false;
   int attempts = 0;
@@ -42,7 +43,8 @@ struct StoredMessage {
             .copy_to = copy_to,
             .subject = subject,
             .body = body,
-            .reflect = reflect};
+            .reflect = reflect,
+            .target_row = target_row};
   }
 };
 
@@ -305,7 +307,8 @@ class Store {
   Expiry expire_holds(TimePoint now);
 
   enum class ReleaseResult { released, no_such_message, not_held };
-  // Makes one held letter due now, whatever holds it.
+  // Makes one held letter due now, whatever holds it. One letterd held (its
+  // target vacant or gone) goes as written: the organiser has decided.
   ReleaseResult release_held(long long id, TimePoint now);
 
   enum class CancelResult { cancelled, no_such_message, already_ended };
@@ -317,10 +320,13 @@ class Store {
 
   // --- targets that change (store_retarget.cpp) ---
 
-  // Which targets of which letters have letters not yet sent (queued,
-  // deferred or held), with how many: read from an index, never the log.
+  // Which rows of which targets of which letters have letters not yet sent
+  // (queued, deferred or held), with how many: read from an index of the
+  // waiting letters, never the log. target_row is the fingerprint of the
+  // row they were rendered for; empty for letters accepted before letterd
+  // kept it.
   struct WaitingGroup {
-    std::string campaign, letter, target_id;
+    std::string campaign, letter, target_id, target_row;
     long long letters = 0;
   };
   std::vector<WaitingGroup> waiting_groups();
@@ -332,28 +338,35 @@ class Store {
     std::string hold_reason;
     Submission submission;
     bool fields_known = true;  // false: accepted before the log kept a submission's fields
+    std::string problem;       // set: its submission cannot be read back (and says why)
   };
   // Up to `limit` letters of one group whose id is above `after`, by id.
   std::vector<WaitingLetter> waiting_letters(const WaitingGroup& group, long long after, int limit);
 
-  // Each target's row as the campaign's waiting letters were last rendered
-  // for it, by target id; and the campaign's targets as they are now, so
-  // recorded.
-  std::map<std::string, TargetRow> known_targets(const std::string& campaign);
-  void remember_targets(const std::string& campaign, const std::vector<TargetRow>& rows);
+  // Keeps each row under its fingerprint (once), so a letter rendered for
+  // a row can later say what changed; and the row a fingerprint names.
+  void remember_target_rows(const std::vector<const Target*>& targets);
+  std::optional<TargetRow> target_row(const std::string& fingerprint);
+
+  // Letters of a group accepted before letterd kept fingerprints, whose
+  // target is as it was: they take the row's fingerprint as they are.
+  void adopt_target_row(const WaitingGroup& group, const std::string& fingerprint);
 
   // A waiting letter resolved again: rendered for the target that takes it
-  // now (the whole of `planned`), or held by letterd with `hold_reason`.
+  // now (the whole of `planned`, its fingerprint included), or held by
+  // letterd with `hold_reason`.
   struct Readdress {
     long long id = 0;
     std::optional<PlannedMessage> planned;  // nullopt: keep the letter as written
     std::string hold_reason;                // set: letterd holds it (a vacant or missing target)
+    bool moved = false;                     // to another target: due now, and standing holds for it apply
   };
   // Applies them in one transaction, to letters still waiting. A letter
   // letterd held that may go now is due now (retry.lifetime counting
-  // afresh), unless a standing organiser's hold matches it; a letter that
-  // moved to another target is held by a standing hold that matches that one.
-  void readdress(const std::vector<Readdress>& letters, TimePoint now);
+  // afresh), as is one that moved to another target; either is held
+  // instead by a standing organiser's hold that matches it. Returns the
+  // ids such a hold took.
+  std::vector<long long> readdress(const std::vector<Readdress>& letters, TimePoint now);
 
   // Whether another connection (an organiser's command, a session) has
   // committed since the last call: PRAGMA data_version, a read of memory.

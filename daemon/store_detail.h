@@ -149,20 +149,20 @@ CREATE INDEX messages_held_campaign ON messages (campaign) WHERE status = 'held'
 
 // Version 4: targets that change. A submission keeps what its letters
 // are rendered from again when a target changes: the target it named and
-// its extra fields (JSON), erased with its personal note. known_targets is
-// each target's row as letters waiting for it were last rendered;
-// messages_waiting_target lists, without reading the log, which targets
-// of which letters have letters not yet sent.
+// the fields its templates use (JSON), erased with its personal note. A
+// letter keeps the fingerprint of the target's row it was rendered for
+// (target_row; NULL for one accepted before), and target_rows each row a
+// fingerprint names. messages_waiting_target lists, without reading the
+// log, which rows of which targets have letters not yet sent.
 inline constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE submissions ADD COLUMN target TEXT;
 ALTER TABLE submissions ADD COLUMN fields TEXT;
-CREATE TABLE known_targets (
-  campaign  TEXT NOT NULL,
-  target_id TEXT NOT NULL,
-  columns   TEXT NOT NULL,
-  PRIMARY KEY (campaign, target_id)
+ALTER TABLE messages ADD COLUMN target_row TEXT;
+CREATE TABLE target_rows (
+  fingerprint TEXT PRIMARY KEY,
+  columns     TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX messages_waiting_target ON messages (campaign, letter, target_id)
+CREATE INDEX messages_waiting_target ON messages (campaign, letter, target_id, target_row)
   WHERE status IN ('queued', 'deferred', 'held');
 )sql";
 
@@ -204,8 +204,8 @@ inline constexpr const char* kUnhold = R"sql(
 inline constexpr const char* kStoredMessageColumns = R"sql(
   id, submission_id, campaign, letter, target_id, recipient, recipient_name, from_address, from_name,
   reply_to, reply_to_name, copy_to, reflect, subject, body, message_id, relay, status, attempts, created_at,
-  coalesce(retried_at, created_at))sql";
-inline constexpr int kStoredMessageColumnCount = 21;
+  coalesce(retried_at, created_at), target_row)sql";
+inline constexpr int kStoredMessageColumnCount = 22;
 
 // A row of kStoredMessageColumns, from the statement's first column.
 inline StoredMessage stored_message(SQLite::Statement& q) {
@@ -232,6 +232,7 @@ inline StoredMessage stored_message(SQLite::Statement& q) {
   m.attempts = q.getColumn(c++).getInt();
   m.created_at = parse_time(q.getColumn(c++).getString());
   m.lifetime_from = parse_time(q.getColumn(c++).getString());
+  m.target_row = text_or_empty(q.getColumn(c++));
   return m;
 }
 

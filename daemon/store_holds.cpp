@@ -195,7 +195,12 @@ Store::Expiry Store::expire_holds(TimePoint now) {
 
 Store::ReleaseResult Store::release_held(long long id, TimePoint now) {
   auto& db = impl_->db;
-  SQLite::Statement u(db, std::string("UPDATE messages SET ") + kUnhold + " WHERE id = :id AND status = 'held'");
+  // Released from letterd's own hold (a vacant or departed target), it goes
+  // as written: forgetting the row it was rendered for keeps it from being
+  // resolved again before it goes.
+  SQLite::Statement u(db, std::string("UPDATE messages SET ") + kUnhold +
+                              ", target_row = CASE WHEN hold_id IS NULL THEN NULL ELSE target_row END"
+                              " WHERE id = :id AND status = 'held'");
   u.bind(":now", format_utc(now));
   u.bind(":id", static_cast<int64_t>(id));
   if (u.exec() == 1) return ReleaseResult::released;

@@ -52,25 +52,69 @@ void bind_text_or_null(SQLite::Statement& q, int index, const std::optional<std:
 
 std::vector<Store::WaitingGroup> Store::waiting_groups() {
   auto q = impl_->prepare(R"sql(
-    SELECT campaign, letter, target_id, count(*) FROM messages INDEXED BY messages_waiting_target
-    WHERE status IN ('queued', 'deferred', 'held') GROUP BY campaign, letter, target_id)sql");
+    SELECT campaign, letter, target_id, target_row, count(*) FROM messages INDEXED BY messages_waiting_target
+    WHERE status IN ('queued', 'deferred', 'held') GROUP BY campaign, letter, target_id, target_row)sql");
   std::vector<WaitingGroup> out;
   while (q->executeStep())
     out.push_back({q->getColumn(0).getString(), q->getColumn(1).getString(), q->getColumn(2).getString(),
-                   q->getColumn(3).getInt64()});
+                   text_or_empty(q->getColumn(3)), q->getColumn(4).getInt64()});
   return out;
 }
+
+namespace {
+
+void bind_group(SQLite::Statement& q, const Store::WaitingGroup& group) {
+  q.bind(":campaign", group.campaign);
+  q.bind(":letter", group.letter);
+  q.bind(":target", group.target_id);
+  if (group.target_row.empty())
+    q.bind(":row");
+  else
+    q.bind(":row", group.target_row);
+}
+
+// The submission a waiting letter is rendered from; `problem` says why not.
+void read_submission(SQLite::Statement& sub, Store::WaitingLetter& w) {
+  sub.bind(1, w.message.campaign);
+  sub.bind(2, w.message.submission_id);
+  if (!sub.executeStep()) {
+    w.problem = "its submission is not in the database";
+    sub.reset();
+    return;
+  }
+  Submission& s = w.submission;
+  s.id = w.message.submission_id;
+  s.campaign = w.message.campaign;
+  s.supporter_name = sub.getColumn(0).getString();
+  s.supporter_email = sub.getColumn(1).getString();
+  s.postcode = optional_text(sub.getColumn(2));
+  s.address = optional_text(sub.getColumn(3));
+  s.constituency = optional_text(sub.getColumn(4));
+  s.target = optional_text(sub.getColumn(5));
+  s.personal_note = optional_text(sub.getColumn(6));
+  if (sub.getColumn(7).isNull()) {
+    w.fields_known = false;
+  } else {
+    try {
+      s.fields = parse_json_object(sub.getColumn(7).getString());
+    } catch (const JsonError& e) {
+      w.problem = std::string("its submission's fields cannot be read: ") + e.what();
+    }
+  }
+  sub.reset();
+}
+
+}  // namespace
 
 std::vector<Store::WaitingLetter> Store::waiting_letters(const WaitingGroup& group, long long after, int limit) {
   auto q = impl_->prepare("SELECT " + std::string(kStoredMessageColumns) + R"sql(, hold_id IS NOT NULL, hold_reason
     FROM messages INDEXED BY messages_waiting_target
-    WHERE campaign = ? AND letter = ? AND target_id = ? AND status IN ('queued', 'deferred', 'held') AND id > ?
-    ORDER BY id LIMIT ?)sql");
-  q->bind(1, group.campaign);
-  q->bind(2, group.letter);
-  q->bind(3, group.target_id);
-  q->bind(4, static_cast<int64_t>(after));
-  q->bind(5, limit);
+    WHERE campaign = :campaign AND letter = :letter AND target_id = :target AND target_row IS :row
+      AND status IN ('queued', 'deferred', 'held') AND id > :after
+    ORDER BY id LIMIT :limit)sql");
+  bind_group(*q, group);
+  q->bind(":after", static_cast<int64_t>(after));
+  q->bind(":limit", limit);
   std::vector<WaitingLetter> out;
   while (q->executeStep()) {
     WaitingLetter w;
@@ -82,70 +126,61 @@ std::vector<Store::WaitingLetter> Store::waiting_letters(const WaitingGroup& gro
   auto sub = impl_->prepare(R"sql(
     SELECT supporter_name, supporter_email, postcode, address, constituency, target, personal_note, fields
     FROM submissions WHERE campaign = ? AND id = ?)sql");
-  for (auto& w : out) {
-    sub->bind(1, w.message.campaign);
-    sub->bind(2, w.message.submission_id);
-    if (!sub->executeStep())
-      throw std::runtime_error("letter " + std::to_string(w.message.id) + " has no submission in the database");
-    Submission& s = w.submission;
-    s.id = w.message.submission_id;
-    s.campaign = w.message.campaign;
-    s.supporter_name = sub->getColumn(0).getString();
-    s.supporter_email = sub->getColumn(1).getString();
-    s.postcode = optional_text(sub->getColumn(2));
-    s.address = optional_text(sub->getColumn(3));
-    s.constituency = optional_text(sub->getColumn(4));
-    s.target = optional_text(sub->getColumn(5));
-    s.personal_note = optional_text(sub->getColumn(6));
-    if (sub->getColumn(7).isNull())
-      w.fields_known = false;
-    else
-      s.fields = parse_json_object(sub->getColumn(7).getString());
-    sub->reset();
-  }
+  for (auto& w : out) read_submission(*sub, w);
   return out;
 }
 
-std::map<std::string, TargetRow> Store::known_targets(const std::string& campaign) {
-  auto q = impl_->prepare("SELECT target_id, columns FROM known_targets WHERE campaign = ?");
-  q->bind(1, campaign);
-  std::map<std::string, TargetRow> out;
-  while (q->executeStep()) out[q->getColumn(0).getString()] = parse_json_object(q->getColumn(1).getString());
-  return out;
-}
-
-void Store::remember_targets(const std::string& campaign, const std::vector<TargetRow>& rows) {
+void Store::remember_target_rows(const std::vector<const Target*>& targets) {
   auto& db = impl_->db;
   SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
-  SQLite::Statement forget(db, "DELETE FROM known_targets WHERE campaign = ?");
-  forget.bind(1, campaign);
-  forget.exec();
-  SQLite::Statement add(db, "INSERT OR REPLACE INTO known_targets (campaign, target_id, columns) VALUES (?, ?, ?)");
-  for (const auto& row : rows) {
-    add.bind(1, campaign);
-    add.bind(2, row.at("id"));
-    add.bind(3, json_object(row));
+  SQLite::Statement add(db, "INSERT OR IGNORE INTO target_rows (fingerprint, columns) VALUES (?, ?)");
+  for (const Target* target : targets) {
+    add.bind(1, target->fingerprint);
+    add.bind(2, json_object(target->columns));
     add.exec();
     add.reset();
   }
   t.commit();
 }
 
-void Store::readdress(const std::vector<Readdress>& letters, TimePoint now) {
-  if (letters.empty()) return;
+std::optional<TargetRow> Store::target_row(const std::string& fingerprint) {
+  auto q = impl_->prepare("SELECT columns FROM target_rows WHERE fingerprint = ?");
+  q->bind(1, fingerprint);
+  if (!q->executeStep()) return std::nullopt;
+  return parse_json_object(q->getColumn(0).getString());
+}
+
+void Store::adopt_target_row(const WaitingGroup& group, const std::string& fingerprint) {
+  SQLite::Statement adopt(impl_->db, R"sql(
+    UPDATE messages INDEXED BY messages_waiting_target SET target_row = :fingerprint
+    WHERE campaign = :campaign AND letter = :letter AND target_id = :target AND target_row IS NULL
+      AND status IN ('queued', 'deferred', 'held'))sql");
+  adopt.bind(":fingerprint", fingerprint);
+  adopt.bind(":campaign", group.campaign);
+  adopt.bind(":letter", group.letter);
+  adopt.bind(":target", group.target_id);
+  adopt.exec();
+}
+
+std::vector<long long> Store::readdress(const std::vector<Readdress>& letters, TimePoint now) {
+  std::vector<long long> taken;
+  if (letters.empty()) return taken;
   auto& db = impl_->db;
   std::string at = format_utc(now);
   SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
   std::vector<StandingHold> holds = standing_holds(db, at);
   SQLite::Statement rewrite(db, R"sql(
     UPDATE messages SET target_id = ?, recipient = ?, recipient_name = ?, from_address = ?, from_name = ?,
-                        reply_to = ?, reply_to_name = ?, copy_to = ?, subject = ?, body = ?
+                        reply_to = ?, reply_to_name = ?, copy_to = ?, subject = ?, body = ?, target_row = ?
     WHERE id = ? AND status IN ('queued', 'deferred', 'held') RETURNING campaign)sql");
   SQLite::Statement hold_by_letterd(db, R"sql(
     UPDATE messages SET status = 'held', hold_id = NULL, hold_reason = ?
     WHERE id = ? AND status IN ('queued', 'deferred', 'held'))sql");
   SQLite::Statement unhold(
       db, std::string("UPDATE messages SET ") + kUnhold + " WHERE id = :id AND status = 'held' AND hold_id IS NULL");
+  // A letter to a new target starts afresh there: due now, retry.lifetime from now.
+  SQLite::Statement due_now(db, R"sql(
+    UPDATE messages SET next_attempt_at = :now, retried_at = :now WHERE id = :id AND status IN ('queued', 'deferred'))sql");
   SQLite::Statement hold_by(db, R"sql(
     UPDATE messages SET status = 'held', hold_id = ?, hold_reason = ?
     WHERE id = ? AND status IN ('queued', 'deferred'))sql");
@@ -165,6 +200,7 @@ void Store::readdress(const std::vector<Readdress>& letters, TimePoint now) {
       bind_text_or_null(rewrite, i++, p.copy_to.empty() ? std::nullopt : std::optional(p.copy_to));
       rewrite.bind(i++, p.subject);
       rewrite.bind(i++, p.body);
+      bind_text_or_null(rewrite, i++, p.target_row.empty() ? std::nullopt : std::optional(p.target_row));
       rewrite.bind(i++, id);
       if (rewrite.executeStep()) campaign = rewrite.getColumn(0).getString();
       rewrite.reset();
@@ -180,19 +216,27 @@ void Store::readdress(const std::vector<Readdress>& letters, TimePoint now) {
     if (!r.planned) continue;
     unhold.bind(":now", at);
     unhold.bind(":id", id);
-    unhold.exec();
+    bool released = unhold.exec() == 1;
     unhold.reset();
+    if (r.moved) {
+      due_now.bind(":now", at);
+      due_now.bind(":id", id);
+      due_now.exec();
+      due_now.reset();
+    }
+    if (!released && !r.moved) continue;  // an organiser's own release of it stands
     for (const auto& h : holds) {
       if (!h.takes(campaign, *r.planned)) continue;
       hold_by.bind(1, static_cast<int64_t>(h.id));
       hold_by.bind(2, h.reason);
       hold_by.bind(3, id);
-      hold_by.exec();
+      if (hold_by.exec() == 1) taken.push_back(r.id);
       hold_by.reset();
       break;
     }
   }
   t.commit();
+  return taken;
 }
 
 }  // namespace letterd

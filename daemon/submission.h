@@ -59,6 +59,8 @@ struct PlannedMessage {
   std::string subject;
   std::string body;
   bool reflect = false;
+  // The fingerprint of the target's row it was rendered for.
+  std::string target_row;
   // Set when the letter must wait as `held` from the start: its target's
   // `status` column says the seat is vacant.
   std::string hold_reason;
@@ -103,12 +105,13 @@ struct Replanned {
   std::string hold_reason;
 };
 
-// Where the letter goes now and what it says. The route is the letter's
-// as configured; a by-constituency or by-postcode letter goes to the
-// target for the submission's constituency or postcode, else to the one
-// now holding the former target's constituency, else to its former target
-// if that is still there. Checks of the submission itself (authorisation,
-// required fields) are not made again: the file was accepted.
+// Where the letter goes now and what it says. A fixed-target letter goes
+// to the target its letter names now. A by-postcode letter goes where the
+// lookup places the supporter's postcode (no target there: it waits); a
+// by-constituency one to the constituency or target the supporter gave.
+// Failing those, it follows the seat of its former row; with that row
+// unknown, its former target id. Checks of the submission itself
+// (authorisation, required fields) are not made again: it was accepted.
 Replanned replan_letter(const Submission& submission, const Config& config, const LetterToReplan& letter,
                         const PostcodeFinder& postcodes = {});
 

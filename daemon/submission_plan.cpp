@@ -114,6 +114,7 @@ std::optional<PlannedMessage> render_letter(const Submission& s, const CampaignC
   PlannedMessage m;
   m.letter = letter.name;
   m.target_id = target.id();
+  m.target_row = target.fingerprint;
   m.from = {from_name, campaign.from_address};
   m.subject = *subject;
   m.body = *body;
@@ -133,38 +134,55 @@ std::optional<PlannedMessage> render_letter(const Submission& s, const CampaignC
 }
 
 // The target a waiting letter goes to now, without intake's agreement
-// checks: the first that answers of the submission's postcode (a
-// by-postcode letter) or its constituency and target (by constituency),
-// the target now holding the former target's constituency, and the
-// former target itself.
-const Target* target_now(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
-                         const LetterToReplan& was, const PostcodeFinder& postcodes) {
+// checks, or why none takes it. A by-postcode letter goes where the lookup
+// puts the postcode, if the lookup knows it; a by-constituency one to the
+// constituency or target the supporter gave. Failing those, it follows the
+// seat of the row it was written for (a new member, a renamed seat), and
+// only when that row is unknown, the target id it had.
+struct TargetNow {
+  const Target* target = nullptr;
+  std::string why_none;
+};
+
+TargetNow target_now(const Submission& s, const CampaignConfig& campaign, const LetterConfig& letter,
+                     const LetterToReplan& was, const PostcodeFinder& postcodes) {
   const Targets& targets = *campaign.targets;
-  if (letter.route == LetterConfig::Route::target) return targets.by_id(letter.target_id);
-  if (letter.route == LetterConfig::Route::postcode && s.postcode && postcodes) {
+  if (letter.route == LetterConfig::Route::target) {
+    if (const Target* t = targets.by_id(letter.target_id)) return {t};
+    return {nullptr, "target " + letter.target_id + " is no longer in the campaign's targets"};
+  }
+  if (letter.route == LetterConfig::Route::postcode && s.postcode) {
+    if (!postcodes) return {nullptr, "no postcode lookup is open to place the supporter's postcode"};
     try {
       // A postcode terminated since acceptance still says where it was.
       PostcodeAnswer answer = postcodes(*s.postcode);
-      if (answer.place)
-        if (const Target* t = targets.by_constituency_code(answer.place->constituency_code)) return t;
-    } catch (const PostcodeLookupUnavailable&) {
-      // The former target's constituency answers instead.
+      if (answer.place) {
+        const std::string& code = answer.place->constituency_code;
+        if (const Target* t = targets.by_constituency_code(code)) return {t};
+        return {nullptr, "its constituency (" + code + ") has no target in campaign " + campaign.name};
+      }
+    } catch (const PostcodeLookupUnavailable& e) {
+      return {nullptr, std::string("the postcode lookup cannot be read: ") + e.what()};
     }
   }
   if (letter.route == LetterConfig::Route::constituency) {
     if (s.constituency)
-      if (const Target* t = targets.by_constituency(*s.constituency)) return t;
+      if (const Target* t = targets.by_constituency(*s.constituency)) return {t};
     if (s.target)
-      if (const Target* t = targets.by_id(*s.target)) return t;
+      if (const Target* t = targets.by_id(*s.target)) return {t};
   }
   if (was.former_row) {
     const TargetRow& row = *was.former_row;
     if (auto code = row.find("constituency_code"); code != row.end() && !code->second.empty())
-      if (const Target* t = targets.by_constituency_code(code->second)) return t;
+      if (const Target* t = targets.by_constituency_code(code->second)) return {t};
     if (auto name = row.find("constituency"); name != row.end() && !name->second.empty())
-      if (const Target* t = targets.by_constituency(name->second)) return t;
+      if (const Target* t = targets.by_constituency(name->second)) return {t};
+  } else if (const Target* t = targets.by_id(was.target_id)) {
+    return {t};
   }
-  return targets.by_id(was.target_id);
+  if (!targets.by_id(was.target_id))
+    return {nullptr, "target " + was.target_id + " is no longer in the campaign's targets"};
+  return {nullptr, "no target of campaign " + campaign.name + " holds the seat of target " + was.target_id};
 }
 
 bool uses_fields(const Template& t) {
@@ -226,19 +244,20 @@ Replanned replan_letter(const Submission& s, const Config& config, const LetterT
   const CampaignConfig* campaign = config.campaign(s.campaign);
   const LetterConfig* letter = campaign ? campaign->letter(was.letter) : nullptr;
   if (!letter) return {.hold_reason = "letter " + was.letter + " is no longer in campaign " + s.campaign};
-  const Target* target = target_now(s, *campaign, *letter, was, postcodes);
-  if (!target) return {.hold_reason = "target " + was.target_id + " is no longer in the campaign's targets"};
+  TargetNow now = target_now(s, *campaign, *letter, was, postcodes);
+  if (!now.target) return {.hold_reason = now.why_none};
+  const Target& target = *now.target;
   if (!was.fields_known &&
       (uses_fields(letter->templ->subject) || uses_fields(letter->templ->body) || uses_fields(*campaign->from_name)))
     return {.hold_reason =
                 "accepted before letterd kept a submission's fields, it cannot be rendered again for "
                 "target " +
-                target->id()};
+                target.id()};
   Problems problems;
   std::string from_name = render_from_name(s, *campaign, problems);
-  auto message = render_letter(s, *campaign, *letter, *target, from_name, was.reflect, problems);
+  auto message = render_letter(s, *campaign, *letter, target, from_name, was.reflect, problems);
   if (!message || !problems.empty())
-    return {.hold_reason = "cannot be rendered for target " + target->id() + ": " + problems.front().text()};
+    return {.hold_reason = "cannot be rendered for target " + target.id() + ": " + problems.front().text()};
   return {.message = std::move(message)};
 }
 

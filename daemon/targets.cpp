@@ -1,9 +1,12 @@
 #include "targets.h"
 
+#include <glib.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <memory>
 
+#include "json.h"
 #include "message.h"
 #include "yaml_document.h"
 
@@ -210,6 +213,7 @@ std::optional<Targets> Targets::from_rows(std::vector<std::pair<int, Target>> ro
       std::erase_if(out.columns_, [&](const std::string& n) { return !names.count(n); });
     }
     out.by_id_[target.id()] = out.targets_.size();
+    target.fingerprint = row_fingerprint(target.columns);
     out.targets_.push_back(std::move(target));
   }
   if (problems.size() != before) return std::nullopt;
@@ -235,6 +239,13 @@ const Target* Targets::by_constituency_code(std::string_view code) const {
 const Target* Targets::by_constituency(std::string_view constituency) const {
   auto it = by_constituency_.find(fold_constituency(constituency));
   return it == by_constituency_.end() ? nullptr : &targets_[it->second];
+}
+
+std::string row_fingerprint(const TargetRow& row) {
+  std::string text = json_object(row);
+  std::unique_ptr<gchar, decltype(&g_free)> hex(
+      g_compute_checksum_for_string(G_CHECKSUM_SHA256, text.data(), static_cast<gssize>(text.size())), &g_free);
+  return std::string(hex.get(), 16);
 }
 
 bool is_vacant(const TargetRow& row) {

@@ -18,6 +18,10 @@ using TargetRow = std::map<std::string, std::string, std::less<>>;
 
 struct Target {
   TargetRow columns;
+  // Names this row as it is, every column: a letter rendered for it keeps
+  // it, and a letter whose row's fingerprint is no longer its target's
+  // current one is rendered again (SPEC "Targets that change").
+  std::string fingerprint;
 
   const std::string& id() const { return columns.at("id"); }
   const std::string& name() const { return columns.at("name"); }
@@ -54,6 +58,9 @@ class Targets {
   std::map<std::string, std::size_t, std::less<>> by_constituency_code_;
   std::set<std::string, std::less<>> columns_;
 };
+
+// The first 64 bits of SHA-256 over the row's columns, in hex.
+std::string row_fingerprint(const TargetRow& row);
 
 // Whether the row's status column says the seat is vacant: its letters wait.
 bool is_vacant(const TargetRow& row);

@@ -18,7 +18,7 @@ MINISTER = "justice-secretary,Sam Sample MP,justice.secretary@example.org,,,\n"
 
 
 def by_postcode(id, postcode, email):
-    s = submission(id=id)
+    s = submission(id=id, fields={"story": "a field no template uses"})
     del s["constituency"]
     s["supporter"] = dict(s["supporter"], postcode=postcode, email=email, name=f"Supporter {id}")
     return s
@@ -61,6 +61,8 @@ class TargetsChange(RelayTestCase):
         self.letterd.wait_for_status("sent", 2)
         self.letterd.wait_for_status("held", 2)
         sent_before = self.letterd.query("SELECT id, recipient, body FROM messages WHERE status = 'sent' ORDER BY id")
+        self.assertEqual({r["fields"] for r in self.letterd.query("SELECT fields FROM submissions")}, {"{}"},
+                         "the log keeps only the fields a template uses")
 
         self.write_targets(CITIES + BRISTOL + "justice-secretary,Kim Newcomer MP,new.minister@example.org,,,\n")
         self.reload_and_wait_for("campaign legal-advocacy, target justice-secretary: its row changed: email, name; "
@@ -76,6 +78,22 @@ class TargetsChange(RelayTestCase):
             self.assertEqual(message["To"].addresses[0].display_name, "Kim Newcomer MP")
             self.assertTrue(body_of(message).startswith("Dear Kim Newcomer MP,"), body_of(message)[:80])
         self.assertFalse(any("justice.secretary@example.org" in raw["rcpt_tos"] for raw in self.server.messages))
+
+    def test_a_letter_retried_after_the_address_is_corrected_goes_to_the_corrected_row(self):
+        self.server.reject_rcpt("justice.secretary@example.org")
+        self.letterd.start()
+        self.letterd.drop("f.json", by_postcode("f", "SW1A 1AA", "f@example.org"))
+        self.letterd.wait_for_status("failed", 1)
+        # Nothing waits when the address is corrected: the reload has no letter to readdress.
+        self.write_targets(CITIES + BRISTOL + "justice-secretary,Sam Sample MP,minister@example.org,,,\n")
+        self.letterd.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "config reloaded" not in self.letterd.daemon_log() and time.time() < deadline:
+            time.sleep(0.05)
+        self.letterd.cli("retry", "--failed", check=True)
+        received = self.received(2)
+        self.assertIn("minister@example.org", received, "the retried letter goes to the row as it is now")
+        self.assertNotIn("justice.secretary@example.org", [to for m in self.server.messages for to in m["rcpt_tos"]])
 
     def test_a_vacant_seat_holds_until_a_reload_brings_the_new_member(self):
         self.write_targets(CITIES.replace(",\n", ",vacant\n") + BRISTOL + MINISTER)
@@ -107,7 +125,7 @@ class TargetsChange(RelayTestCase):
         self.letterd.cli("release", "--hold", "1", check=True)
         self.letterd.start()
         self.assertIn("campaign legal-advocacy, target mp-cities: it is no longer in the campaign's targets; "
-                      "1 letter(s) held (target mp-cities is no longer in the campaign's targets)",
+                      "1 letter(s) held (its constituency (E14001172) has no target in campaign legal-advocacy)",
                       self.letterd.daemon_log())
         time.sleep(1.5)
         self.assertEqual(len(self.server.messages), 1, "nothing goes to a target no longer in the file")
@@ -115,7 +133,7 @@ class TargetsChange(RelayTestCase):
         self.assertEqual([(r["letter"], r["status"]) for r in rows], [("justice-secretary", "sent"), ("mp", "held")])
         self.assertEqual(rows[1]["recipient"], "alex.example.mp@example.org", "kept as written until a target takes it")
         held = self.letterd.cli("log", "--status", "held", check=True).stdout
-        self.assertIn("target mp-cities is no longer in the campaign's targets", held)
+        self.assertIn("its constituency (E14001172) has no target", held)
 
         # The new member is added under a new id: the letter is theirs.
         self.write_targets(CITIES.replace("mp-cities,Alex Example MP,alex.example.mp",

@@ -4,8 +4,12 @@
 // vacant or its target has gone, and the log says so in one line a target.
 #include "retarget.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <sstream>
 #include <string>
 
 #include "config_files.h"
@@ -99,6 +103,7 @@ Store::WaitingLetter waiting(const Config& config, const std::string& letter, co
                  .copy_to = p.copy_to,
                  .subject = p.subject,
                  .body = p.body,
+                 .target_row = p.target_row,
                  .reflect = p.reflect};
     if (!p.hold_reason.empty()) {
       w.message.status = MessageStatus::held;
@@ -281,6 +286,65 @@ TEST(Retarget, ALetterWhoseFieldsWereNotKeptWaitsRatherThanLoseThem) {
             "justice-secretary");
 }
 
+TEST(Retarget, ALetterDueForARowItsTargetNoLongerHasIsNotSentAsItIs) {
+  Config before = config_with(std::string(kTargets));
+  Config after = config_with(replace(std::string(kTargets), "Sam Sample MP", "Kim Newcomer MP"));
+  auto letter = waiting(before, "js");
+  EXPECT_TRUE(rendered_for_current_row(letter.message, before));
+  EXPECT_FALSE(rendered_for_current_row(letter.message, after)) << "a retry after the reshuffle is resolved first";
+  auto mp = waiting(before, "mp");
+  EXPECT_TRUE(rendered_for_current_row(mp.message, after)) << "the MP's row did not change";
+  letter.message.target_row.clear();
+  EXPECT_TRUE(rendered_for_current_row(letter.message, after)) << "released as written by an organiser";
+}
+
+TEST(Retarget, APostcodeWhoseSeatHasNoTargetWaitsRatherThanGoToTheOldMember) {
+  Config before = config_with(std::string(kTargets));
+  auto letter = waiting(before, "local");
+  TargetRow was = row(before, "mp-cities");
+  // New boundaries: the lookup now puts the postcode in a seat with no row yet.
+  PostcodeFinder moved = [](std::string_view) {
+    return PostcodeAnswer{.canonical = "SW1A 0AA", .place = PostcodePlace{.constituency_code = "E14001999"}};
+  };
+  Config after = config_with(replace(std::string(kTargets), "Alex Example MP", "Alex Example MP (re-elected)"));
+  Replanned r =
+      replan_letter(letter.submission, after, {.letter = "local", .target_id = "mp-cities", .former_row = &was}, moved);
+  EXPECT_FALSE(r.message);
+  EXPECT_EQ(r.hold_reason, "its constituency (E14001999) has no target in campaign c");
+  // Without the lookup, it waits for it.
+  Replanned blind =
+      replan_letter(letter.submission, after, {.letter = "local", .target_id = "mp-cities", .former_row = &was});
+  EXPECT_FALSE(blind.message);
+  EXPECT_EQ(blind.hold_reason, "no postcode lookup is open to place the supporter's postcode");
+}
+
+TEST(Retarget, ALetterMovedToATargetTheSupporterAlreadyWroteToWaits) {
+  Config before = config_with(std::string(kTargets));
+  Config after = config_with(replace(std::string(kTargets), "mp-cities,Alex Example MP,alex.example.mp@example.org",
+                                     "mp-cities-2029,Jo Elected MP,jo.elected.mp@example.org"));
+  auto letter = waiting(before, "mp");
+  TargetRow was = row(before, "mp-cities");
+  LetterFate fate = fate_of(letter, replan(after, letter, &was), /*already_wrote=*/true);
+  EXPECT_EQ(fate.kind, LetterFate::Kind::held);
+  EXPECT_EQ(fate.hold_reason, "the supporter already has a letter to target mp-cities-2029");
+}
+
+TEST(Retarget, ARowChangedInAColumnNoTemplateUsesOnlyBringsTheFingerprintUpToDate) {
+  Config before = config_with(std::string(kTargets));
+  auto letter = waiting(before, "mp");
+  // A column no template names: every row gains the member's party.
+  std::string with_party;
+  std::istringstream rows{std::string(kTargets)};
+  for (std::string line; std::getline(rows, line);) with_party += line + (with_party.empty() ? ",party\n" : ",x\n");
+  Config after = config_with(with_party);
+  TargetRow was = row(before, "mp-cities");
+  LetterFate fate = fate_of(letter, replan(after, letter, &was));
+  EXPECT_EQ(fate.kind, LetterFate::Kind::unchanged);
+  ASSERT_TRUE(fate.change && fate.change->planned);
+  EXPECT_EQ(fate.change->planned->target_row, after.campaign("c")->targets->by_id("mp-cities")->fingerprint)
+      << "else a dispatch would ask for it again and again";
+}
+
 TEST(Retarget, OneLineATargetSaysHowManyLettersAndWhy) {
   RetargetTally tally;
   LetterFate again{.kind = LetterFate::Kind::rendered_again};
@@ -303,6 +367,68 @@ TEST(Retarget, OneLineATargetSaysHowManyLettersAndWhy) {
   EXPECT_EQ(lines[2].text,
             "campaign c, target mp-old: it is no longer in the campaign's targets; 2 letter(s) now go to target "
             "mp-new");
+}
+
+// The daemon's side, against a real database: every letter of a group
+// larger than a slice, letters of an older letterd, and the log line.
+class RetargetStore : public ::testing::Test {
+ protected:
+  void accept(const Config& config, int n, bool with_row = true) {
+    Submission s = supporter();
+    s.id = "web-" + std::to_string(n);
+    s.supporter_email = "s" + std::to_string(n) + "@example.org";
+    s.letters = {"js"};
+    Problems problems;
+    auto planned = plan_messages(s, config, problems, lookup());
+    ASSERT_TRUE(planned) << ::testing::PrintToString(texts(problems));
+    if (!with_row) planned->front().target_row.clear();
+    store_.accept(s, s.id + ".json", "digest", kAt,
+                  {{planned->front(), "m" + std::to_string(n) + "@example.org", "main"}}, "");
+  }
+
+  std::string run(const Config& config) {
+    std::ostringstream out;
+    spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+    log.set_pattern("%v");
+    retarget_waiting_letters(store_, config, lookup(), log, kAt + std::chrono::hours(1));
+    return out.str();
+  }
+
+  long long count(const std::string& where) {
+    SQLite::Database db(dir_.path("letterd.db"));
+    return db.execAndGet("SELECT count(*) FROM messages WHERE " + where).getInt64();
+  }
+
+  const TimePoint kAt = *parse_rfc3339("2026-11-25T09:00:00Z");
+  TempDir dir_;
+  Store store_{dir_.path("letterd.db")};
+};
+
+TEST_F(RetargetStore, EveryWaitingLetterOfAReshuffledMinisterIsRenderedAgainOnce) {
+  Config before = config_with(std::string(kTargets));
+  store_.hold({.letter = "js"}, "reshuffle announced", std::nullopt, kAt);
+  for (int n = 0; n < 600; ++n) accept(before, n);
+  EXPECT_EQ(run(before), "") << "nothing changed";
+
+  Config after = config_with(replace(std::string(kTargets), "Sam Sample MP,justice.secretary@example.org",
+                                     "Kim Newcomer MP,new.minister@example.org"));
+  EXPECT_EQ(run(after),
+            "campaign c, target justice-secretary: its row changed: email, name; 600 letter(s) rendered again for it "
+            "as it is now\n");
+  EXPECT_EQ(count("recipient = 'new.minister@example.org' AND body LIKE 'Dear Kim Newcomer MP,%' AND status = "
+                  "'held' AND hold_id IS NOT NULL"),
+            600)
+      << "every slice, and the organiser's hold still holds them";
+  EXPECT_EQ(run(after), "") << "done once: their rows are current";
+}
+
+TEST_F(RetargetStore, LettersOfAnOlderLetterdAreTakenAsRenderedForTheRowAsItIs) {
+  Config config = config_with(std::string(kTargets));
+  store_.hold({.letter = "js"}, "reshuffle announced", std::nullopt, kAt);
+  for (int n = 0; n < 3; ++n) accept(config, n, /*with_row=*/false);
+  EXPECT_EQ(run(config), "");
+  EXPECT_EQ(count("target_row IS NULL"), 0);
+  EXPECT_EQ(count("body LIKE 'Dear Sam Sample MP,%'"), 3) << "not rendered again: the words stay the supporter's";
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST(ReturnPath, AForgedOrGuessedAddressNamesNoLetter) {
   std::string real = verp_address(rp, 42, key(7));
   std::string check = real.substr(real.find('-') + 1, 16);
   for (const std::string& forged : std::vector<std::string>{
-           "bounces+43-" + check + "@campaign.example.org",    // another letter, this one's check
+           "bounces+43-" + check + "@campaign.example.org",     // another letter, this one's check
            "bounces+42-0000000000000000@campaign.example.org",  // a guessed check
            "bounces+42-" + check.substr(0, 15) + "@campaign.example.org",
            "bounces+042-" + check + "@campaign.example.org",  // the same number written otherwise

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "store.h"
@@ -20,6 +21,7 @@ const TimePoint kStart = parse_rfc3339("2026-11-01T09:00:00Z").value();
 // Supporter `n` writes to their MP and to the Justice Secretary.
 void write(Store& store, int n, TimePoint at) {
   Submission s;
+  s.fields = {{"story", "what happened to me"}};
   s.id = "web-" + std::to_string(n);
   s.campaign = "legal-advocacy";
   s.supporter_name = "Supporter " + std::to_string(n);
@@ -284,9 +286,9 @@ TEST(StoreRetarget, WaitingLettersAreReadWithTheirSubmissionsAndRewrittenNeverAS
   store.record_attempts({outcome(sent, kStart, MessageStatus::sent)});
 
   std::map<std::string, long long> groups;
-  for (const auto& g : store.waiting_groups()) groups[g.letter + "/" + g.target_id] = g.letters;
+  for (const auto& g : store.waiting_groups()) groups[g.letter + "/" + g.target_id + "/" + g.target_row] = g.letters;
   EXPECT_EQ(groups, (std::map<std::string, long long>{
-                        {"justice-secretary/justice-secretary", 1}, {"mp/mp-1", 1}, {"mp/mp-2", 1}}));
+                        {"justice-secretary/justice-secretary/", 1}, {"mp/mp-1/", 1}, {"mp/mp-2/", 1}}));
   auto letters = store.waiting_letters({"legal-advocacy", "justice-secretary", "justice-secretary"}, 0, 10);
   ASSERT_EQ(letters.size(), 1u);
   EXPECT_EQ(letters[0].message.message_id, "m2-justice-secretary@example.org");
@@ -323,9 +325,11 @@ TEST(StoreRetarget, LetterdsHoldEndsWhenATargetTakesTheLetterUnlessAnOrganisersH
   // Parliament is dissolved while the seat is vacant; the new member arrives first.
   store.hold({.letter = "mp"}, "Parliament dissolved", std::nullopt, kStart);
   TimePoint back = kStart + std::chrono::hours(24);
-  store.readdress({{.id = mp, .planned = readdressed("mp", "mp-1-new", "Jo Elected MP")},
-                   {.id = js, .planned = readdressed("justice-secretary", "justice-secretary", "Kim Newcomer MP")}},
-                  back);
+  auto taken =
+      store.readdress({{.id = mp, .planned = readdressed("mp", "mp-1-new", "Jo Elected MP"), .moved = true},
+                       {.id = js, .planned = readdressed("justice-secretary", "justice-secretary", "Kim Newcomer MP")}},
+                      back);
+  EXPECT_EQ(taken, std::vector<long long>{mp});
   now = statuses(db);
   EXPECT_EQ(now["m1-mp-1@example.org"], "held Parliament dissolved");
   EXPECT_EQ(now["m1-justice-secretary@example.org"], "queued");
@@ -335,18 +339,72 @@ TEST(StoreRetarget, LetterdsHoldEndsWhenATargetTakesTheLetterUnlessAnOrganisersH
   EXPECT_EQ(due[0].lifetime_from, back) << "a held letter never fails for age";
 }
 
-TEST(StoreRetarget, TargetsAreRememberedAsTheLettersWereRendered) {
+TEST(StoreRetarget, ARowIsKeptUnderItsFingerprint) {
   TempDir dir;
   Store store(dir.path("letterd.db"));
-  EXPECT_TRUE(store.known_targets("legal-advocacy").empty());
-  TargetRow js{{"id", "justice-secretary"}, {"name", "Sam Sample MP"}, {"email", "js@example.org"}};
-  store.remember_targets("legal-advocacy", {js});
-  EXPECT_EQ(store.known_targets("legal-advocacy"), (std::map<std::string, TargetRow>{{"justice-secretary", js}}));
-  js["name"] = "Kim \"Newcomer\" MP";
-  store.remember_targets("legal-advocacy", {js});
-  EXPECT_EQ(store.known_targets("legal-advocacy").at("justice-secretary").at("name"), "Kim \"Newcomer\" MP");
-  store.remember_targets("legal-advocacy", {});
-  EXPECT_TRUE(store.known_targets("legal-advocacy").empty()) << "a target gone from the file is forgotten";
+  Target js{.columns = {{"id", "justice-secretary"}, {"name", "Kim \"Newcomer\" MP"}, {"email", "js@example.org"}}};
+  js.fingerprint = row_fingerprint(js.columns);
+  EXPECT_EQ(store.target_row(js.fingerprint), std::nullopt);
+  store.remember_target_rows({&js});
+  store.remember_target_rows({&js});  // once
+  EXPECT_EQ(store.target_row(js.fingerprint), js.columns);
+  js.columns["name"] = "Sam Sample MP";
+  EXPECT_NE(row_fingerprint(js.columns), js.fingerprint) << "every column counts";
+}
+
+TEST(StoreRetarget, AnOrganisersReleaseOfALetterStandsWhenItIsRenderedAgain) {
+  TempDir dir;
+  std::string db = dir.path("letterd.db");
+  Store store(db);
+  write(store, 1, kStart);
+  store.hold({.letter = "justice-secretary"}, "reshuffle announced", std::nullopt, kStart);
+  long long js = id_of(db, "m1-justice-secretary@example.org");
+  EXPECT_EQ(store.release_held(js, kStart), Store::ReleaseResult::released);
+  auto taken = store.readdress(
+      {{.id = js, .planned = readdressed("justice-secretary", "justice-secretary", "Kim Newcomer MP")}}, kStart);
+  EXPECT_TRUE(taken.empty());
+  EXPECT_EQ(statuses(db)["m1-justice-secretary@example.org"], "queued");
+}
+
+TEST(StoreRetarget, ALetterReleasedFromLetterdsHoldGoesAsWritten) {
+  TempDir dir;
+  std::string db = dir.path("letterd.db");
+  Store store(db);
+  write(store, 1, kStart);
+  long long mp = id_of(db, "m1-mp-1@example.org");
+  PlannedMessage vacant = readdressed("mp", "mp-1", "Vacant seat");
+  vacant.target_row = "0123456789abcdef";
+  store.readdress({{.id = mp, .planned = vacant, .hold_reason = "target mp-1 is vacant"}}, kStart);
+  auto before = store.waiting_letters({"legal-advocacy", "mp", "mp-1", "0123456789abcdef"}, 0, 10);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(store.release_held(mp, kStart), Store::ReleaseResult::released);
+  auto after = store.due("main", {"legal-advocacy"}, kStart, 10);
+  auto it = std::find_if(after.begin(), after.end(), [mp](const StoredMessage& m) { return m.id == mp; });
+  ASSERT_NE(it, after.end());
+  EXPECT_EQ(it->target_row, "") << "no longer tied to a row: it is not resolved again before it goes";
+}
+
+TEST(StoreRetarget, ASubmissionsFieldsGoWithItsNoteWhenItsLettersAreCancelledOrItsSupporterErased) {
+  TempDir dir;
+  std::string db = dir.path("letterd.db");
+  Store store(db);
+  write(store, 1, kStart);
+  write(store, 2, kStart);
+  auto fields = [&db](const std::string& id) {
+    SQLite::Database read(db);
+    SQLite::Statement q(read,
+                        "SELECT coalesce(fields, 'NULL') || ' ' || coalesce(personal_note, 'NULL') FROM "
+                        "submissions WHERE id = ?");
+    q.bind(1, id);
+    q.executeStep();
+    return q.getColumn(0).getString();
+  };
+  EXPECT_EQ(fields("web-1"), "{\"story\": \"what happened to me\"} my own words");
+  store.cancel_matching({.campaign = "legal-advocacy"}, "campaign withdrawn", kStart);
+  EXPECT_EQ(fields("web-1"), "NULL NULL");
+  write(store, 3, kStart);
+  store.erase_supporter("supporter3@example.org", kStart);
+  EXPECT_EQ(fields("web-3"), "NULL NULL");
 }
 
 }  // namespace
