@@ -126,10 +126,10 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
     if (due.empty()) return store_.next_due(relay_.name, campaigns_);
     // A letter rendered for a row its target no longer has (retried, or
     // deferred by a try in flight across a reload) never goes as it is:
-    // the loop resolves it again first, and wakes for it at once.
+    // the loop resolves it again first. The others go on.
     if (std::erase_if(due, [this](const StoredMessage& m) { return !rendered_for_current_row(m, *config_); })) {
       stale_ = true;
-      return now;
+      if (due.empty()) return std::nullopt;
     }
     seed(now, due);
     std::vector<DueLetter> letters;

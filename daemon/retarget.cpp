@@ -25,7 +25,7 @@ std::string changed_columns(const TargetRow& was, const TargetRow& is) {
 }  // namespace
 
 bool rendered_for_current_row(const StoredMessage& message, const Config& config) {
-  if (message.target_row.empty()) return true;
+  if (message.target_row.empty() || message.target_row == kReleasedAsWritten) return true;
   const CampaignConfig* campaign = config.campaign(message.campaign);
   const LetterConfig* letter = campaign ? campaign->letter(message.letter) : nullptr;
   if (!letter) return true;
@@ -192,8 +192,9 @@ void resolve_group(Store& store, const Config& config, const PostcodeFinder& pos
 
 }  // namespace
 
-void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
-                              TimePoint now) {
+int retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
+                             TimePoint now) {
+  int failed = 0;
   std::vector<const Target*> current;
   for (const auto& [name, campaign] : config.campaigns)
     for (const auto& id : campaign.targets->ids()) current.push_back(campaign.targets->by_id(id));
@@ -206,20 +207,31 @@ void retarget_waiting_letters(Store& store, const Config& config, const Postcode
     // A campaign no longer configured waits (the engine says so); a letter
     // no longer configured goes as written.
     if (!letter) continue;
+    if (group.target_row == kReleasedAsWritten) continue;  // the organiser's decision
     const Target* target = campaign->targets->by_id(group.target_id);
     const bool goes_there = letter->route != LetterConfig::Route::target || letter->target_id == group.target_id;
     if (target && goes_there && group.target_row == target->fingerprint) continue;
-    std::optional<TargetRow> former;
-    if (!group.target_row.empty()) {
-      former = store.target_row(group.target_row);
-    } else if (target && goes_there && !is_vacant(target->columns)) {
-      // Accepted before letterd kept rows: taken as rendered for the row as it is.
-      store.adopt_target_row(group, target->fingerprint);
-      continue;
+    try {
+      std::optional<TargetRow> former;
+      std::string why;
+      if (!group.target_row.empty()) {
+        former = store.target_row(group.target_row);
+      } else if (target && goes_there && !is_vacant(target->columns)) {
+        // Accepted before letterd kept rows: those written for the row as it
+        // is keep their words; the rest (held, or for an older name or
+        // address) are resolved again.
+        store.adopt_target_row(group, *target);
+        why = "its row changed before letterd recorded rows";
+      }
+      if (why.empty()) why = why_resolve_again(*letter, group.target_id, former ? &*former : nullptr, target);
+      if (why.empty()) why = "its row was recorded otherwise";
+      resolve_group(store, config, postcodes, group, former ? &*former : nullptr, why, tally, now);
+    } catch (const std::exception& e) {
+      // One target's trouble (an unreadable row) leaves the others' letters to be resolved.
+      log.error("campaign {}, target {}: its waiting letters cannot be resolved again ({}); they wait", group.campaign,
+                group.target_id, e.what());
+      ++failed;
     }
-    std::string why = why_resolve_again(*letter, group.target_id, former ? &*former : nullptr, target);
-    if (why.empty()) why = "its row was recorded otherwise";
-    resolve_group(store, config, postcodes, group, former ? &*former : nullptr, why, tally, now);
   }
   for (const auto& line : tally.lines()) {
     if (line.warning)
@@ -227,6 +239,7 @@ void retarget_waiting_letters(Store& store, const Config& config, const Postcode
     else
       log.info("{}", line.text);
   }
+  return failed;
 }
 
 }  // namespace letterd

@@ -93,7 +93,9 @@ class RetargetTally {
 // leaves the rest, still with their old rows, for the next start), and
 // logs one line per target. A letter that cannot be resolved (its
 // submission unreadable) is held with the reason, never sent as it was.
-void retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
-                              TimePoint now);
+// Returns how many targets' letters could not be read at all (each
+// logged): they stay as they are, and are not sent while their row is old.
+int retarget_waiting_letters(Store& store, const Config& config, const PostcodeFinder& postcodes, spdlog::logger& log,
+                             TimePoint now);
 
 }  // namespace letterd

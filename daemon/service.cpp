@@ -32,6 +32,9 @@ constexpr auto kOnceLongestWait = std::chrono::seconds(60);
 // the database: the organiser's hold, release, cancel and retry speak to
 // it through the database alone, and are heard within a second.
 constexpr auto kLookEvery = std::chrono::milliseconds(500);
+// After letters could not be resolved against the targets (an unreadable
+// row), how long before trying again: they wait, unsent, meanwhile.
+constexpr auto kResolveAgainAfter = std::chrono::seconds(60);
 
 spdlog::level::level_enum level_of(const std::string& name) {
   return spdlog::level::from_str(name);
@@ -69,7 +72,7 @@ class Daemon {
   PostcodeFinder postcodes();
   void housekeep(TimePoint now);
   void end_holds(TimePoint now);
-  void retarget();
+  bool retarget();
   TimePoint dispatch(TimePoint now);
   bool changed_elsewhere();
   void reload();
@@ -100,6 +103,7 @@ class Daemon {
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
   bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
+  TimePoint resolve_after_{};           // not before: the last try could not resolve some letters
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
   std::optional<TimePoint> hold_ends_;  // the earliest `letterd hold --until` still to come
   std::unique_ptr<PostcodeLookup> postcode_lookup_;
@@ -124,21 +128,23 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
   engine_.start(std::move(config));
   {
     StartupKeepAlive alive;
-    retarget();
+    resolve_targets_ = !retarget();
   }
+  if (resolve_targets_) resolve_after_ = now_ms() + kResolveAgainAfter;
   log_.info("letterd started: queue {}, database {}", queue_dir_, database_);
 }
 
 // Letters not yet sent follow their targets as the config now has them,
 // before anything more is sent.
-void Daemon::retarget() {
+bool Daemon::retarget() {
   try {
-    retarget_waiting_letters(*store_, engine_.config(), postcodes(), log_, now_ms());
+    return retarget_waiting_letters(*store_, engine_.config(), postcodes(), log_, now_ms()) == 0;
   } catch (const std::exception& e) {
     log_.error(
-        "resolving waiting letters against the targets: {}; letters whose target changed go as first written "
-        "unless letterd is reloaded or restarted",
-        e.what());
+        "resolving waiting letters against the targets: {}; letters rendered for a row that is no longer "
+        "their target's wait, and letterd tries again in {}",
+        e.what(), format_duration(kResolveAgainAfter));
+    return false;
   }
 }
 
@@ -175,14 +181,18 @@ TimePoint Daemon::step(TimePoint now) {
   }
   housekeep(now);
   end_holds(now);
-  if (std::exchange(resolve_targets_, false)) retarget();
+  if (resolve_targets_ && now >= resolve_after_) {
+    resolve_targets_ = false;
+    if (!retarget()) resolve_after_ = now + kResolveAgainAfter;
+  }
   turns_.lap("housekeeping");
   TimePoint wake = dispatch(now);
   if (hold_ends_) wake = std::min(wake, *hold_ends_);
   turns_.lap("delivery");
   turns_.end();
   // More files or more housekeeping slices: at once.
-  return scan_ || housekeeping_pending_ || resolve_targets_ ? now : wake;
+  if (scan_ || housekeeping_pending_) return now;
+  return resolve_targets_ ? std::min(wake, std::max(now, resolve_after_)) : wake;
 }
 
 // One batch a turn: letters already accepted go out between batches, and
@@ -370,7 +380,10 @@ void Daemon::reload() {
     engine_.start(std::make_unique<Config>(std::move(*fresh)));
     log_.info("config reloaded from {}", options_.config_path);
     StartupKeepAlive alive;
-    retarget();
+    if (!retarget()) {
+      resolve_targets_ = true;
+      resolve_after_ = now_ms() + kResolveAgainAfter;
+    }
   } catch (const std::exception& e) {
     log_.error("reload: {}", e.what());
   }

@@ -26,7 +26,10 @@ struct StoredMessage {
   std::optional<Mailbox> reply_to;
   std::string copy_to;
   std::string subject, body, message_id, relay;
-  std::string target_row;  // the fingerprint of the row it was rendered for; empty: not known
+  // The fingerprint of the target's row it was rendered for; empty: not
+  // known (accepted before letterd kept it); kReleasedAsWritten: an
+  // organiser released it from letterd's hold, to go as it is.
+  std::string target_row;
   MessageStatus status = MessageStatus::queued;
   bool reflect = false;
   int attempts = 0;
@@ -47,6 +50,8 @@ struct StoredMessage {
             .target_row = target_row};
   }
 };
+
+inline constexpr const char* kReleasedAsWritten = "as-written";
 
 // One row of the delivery log as organisers read it.
 struct LogRow {
@@ -348,9 +353,11 @@ class Store {
   void remember_target_rows(const std::vector<const Target*>& targets);
   std::optional<TargetRow> target_row(const std::string& fingerprint);
 
-  // Letters of a group accepted before letterd kept fingerprints, whose
-  // target is as it was: they take the row's fingerprint as they are.
-  void adopt_target_row(const WaitingGroup& group, const std::string& fingerprint);
+  // Letters of a group accepted before letterd kept fingerprints, rendered
+  // for the target's name and address as they are now (or tests in reflect
+  // mode): they take the row's fingerprint as they are, their words kept.
+  // Letters letterd holds are left, to be resolved again.
+  void adopt_target_row(const WaitingGroup& group, const Target& target);
 
   // A waiting letter resolved again: rendered for the target that takes it
   // now (the whole of `planned`, its fingerprint included), or held by

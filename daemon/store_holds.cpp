@@ -199,8 +199,9 @@ Store::ReleaseResult Store::release_held(long long id, TimePoint now) {
   // as written: forgetting the row it was rendered for keeps it from being
   // resolved again before it goes.
   SQLite::Statement u(db, std::string("UPDATE messages SET ") + kUnhold +
-                              ", target_row = CASE WHEN hold_id IS NULL THEN NULL ELSE target_row END"
+                              ", target_row = CASE WHEN hold_id IS NULL THEN :as_written ELSE target_row END"
                               " WHERE id = :id AND status = 'held'");
+  u.bind(":as_written", kReleasedAsWritten);
   u.bind(":now", format_utc(now));
   u.bind(":id", static_cast<int64_t>(id));
   if (u.exec() == 1) return ReleaseResult::released;

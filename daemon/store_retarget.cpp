@@ -150,12 +150,15 @@ std::optional<TargetRow> Store::target_row(const std::string& fingerprint) {
   return parse_json_object(q->getColumn(0).getString());
 }
 
-void Store::adopt_target_row(const WaitingGroup& group, const std::string& fingerprint) {
+void Store::adopt_target_row(const WaitingGroup& group, const Target& target) {
   SQLite::Statement adopt(impl_->db, R"sql(
     UPDATE messages INDEXED BY messages_waiting_target SET target_row = :fingerprint
     WHERE campaign = :campaign AND letter = :letter AND target_id = :target AND target_row IS NULL
-      AND status IN ('queued', 'deferred', 'held'))sql");
-  adopt.bind(":fingerprint", fingerprint);
+      AND status IN ('queued', 'deferred', 'held') AND NOT (status = 'held' AND hold_id IS NULL)
+      AND (reflect = 1 OR (recipient = :email AND recipient_name = :name)))sql");
+  adopt.bind(":fingerprint", target.fingerprint);
+  adopt.bind(":email", target.email());
+  adopt.bind(":name", target.name());
   adopt.bind(":campaign", group.campaign);
   adopt.bind(":letter", group.letter);
   adopt.bind(":target", group.target_id);

@@ -373,24 +373,30 @@ TEST(Retarget, OneLineATargetSaysHowManyLettersAndWhy) {
 // larger than a slice, letters of an older letterd, and the log line.
 class RetargetStore : public ::testing::Test {
  protected:
-  void accept(const Config& config, int n, bool with_row = true) {
+  // Supporter n's letter `letter`, accepted as `config` renders it; without
+  // its row's fingerprint, as a letterd older than fingerprints kept it.
+  long long accept(const Config& config, int n, bool with_row = true, const std::string& letter = "js") {
     Submission s = supporter();
     s.id = "web-" + std::to_string(n);
     s.supporter_email = "s" + std::to_string(n) + "@example.org";
-    s.letters = {"js"};
+    s.letters = {letter};
     Problems problems;
     auto planned = plan_messages(s, config, problems, lookup());
-    ASSERT_TRUE(planned) << ::testing::PrintToString(texts(problems));
+    EXPECT_TRUE(planned) << ::testing::PrintToString(texts(problems));
+    if (!planned) return 0;
     if (!with_row) planned->front().target_row.clear();
     store_.accept(s, s.id + ".json", "digest", kAt,
                   {{planned->front(), "m" + std::to_string(n) + "@example.org", "main"}}, "");
+    SQLite::Database db(dir_.path("letterd.db"));
+    return db.execAndGet("SELECT max(id) FROM messages").getInt64();
   }
 
-  std::string run(const Config& config) {
+  std::string run(const Config& config, int* failed = nullptr) {
     std::ostringstream out;
     spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
     log.set_pattern("%v");
-    retarget_waiting_letters(store_, config, lookup(), log, kAt + std::chrono::hours(1));
+    int n = retarget_waiting_letters(store_, config, lookup(), log, kAt + std::chrono::hours(1));
+    if (failed) *failed = n;
     return out.str();
   }
 
@@ -422,13 +428,68 @@ TEST_F(RetargetStore, EveryWaitingLetterOfAReshuffledMinisterIsRenderedAgainOnce
   EXPECT_EQ(run(after), "") << "done once: their rows are current";
 }
 
-TEST_F(RetargetStore, LettersOfAnOlderLetterdAreTakenAsRenderedForTheRowAsItIs) {
-  Config config = config_with(std::string(kTargets));
+TEST_F(RetargetStore, LettersOfAnOlderLetterdKeepTheirWordsWhenWrittenForTheRowAsItIs) {
+  Config first = config_with(std::string(kTargets));
+  Config old_minister = config_with(replace(std::string(kTargets), "Sam Sample MP", "Old Minister MP"));
   store_.hold({.letter = "js"}, "reshuffle announced", std::nullopt, kAt);
-  for (int n = 0; n < 3; ++n) accept(config, n, /*with_row=*/false);
-  EXPECT_EQ(run(config), "");
+  accept(first, 1, /*with_row=*/false);
+  accept(first, 2, /*with_row=*/false);
+  accept(old_minister, 3, /*with_row=*/false);
+  // The template has been edited since: words already written stay the supporter's.
+  Config now = config_with(std::string(kTargets), "---\nsubject: Hello\n---\nDear {{target.name}}, edited.\n");
+  EXPECT_EQ(run(now),
+            "campaign c, target justice-secretary: its row changed before letterd recorded rows; 1 letter(s) rendered "
+            "again for it as it is now\n");
+  EXPECT_EQ(count("body = 'Dear Sam Sample MP,\n'"), 2);
+  EXPECT_EQ(count("body = 'Dear Sam Sample MP, edited.\n'"), 1) << "written for the old minister";
   EXPECT_EQ(count("target_row IS NULL"), 0);
-  EXPECT_EQ(count("body LIKE 'Dear Sam Sample MP,%'"), 3) << "not rendered again: the words stay the supporter's";
+  EXPECT_EQ(run(now), "");
+}
+
+TEST_F(RetargetStore, AVacantSeatsLetterHeldByAnOlderLetterdGoesWhenTheSeatIsFilled) {
+  Config vacant = config_with(replace(std::string(kTargets), "E14001172,\n", "E14001172,vacant\n"));
+  long long id = accept(vacant, 1, /*with_row=*/false, "mp");
+  ASSERT_EQ(count("status = 'held'"), 1);
+  Config filled = config_with(replace(std::string(kTargets), "Alex Example MP,alex.example.mp@example.org",
+                                      "Jo Elected MP,jo.elected.mp@example.org"));
+  EXPECT_EQ(run(filled),
+            "campaign c, target mp-cities: its row changed before letterd recorded rows; 1 letter(s) released, to "
+            "send now\n");
+  EXPECT_EQ(count("id = " + std::to_string(id) + " AND status = 'queued' AND recipient = 'jo.elected.mp@example.org'"),
+            1);
+}
+
+TEST_F(RetargetStore, AnOrganisersReleaseOfALetterLetterdHeldStandsAtTheNextStart) {
+  Config vacant = config_with(replace(std::string(kTargets), "E14001172,\n", "E14001172,vacant\n"));
+  long long id = accept(vacant, 1, /*with_row=*/true, "mp");
+  EXPECT_EQ(store_.release_held(id, kAt), Store::ReleaseResult::released);
+  EXPECT_EQ(run(vacant), "");
+  EXPECT_EQ(count("status = 'queued'"), 1) << "released as written: letterd does not hold it again";
+}
+
+TEST_F(RetargetStore, OneTargetsUnreadableRowLeavesTheOthersLettersResolved) {
+  Config before = config_with(std::string(kTargets));
+  store_.hold({}, "everything waits", std::nullopt, kAt);
+  accept(before, 1);
+  accept(before, 2, /*with_row=*/true, "mp");
+  EXPECT_EQ(run(before), "");
+  {
+    SQLite::Database db(dir_.path("letterd.db"), SQLite::OPEN_READWRITE);
+    SQLite::Statement damage(db, "UPDATE target_rows SET columns = 'damaged' WHERE fingerprint = ?");
+    damage.bind(1, before.campaign("c")->targets->by_id("justice-secretary")->fingerprint);
+    ASSERT_EQ(damage.exec(), 1);
+  }
+  Config after = config_with(
+      replace(replace(std::string(kTargets), "Sam Sample MP", "Kim Newcomer MP"), "Alex Example MP", "Jo Elected MP"));
+  int failed = 0;
+  std::string log = run(after, &failed);
+  EXPECT_EQ(failed, 1);
+  EXPECT_NE(log.find("campaign c, target justice-secretary: its waiting letters cannot be resolved again ("),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("campaign c, target mp-cities: its row changed: name; 1 letter(s) rendered again"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

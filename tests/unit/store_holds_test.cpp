@@ -381,7 +381,7 @@ TEST(StoreRetarget, ALetterReleasedFromLetterdsHoldGoesAsWritten) {
   auto after = store.due("main", {"legal-advocacy"}, kStart, 10);
   auto it = std::find_if(after.begin(), after.end(), [mp](const StoredMessage& m) { return m.id == mp; });
   ASSERT_NE(it, after.end());
-  EXPECT_EQ(it->target_row, "") << "no longer tied to a row: it is not resolved again before it goes";
+  EXPECT_EQ(it->target_row, kReleasedAsWritten) << "no longer tied to a row: it is not resolved again before it goes";
 }
 
 TEST(StoreRetarget, ASubmissionsFieldsGoWithItsNoteWhenItsLettersAreCancelledOrItsSupporterErased) {
