@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "message.h"
+#include "return_path.h"
 #include "smtp.h"
 #include "yaml_document.h"
 
@@ -216,6 +217,15 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
       c.from_name = std::make_shared<const Template>(std::move(*t));
     }
     f.finish();
+  }
+  if (auto return_path = r.string("return_path", false)) {
+    c.return_path = *return_path;
+    auto at = return_path->rfind('@');
+    if (!is_valid_address(*return_path))
+      r.problem(r.key_path("return_path"), "not a valid address");
+    else if (at > kMaxReturnPathLocal)
+      r.problem(r.key_path("return_path"), "its local part is longer than " + std::to_string(kMaxReturnPathLocal) +
+                                               " characters: with a letter's token it would pass SMTP's 64");
   }
   if (auto v = r.choice("reply_to", {"supporter", "none"})) c.reply_to_supporter = *v == "supporter";
   if (auto v = r.choice("copy_to_supporter", {"bcc", "none"})) c.copy_to_supporter = *v == "bcc";

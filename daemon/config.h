@@ -74,6 +74,9 @@ struct CampaignConfig {
   std::string name;
   std::string relay;
   std::string from_address;
+  // The envelope sender's mailbox, where bounces go: each letter's own is
+  // LOCAL+TOKEN@DOMAIN (return_path.h). Empty: the envelope sender is from_address.
+  std::string return_path;
   std::shared_ptr<const Template> from_name;  // a template: "{{supporter.name}} via Example Campaign"
   bool reply_to_supporter = true;
   bool copy_to_supporter = false;

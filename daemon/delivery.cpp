@@ -32,13 +32,14 @@ std::map<std::string, RateLimits> per_target_limits(const Config& config, const 
 }  // namespace
 
 Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
-             spdlog::logger& log, int wake_fd)
+             spdlog::logger& log, int wake_fd, const ReturnPathKey& key)
     : relay_(relay),
       retry_(config.retry),
       config_(&config),
       campaigns_(campaigns_through(config, relay.name)),
       store_(store),
       log_(log),
+      key_(key),
       shared_(std::make_shared<Shared>(relay, config.retry, database, log, wake_fd)) {
   shared_->scheduler.use_target_limits(per_target_limits(config, relay.name));
   try {
@@ -67,6 +68,12 @@ void Relay::use(const Config& config) {
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
   return_to_queue(unstarted);
+}
+
+std::string Relay::envelope_sender(const StoredMessage& m) const {
+  const CampaignConfig* campaign = config_->campaign(m.campaign);
+  if (!campaign || campaign->return_path.empty()) return m.from.address;
+  return verp_address(campaign->return_path, m.id, key_);
 }
 
 bool Relay::has_due(TimePoint now) {
@@ -142,7 +149,8 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
     std::vector<Job> picked;
     for (long long id : plan.send) {
       auto m = std::find_if(due.begin(), due.end(), [id](const StoredMessage& s) { return s.id == id; });
-      picked.push_back({std::move(*m), now});
+      std::string mail_from = envelope_sender(*m);
+      picked.push_back({std::move(*m), now, std::move(mail_from)});
     }
     // A claim counts in the limits until settled: one left behind by an
     // exception here would hold the relay back for good.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config.h"
+#include "return_path.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -34,8 +35,9 @@ class Relay {
   // `database` for itself. `wake_fd` (an eventfd) is written whenever a
   // session finishes a message, so the loop can hand out the next.
   // Throws (with no thread left running) when the sessions cannot start.
+  // `key` signs each letter's return path (return_path.h).
   Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database, spdlog::logger& log,
-        int wake_fd);
+        int wake_fd, const ReturnPathKey& key);
   ~Relay();  // stop()
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -87,6 +89,8 @@ class Relay {
   void give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed);
   // Claimed letters no session began: queued again, due now.
   void return_to_queue(const std::deque<Job>& unstarted);
+  // LOCAL+TOKEN@DOMAIN when the letter's campaign has a return_path, else its From address.
+  std::string envelope_sender(const StoredMessage& m) const;
   void hold_until(TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; }
 
   RelayConfig relay_;
@@ -95,6 +99,7 @@ class Relay {
   std::vector<std::string> campaigns_;  // those whose letters go through this relay
   Store& store_;
   spdlog::logger& log_;
+  const ReturnPathKey key_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::thread> sessions_;
   std::thread recorder_;

@@ -20,7 +20,8 @@ namespace letterd {
 
 struct Relay::Job {
   StoredMessage message;
-  TimePoint claimed_at;  // the time the rate limits counted: the attempt's `at`
+  TimePoint claimed_at;   // the time the rate limits counted: the attempt's `at`
+  std::string mail_from;  // the envelope sender: the campaign's per-letter return path, or From
 };
 
 // The letter as the scheduler knows it.

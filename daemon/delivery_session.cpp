@@ -144,13 +144,13 @@ class Session {
     return cancelled;
   }
 
-  SendResult send(const StoredMessage& m, const std::string& data) {
+  SendResult send(const StoredMessage& m, const std::string& mail_from, const std::string& data) {
     auto& s = *shared_;
     if (!smtp_) {
       if (helo_.empty()) helo_ = s.relay.helo_name.empty() ? default_helo_name() : s.relay.helo_name;
       smtp_ = std::make_unique<SmtpSession>(s.relay, s.relay.password, helo_);
     }
-    Envelope envelope{m.from.address, {m.to.address}};
+    Envelope envelope{mail_from, {m.to.address}};
     if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
     SendResult result = smtp_->send(envelope, data);
     if (result.refused_recipient == 1 && classify(result) != Outcome::relay_fault) {
@@ -186,7 +186,7 @@ class Session {
       return;
     }
     TimePoint started = now_ms();
-    SendResult result = send(m, data);
+    SendResult result = send(m, job.mail_from, data);
     TimePoint ended = now_ms();
     Outcome outcome = classify(result);
     TryDecision decision;

@@ -3,7 +3,7 @@
 namespace letterd {
 
 Engine::Engine(Store& store, std::string database, spdlog::logger& log, int wake_fd)
-    : store_(store), database_(std::move(database)), log_(log), wake_fd_(wake_fd) {}
+    : store_(store), database_(std::move(database)), log_(log), wake_fd_(wake_fd), key_(store.return_path_key()) {}
 
 Engine::~Engine() {
   stop();
@@ -18,7 +18,7 @@ void Engine::start(std::unique_ptr<Config> next) {
       kept.push_back(name);
       continue;
     }
-    fresh.emplace(name, std::make_unique<Relay>(relay, *next, store_, database_, log_, wake_fd_));
+    fresh.emplace(name, std::make_unique<Relay>(relay, *next, store_, database_, log_, wake_fd_, key_));
   }
   for (auto& name : kept) {
     fresh.emplace(name, std::move(relays_[name]));

@@ -56,6 +56,7 @@ class Engine {
   const std::string database_;
   spdlog::logger& log_;
   const int wake_fd_;
+  const ReturnPathKey key_;
   std::unique_ptr<Config> config_;
   std::map<std::string, std::unique_ptr<Relay>> relays_;
   std::vector<std::unique_ptr<Relay>> retiring_;

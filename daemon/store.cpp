@@ -1,8 +1,10 @@
 #include "store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sys/random.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "json.h"
@@ -189,6 +191,25 @@ void Store::hold_if_held(const std::string& campaign, const PlannedMessage& p, c
   q->bind(4, p.target_id);
   q->bind(5, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
   q->exec();
+}
+
+ReturnPathKey Store::return_path_key() {
+  ReturnPathKey key;
+  auto read = [&] {
+    auto q = impl_->prepare("SELECT value FROM secrets WHERE name = 'return_path_key'");
+    if (!q->executeStep() || q->getColumn(0).getBytes() != static_cast<int>(key.bytes.size())) return false;
+    std::memcpy(key.bytes.data(), q->getColumn(0).getBlob(), key.bytes.size());
+    return true;
+  };
+  if (read()) return key;
+  if (::getrandom(key.bytes.data(), key.bytes.size(), 0) != static_cast<ssize_t>(key.bytes.size()))
+    throw std::runtime_error("cannot make the return path key: the kernel's random source did not answer");
+  // Another connection may make one at the same moment: the first kept is everyone's.
+  auto add = impl_->prepare("INSERT OR IGNORE INTO secrets (name, value) VALUES ('return_path_key', ?)");
+  add->bind(1, key.bytes.data(), static_cast<int>(key.bytes.size()));
+  add->exec();
+  if (!read()) throw std::runtime_error("the database keeps no return path key letterd can read");
+  return key;
 }
 
 void Store::add_rejection(const std::string& file, TimePoint at, const std::string& reasons) {

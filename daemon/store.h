@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "return_path.h"
 #include "status.h"
 #include "submission.h"
 #include "timefmt.h"
@@ -232,6 +233,11 @@ class Store {
   // The same for one target of one campaign, for per_target limits.
   std::vector<TimePoint> recent_target_sends(const std::string& campaign, const std::string& target_id,
                                              std::size_t count, TimePoint since);
+
+  // The key of the campaigns' return paths: made (from the kernel's
+  // random source) the first time it is asked for, then the same for the
+  // life of the database, so a bounce days later still names its letter.
+  ReturnPathKey return_path_key();
 
   // --- the organiser's commands ---
 

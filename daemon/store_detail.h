@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -164,6 +164,15 @@ CREATE TABLE target_rows (
 ) WITHOUT ROWID;
 CREATE INDEX messages_waiting_target ON messages (campaign, letter, target_id, target_row)
   WHERE status IN ('queued', 'deferred', 'held');
+)sql";
+
+// Version 5: secrets letterd makes for itself and keeps with the letters
+// they vouch for: the key of each letter's return path (return_path.h).
+inline constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE secrets (
+  name  TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
 )sql";
 
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
@@ -439,6 +448,12 @@ struct Store::Impl {
       SQLite::Transaction t(db);
       db.exec(kSchemaV4);
       db.exec("PRAGMA user_version = 4");
+      t.commit();
+    }
+    if (version < 5) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV5);
+      db.exec("PRAGMA user_version = 5");
       t.commit();
     }
   }
