@@ -150,9 +150,9 @@ std::string part_text(GMimeObject* part) {
 
 // What the parts of a mail hold, read once.
 struct Parts {
-  std::string report;             // message/delivery-status
-  std::string returned_id;        // from message/rfc822 or text/rfc822-headers
-  std::string text;               // the text/plain parts, in order
+  std::string report;       // message/delivery-status
+  std::string returned_id;  // from message/rfc822 or text/rfc822-headers
+  std::string text;         // the text/plain parts, in order
   int depth = 0;
 };
 

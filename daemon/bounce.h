@@ -27,8 +27,8 @@ struct BounceReport {
     auto_reply,  // the recipient's system answered: an auto-reply or out-of-office
     unparsed,    // anything else, kept for the organiser
   } kind = Kind::unparsed;
-  std::string status;      // 5.1.1; for an older bounce with a bare code, 5.0.0 or 4.0.0
-  std::string diagnostic;  // the remote server's words, addresses replaced by [address]
+  std::string status;                       // 5.1.1; for an older bounce with a bare code, 5.0.0 or 4.0.0
+  std::string diagnostic;                   // the remote server's words, addresses replaced by [address]
   std::vector<BounceRecipient> recipients;  // every block of a delivery-status report
   // Where a return path's token may be: the mail's To, Delivered-To,
   // X-Original-To and Envelope-To, and the report's X-Postfix-Sender.

@@ -51,6 +51,7 @@ commands:
                           ends hold N, or sends these held letters now
   cancel (ID... | [--campaign C] [--letter L] [--target T]) --reason TEXT
                           cancels letters not yet sent, erasing their bodies
+  bounces [--once]        reads the bounce mailbox (bounces.maildir) now
 
 options:
   -c, --config FILE       the config (default /etc/letterd/letterd.yaml)
@@ -236,7 +237,7 @@ int cmd_retry(Args args) {
         ++problems;
         break;
       case Store::RetryResult::not_failed:
-        std::cerr << "letterd: message " << id << ": not failed, nothing to retry\n";
+        std::cerr << "letterd: message " << id << ": neither failed nor bounced, nothing to retry\n";
         ++problems;
         break;
       case Store::RetryResult::body_erased:
@@ -397,6 +398,7 @@ int run_cli(const std::vector<std::string>& argv) {
     if (args.command == "holds") return cmd_holds(args);
     if (args.command == "release") return cmd_release(args);
     if (args.command == "cancel") return cmd_cancel(args);
+    if (args.command == "bounces") return cmd_bounces(args);
     throw UsageError{"unknown command " + args.command};
   } catch (const UsageError& e) {
     std::cerr << "letterd: " << e.what << "\n\n" << kUsage;

@@ -44,5 +44,6 @@ int cmd_hold(Args args);
 int cmd_holds(Args args);
 int cmd_release(Args args);
 int cmd_cancel(Args args);
+int cmd_bounces(Args args);
 
 }  // namespace letterd::cli_detail

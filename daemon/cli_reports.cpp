@@ -62,9 +62,10 @@ std::vector<std::string> table_cells(const LogRow& r) {
           r.recipient,
           to_string(r.status),
           std::to_string(r.attempts),
-          r.status == MessageStatus::held ? "held: " + r.hold_reason
-          : r.smtp_code                   ? std::to_string(r.smtp_code) + " " + r.smtp_response
-                                          : r.smtp_response};
+          r.status == MessageStatus::held      ? "held: " + r.hold_reason
+          : r.status == MessageStatus::bounced ? "bounced: " + r.bounce_status + " " + r.bounce_diagnostic
+          : r.smtp_code                        ? std::to_string(r.smtp_code) + " " + r.smtp_response
+                                               : r.smtp_response};
 }
 
 }  // namespace
@@ -84,12 +85,13 @@ int cmd_status(const Args& args) {
   }
   std::printf("files waiting in %s/new: %zu\n\n", config->queue_dir.c_str(), waiting);
   // New columns go at the end: scripts read the first five by position.
-  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s\n", "campaign", "queued", "sending", "deferred", "sent", "failed",
-              "held", "cancelled");
+  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s %8s\n", "campaign", "queued", "sending", "deferred", "sent", "failed",
+              "held", "cancelled", "bounced");
   for (auto& [campaign, by] : counts)
-    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %9lld\n", campaign.c_str(), by[MessageStatus::queued],
+    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %9lld %8lld\n", campaign.c_str(), by[MessageStatus::queued],
                 by[MessageStatus::sending], by[MessageStatus::deferred], by[MessageStatus::sent],
-                by[MessageStatus::failed], by[MessageStatus::held], by[MessageStatus::cancelled]);
+                by[MessageStatus::failed], by[MessageStatus::held], by[MessageStatus::cancelled],
+                by[MessageStatus::bounced]);
   TimePoint now = now_ms();
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));
@@ -126,7 +128,8 @@ int cmd_log(Args args) {
   LogFilter filter;
   if (opts.count("status")) {
     filter.status = parse_message_status(opts["status"]);
-    if (!filter.status) throw UsageError{"--status must be queued, sending, sent, deferred, failed, held or cancelled"};
+    if (!filter.status)
+      throw UsageError{"--status must be queued, sending, sent, deferred, failed, held, cancelled or bounced"};
   }
   if (opts.count("campaign")) filter.campaign = opts["campaign"];
   if (opts.count("target")) filter.target = opts["target"];
@@ -143,8 +146,21 @@ int cmd_log(Args args) {
   if (!config) return 2;
   Store store(config->database, Store::Access::read_only);
 
-  const char* header[] = {"id",        "created_at", "campaign", "submission", "letter",        "target",
-                          "recipient", "status",     "attempts", "smtp_code",  "smtp_response", "hold_reason"};
+  const char* header[] = {"id",
+                          "created_at",
+                          "campaign",
+                          "submission",
+                          "letter",
+                          "target",
+                          "recipient",
+                          "status",
+                          "attempts",
+                          "smtp_code",
+                          "smtp_response",
+                          "hold_reason",
+                          "bounce_status",
+                          "bounce_diagnostic",
+                          "acknowledged_at"};
   auto fields = [](const LogRow& r) {
     return std::vector<std::string>{std::to_string(r.id),
                                     r.created_at,
@@ -157,7 +173,10 @@ int cmd_log(Args args) {
                                     std::to_string(r.attempts),
                                     r.smtp_code ? std::to_string(r.smtp_code) : "",
                                     r.smtp_response,
-                                    r.hold_reason};
+                                    r.hold_reason,
+                                    r.bounce_status,
+                                    r.bounce_diagnostic,
+                                    r.acknowledged_at};
   };
   // Each row is printed as it is read: the log of a long campaign is never held whole.
   if (format == "csv") {
@@ -178,7 +197,7 @@ int cmd_log(Args args) {
       for (std::size_t i = 0; i < f.size(); ++i) {
         bool number = (i == 0 || i == 8 || (i == 9 && !f[i].empty()));
         std::cout << (i ? ", " : "") << json_string(header[i]) << ": "
-                  << (number ? f[i] : ((i == 9 || (i == 11 && f[i].empty())) ? "null" : json_string(f[i])));
+                  << (number ? f[i] : ((i == 9 || (i >= 11 && f[i].empty())) ? "null" : json_string(f[i])));
       }
       std::cout << "}";
     });
@@ -207,8 +226,8 @@ int cmd_report(Args args) {
     for (const auto& [name, c] : config->campaigns) campaigns.push_back(name);
   }
   Store store(config->database, Store::Access::read_only);
-  const char* header[] = {"campaign", "scope", "key",    "name", "waiting",
-                          "deferred", "sent",  "failed", "held", "cancelled"};
+  const char* header[] = {"campaign", "scope",  "key",  "name",      "waiting", "deferred",
+                          "sent",     "failed", "held", "cancelled", "bounced", "acknowledged"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& campaign : campaigns) {
     // Every target shows, even one no letter has gone to yet: that is the answer wanted.
@@ -217,11 +236,12 @@ int cmd_report(Args args) {
     for (const auto& r : report)
       rows.push_back({campaign, r.scope, r.key, r.name, std::to_string(r.waiting), std::to_string(r.deferred),
                       std::to_string(r.sent), std::to_string(r.failed), std::to_string(r.held),
-                      std::to_string(r.cancelled)});
+                      std::to_string(r.cancelled), std::to_string(r.bounced), std::to_string(r.acknowledged)});
     for (const auto& id : targets.ids()) {
       bool seen = std::any_of(report.begin(), report.end(),
                               [&](const ReportRow& r) { return r.scope == "target" && r.key == id; });
-      if (!seen) rows.push_back({campaign, "target", id, targets.by_id(id)->name(), "0", "0", "0", "0", "0", "0"});
+      if (!seen)
+        rows.push_back({campaign, "target", id, targets.by_id(id)->name(), "0", "0", "0", "0", "0", "0", "0", "0"});
     }
   }
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {

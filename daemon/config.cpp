@@ -405,6 +405,16 @@ Config parse_config_partial(const std::string& text, const std::string& path, Pr
         config.campaigns.emplace(campaign.name, std::move(campaign));
       }
   }
+  if (YAML::Node bounces = r.child("bounces", false)) {
+    MapReader b(bounces, "bounces", problems);
+    if (auto dir = b.string("maildir", false)) config.bounces.maildir = resolve(base, *dir);
+    if (b.string("url", false))
+      b.problem("bounces.url", "this letterd reads bounces from a Maildir only: set bounces.maildir");
+    if (config.bounces.maildir.empty() && b.ok()) b.problem("bounces", "needs maildir: the bounce mailbox's folder");
+    if (auto d = b.duration("poll")) config.bounces.poll = *d;
+    if (auto n = b.positive("hold_target_after", 1000)) config.bounces.hold_target_after = static_cast<int>(*n);
+    b.finish();
+  }
   if (YAML::Node retention = r.child("retention", false)) {
     MapReader rr(retention, "retention", problems);
     if (auto d = rr.duration("bodies")) config.retention_bodies = *d;

@@ -103,6 +103,13 @@ struct NamedFile {
   Kind kind;
 };
 
+// Where bounces to the campaigns' return paths are read (SPEC "Delivery truth").
+struct BounceConfig {
+  std::string maildir;  // absolute; empty: no bounce mailbox
+  Duration poll = std::chrono::minutes(5);
+  int hold_target_after = 2;  // hard bounces from one target's address before its waiting letters are held
+};
+
 struct Config {
   std::string path;  // the file it came from
   std::string queue_dir;
@@ -115,6 +122,7 @@ struct Config {
   RetryPolicy retry;
   std::map<std::string, CampaignConfig> campaigns;
   Duration retention_bodies = std::chrono::hours(24 * 30);
+  BounceConfig bounces;
 
   const CampaignConfig* campaign(std::string_view name) const;
   // Every file the config names, relays' then campaigns', in the config's order.

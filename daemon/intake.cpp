@@ -5,6 +5,8 @@
 #include <random>
 #include <set>
 
+#include "bounce_intake.h"
+
 namespace letterd {
 
 std::string new_message_id(const std::string& from_address) {
@@ -244,6 +246,10 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
       duplicates.push_back("duplicate: this supporter already wrote to " + p.target_id + " (letter " + p.letter + ")");
       continue;
     }
+    // An address that keeps bouncing gets no more letters until it is corrected.
+    if (p.hold_reason.empty() && !p.reflect &&
+        address_bounces(store_, config_, campaign.name, p.target_id, p.to.address))
+      p.hold_reason = bouncing_reason(p.target_id);
     messages.push_back({std::move(p), new_message_id(campaign.from_address), campaign.relay});
   }
   if (messages.empty()) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "bounce_intake.h"
+
 namespace letterd {
 
 namespace {
@@ -172,6 +174,9 @@ void resolve_group(Store& store, const Config& config, const PostcodeFinder& pos
           replanned = {.hold_reason = std::string("cannot be resolved again: ") + e.what()};
         }
       }
+      if (replanned.message && replanned.message->hold_reason.empty() && !replanned.message->reflect &&
+          address_bounces(store, config, group.campaign, replanned.message->target_id, replanned.message->to.address))
+        replanned.message->hold_reason = bouncing_reason(replanned.message->target_id);
       bool already_wrote = false;
       if (replanned.message && replanned.message->target_id != waiting.message.target_id && !campaign.allow_repeat &&
           !waiting.message.reflect)

@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 
+#include "bounce_intake.h"
 #include "config.h"
 #include "engine.h"
 #include "housekeeping.h"
@@ -72,6 +73,7 @@ class Daemon {
   PostcodeFinder postcodes();
   void housekeep(TimePoint now);
   void end_holds(TimePoint now);
+  void poll_bounces(TimePoint now);
   bool retarget();
   TimePoint dispatch(TimePoint now);
   bool changed_elsewhere();
@@ -91,7 +93,8 @@ class Daemon {
   Notifier notifier_;
   Housekeeping housekeeping_;
   TurnClock turns_;
-  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_;
+  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_, bounce_trouble_;
+  TimePoint next_bounce_poll_{};  // when the bounce mailbox is read next
 
   bool stop_ = false;
   int exit_code_ = 0;
@@ -181,6 +184,7 @@ TimePoint Daemon::step(TimePoint now) {
   }
   housekeep(now);
   end_holds(now);
+  poll_bounces(now);
   if (resolve_targets_ && now >= resolve_after_) {
     resolve_targets_ = false;
     if (!retarget()) resolve_after_ = now + kResolveAgainAfter;
@@ -192,6 +196,7 @@ TimePoint Daemon::step(TimePoint now) {
   turns_.end();
   // More files or more housekeeping slices: at once.
   if (scan_ || housekeeping_pending_) return now;
+  if (!engine_.config().bounces.maildir.empty()) wake = std::min(wake, next_bounce_poll_);
   return resolve_targets_ ? std::min(wake, std::max(now, resolve_after_)) : wake;
 }
 
@@ -281,6 +286,28 @@ void Daemon::end_holds(TimePoint now) {
     if (housekeeping_trouble_.due(e.what(), now, repeats))
       log_.warn("holds: {}; trying again in 5s{}", e.what(), repeated(repeats));
     hold_ends_ = now + std::chrono::seconds(5);
+  }
+}
+
+// The bounce mailbox, every bounces.poll: a batch a turn, so a full
+// mailbox never holds up sending; the next batch comes the next turn.
+void Daemon::poll_bounces(TimePoint now) {
+  const Config& config = engine_.config();
+  if (config.bounces.maildir.empty() || now < next_bounce_poll_) return;
+  constexpr std::size_t kBatch = 64;
+  try {
+    BounceIntake intake(*store_, config, store_->return_path_key(), log_);
+    BounceCounts counts = intake.read_maildir(now, kBatch);
+    if (counts.read) log_.info("bounce mailbox: {}", counts.summary());
+    bool more = static_cast<std::size_t>(counts.read + counts.unreadable) >= kBatch && counts.read > 0;
+    next_bounce_poll_ = more ? now : now + config.bounces.poll;
+    bounce_trouble_.clear();
+  } catch (const std::exception& e) {
+    long long repeats = 0;
+    if (bounce_trouble_.due(e.what(), now, repeats))
+      log_.warn("bounce mailbox {}: {}; reading it again in {}{}", config.bounces.maildir, e.what(),
+                format_duration(config.bounces.poll), repeated(repeats));
+    next_bounce_poll_ = now + config.bounces.poll;
   }
 }
 

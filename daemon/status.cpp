@@ -4,9 +4,9 @@ namespace letterd {
 
 namespace {
 
-constexpr MessageStatus kStatuses[] = {MessageStatus::queued,   MessageStatus::sending, MessageStatus::deferred,
-                                       MessageStatus::sent,     MessageStatus::failed,  MessageStatus::held,
-                                       MessageStatus::cancelled};
+constexpr MessageStatus kStatuses[] = {MessageStatus::queued,    MessageStatus::sending, MessageStatus::deferred,
+                                       MessageStatus::sent,      MessageStatus::failed,  MessageStatus::held,
+                                       MessageStatus::cancelled, MessageStatus::bounced};
 constexpr Outcome kOutcomes[] = {Outcome::sent, Outcome::deferred, Outcome::failed, Outcome::relay_fault,
                                  Outcome::refused};
 
@@ -28,6 +28,8 @@ const char* to_string(MessageStatus status) {
       return "held";
     case MessageStatus::cancelled:
       return "cancelled";
+    case MessageStatus::bounced:
+      return "bounced";
   }
   return "unknown";
 }

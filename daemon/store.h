@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bounce.h"
 #include "return_path.h"
 #include "status.h"
 #include "submission.h"
@@ -63,6 +64,7 @@ struct LogRow {
   std::string next_attempt_at, sent_at, relay, message_id, smtp_response;
   int smtp_code = 0;
   std::string hold_reason;  // why a held letter waits
+  std::string bounce_status, bounce_diagnostic, acknowledged_at;
 };
 
 struct LogFilter {
@@ -81,7 +83,8 @@ struct StatusCount {
 // acceptance while it waits). Tests in reflect mode are not counted.
 struct ReportRow {
   std::string scope, key, name;
-  long long waiting = 0, deferred = 0, sent = 0, failed = 0, held = 0, cancelled = 0;
+  long long waiting = 0, deferred = 0, sent = 0, failed = 0, held = 0, cancelled = 0, bounced = 0;
+  long long acknowledged = 0;  // sent, and answered by the recipient's system
 };
 
 // Which letters a hold or a cancel takes: each field set narrows it.
@@ -242,7 +245,8 @@ class Store {
   // --- the organiser's commands ---
 
   enum class RetryResult { queued, no_such_message, not_failed, body_erased };
-  // Puts a failed message back in the queue, due now; retry.lifetime starts again.
+  // Puts a failed or bounced message back in the queue, due now;
+  // retry.lifetime starts again.
   RetryResult retry(long long id, TimePoint now);
   std::vector<long long> failed_messages();
 
@@ -380,6 +384,40 @@ class Store {
   // instead by a standing organiser's hold that matches it. Returns the
   // ids such a hold took.
   std::vector<long long> readdress(const std::vector<Readdress>& letters, TimePoint now);
+
+  // --- delivery truth (store_bounces.cpp) ---
+
+  // A letter a returned mail is about: by its id (a return path's token)
+  // or its Message-ID (without brackets).
+  struct ReturnedLetter {
+    long long id = 0;
+    std::string campaign, target_id, recipient;
+    MessageStatus status = MessageStatus::sent;
+  };
+  std::optional<ReturnedLetter> returned_letter(long long id);
+  std::optional<ReturnedLetter> returned_letter(const std::string& message_id);
+
+  // One mail read from the bounce mailbox. `marks` says what it does to
+  // its letter: a hard bounce of the letter's own recipient makes a sent
+  // letter `bounced`; an automatic reply acknowledges it.
+  struct BounceRecord {
+    std::optional<long long> letter;
+    TimePoint received_at;
+    BounceReport::Kind kind = BounceReport::Kind::unparsed;
+    std::string status, diagnostic;
+    std::string source;  // where it was read, once: "maildir:NAME"
+    bool marks = false;
+  };
+  // In one transaction; false when that source was already recorded (a
+  // mail read again after a crash counts once).
+  bool record_bounce(const BounceRecord& bounce);
+
+  // How many of a campaign's letters to one target at one address bounced.
+  long long bounces_of(const std::string& campaign, const std::string& target_id, const std::string& address);
+  // Holds (letterd's own hold, with `reason`) the waiting letters of one
+  // target at one address; returns how many.
+  int hold_bouncing(const std::string& campaign, const std::string& target_id, const std::string& address,
+                    const std::string& reason);
 
   // Whether another connection (an organiser's command, a session) has
   // committed since the last call: PRAGMA data_version, a read of memory.

@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -175,6 +175,34 @@ CREATE TABLE secrets (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 6: delivery truth. A letter the recipient's system returned is
+// `bounced`, with the returned status and diagnostic; one its recipient's
+// system answered automatically is acknowledged. `bounces` keeps every
+// mail read from the bounce mailbox, matched or not; `source` names where
+// it was read (a Maildir file, an IMAP UID), so a mail read twice counts once.
+inline constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE messages ADD COLUMN bounce_status TEXT;
+ALTER TABLE messages ADD COLUMN bounce_diagnostic TEXT;
+ALTER TABLE messages ADD COLUMN bounced_at TEXT;
+ALTER TABLE messages ADD COLUMN acknowledged_at TEXT;
+CREATE TABLE bounces (
+  id          INTEGER PRIMARY KEY,
+  message_id  INTEGER REFERENCES messages (id),
+  received_at TEXT NOT NULL,
+  kind        TEXT NOT NULL CHECK (kind IN ('hard', 'delay', 'auto_reply', 'unparsed')),
+  status_code TEXT,
+  diagnostic  TEXT,
+  source      TEXT NOT NULL UNIQUE
+);
+CREATE INDEX bounces_message ON bounces (message_id);
+CREATE INDEX messages_bounced ON messages (campaign, target_id) WHERE status = 'bounced';
+CREATE TABLE bounce_mailboxes (
+  mailbox     TEXT PRIMARY KEY,
+  uidvalidity INTEGER NOT NULL,
+  last_uid    INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
 // it. SQLite cannot alter a constraint; rebuilding the table would copy a
 // log of millions of letters, so the stored definition is edited in place,
@@ -183,6 +211,8 @@ CREATE TABLE secrets (
 inline constexpr const char* kStatusCheckV1 = "CHECK (status IN ('queued','sending','sent','deferred','failed'))";
 inline constexpr const char* kStatusCheckV3 =
     "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled'))";
+inline constexpr const char* kStatusCheckV6 =
+    "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled','bounced'))";
 
 inline std::string text_or_empty(const SQLite::Column& c) {
   return c.isNull() ? std::string() : c.getString();
@@ -440,7 +470,7 @@ struct Store::Impl {
     if (version < 3) {
       SQLite::Transaction t(db);
       db.exec(kSchemaV3);
-      widen_status_check();
+      replace_status_check(kStatusCheckV1, kStatusCheckV3);
       db.exec("PRAGMA user_version = 3");
       t.commit();
     }
@@ -456,22 +486,29 @@ struct Store::Impl {
       db.exec("PRAGMA user_version = 5");
       t.commit();
     }
+    if (version < 6) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV6);
+      replace_status_check(kStatusCheckV3, kStatusCheckV6);
+      db.exec("PRAGMA user_version = 6");
+      t.commit();
+    }
   }
 
-  void widen_status_check() {
+  void replace_status_check(const char* from, const char* to) {
     int schema = db.execAndGet("PRAGMA schema_version").getInt();
     db.exec("PRAGMA writable_schema = ON");
     SQLite::Statement edit(
         db, "UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'messages'");
-    edit.bind(1, kStatusCheckV1);
-    edit.bind(2, kStatusCheckV3);
+    edit.bind(1, from);
+    edit.bind(2, to);
     edit.exec();
     // A new schema_version makes every connection read the edited definition.
     db.exec("PRAGMA schema_version = " + std::to_string(schema + 1));
     db.exec("PRAGMA writable_schema = OFF");
     SQLite::Statement check(db,
                             "SELECT instr(sql, ?) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'messages'");
-    check.bind(1, kStatusCheckV3);
+    check.bind(1, to);
     if (!check.executeStep() || check.getColumn(0).getInt() == 0)
       throw std::runtime_error("cannot migrate: messages.status has a CHECK letterd did not write");
   }

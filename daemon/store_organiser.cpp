@@ -18,11 +18,14 @@ Store::RetryResult Store::retry(long long id, TimePoint now) {
   SQLite::Statement q(db, "SELECT status, body IS NULL FROM messages WHERE id = ?");
   q.bind(1, static_cast<int64_t>(id));
   if (!q.executeStep()) return RetryResult::no_such_message;
-  if (q.getColumn(0).getString() != "failed") return RetryResult::not_failed;
+  std::string status = q.getColumn(0).getString();
+  if (status != "failed" && status != "bounced") return RetryResult::not_failed;
   if (q.getColumn(1).getInt()) return RetryResult::body_erased;
+  // A bounce's history stays in `bounces`; the letter is waiting again.
   SQLite::Statement u(db, R"sql(
-    UPDATE messages SET status = 'queued', next_attempt_at = ?1, retried_at = ?1, ended_at = NULL
-    WHERE id = ?2 AND status = 'failed')sql");
+    UPDATE messages SET status = 'queued', next_attempt_at = ?1, retried_at = ?1, ended_at = NULL,
+                        bounce_status = NULL, bounce_diagnostic = NULL, bounced_at = NULL
+    WHERE id = ?2 AND status IN ('failed', 'bounced'))sql");
   u.bind(1, format_utc(now));
   u.bind(2, static_cast<int64_t>(id));
   return u.exec() == 1 ? RetryResult::queued : RetryResult::not_failed;
@@ -269,12 +272,14 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
   SQLite::Statement by_target(impl_->db, R"sql(
     SELECT 'target', target_id, max(recipient_name),
            sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
-           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled')
+           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled'),
+           sum(status = 'bounced'), sum(acknowledged_at IS NOT NULL)
     FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY target_id ORDER BY target_id)sql");
   SQLite::Statement by_day(impl_->db, R"sql(
     SELECT 'day', substr(coalesce(ended_at, created_at), 1, 10), '',
            sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
-           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled')
+           sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled'),
+           sum(status = 'bounced'), sum(acknowledged_at IS NOT NULL)
     FROM messages WHERE campaign = ? AND reflect = 0 GROUP BY 2 ORDER BY 2)sql");
   for (SQLite::Statement* q : {&by_target, &by_day}) {
     q->bind(1, campaign);
@@ -289,6 +294,8 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
       r.failed = q->getColumn(6).getInt64();
       r.held = q->getColumn(7).getInt64();
       r.cancelled = q->getColumn(8).getInt64();
+      r.bounced = q->getColumn(9).getInt64();
+      r.acknowledged = q->getColumn(10).getInt64();
       out.push_back(std::move(r));
     }
   }
@@ -298,7 +305,8 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
 void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& row) {
   std::string sql = R"sql(
     SELECT id, created_at, campaign, submission_id, letter, target_id, recipient, status, attempts,
-           next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response, hold_reason
+           next_attempt_at, sent_at, relay, message_id, smtp_code, smtp_response, hold_reason, bounce_status,
+           bounce_diagnostic, acknowledged_at
     FROM messages WHERE id > :after)sql";
   if (f.status) sql += " AND status = :status";
   if (f.campaign) sql += " AND campaign = :campaign";
@@ -339,6 +347,9 @@ void Store::log(const LogFilter& f, const std::function<void(const LogRow&)>& ro
       ++c;
       r.smtp_response = text_or_empty(q.getColumn(c++));
       r.hold_reason = text_or_empty(q.getColumn(c++));
+      r.bounce_status = text_or_empty(q.getColumn(c++));
+      r.bounce_diagnostic = text_or_empty(q.getColumn(c++));
+      r.acknowledged_at = text_or_empty(q.getColumn(c++));
       page.push_back(std::move(r));
     }
     q.reset();

@@ -48,7 +48,8 @@ INSTANTIATE_TEST_SUITE_P(
     Bounces, Corpus,
     ::testing::Values(
         Expected{"postfix-user-unknown.eml", K::hard, "5.1.1", "01a2.deadbeef.letterd@example.org",
-                 "bounces+12-0123456789abcdef@campaign.example.org", "550 5.1.1 <[address]>: Recipient address rejected"},
+                 "bounces+12-0123456789abcdef@campaign.example.org",
+                 "550 5.1.1 <[address]>: Recipient address rejected"},
         Expected{"postfix-delayed.eml", K::delay, "4.4.1", "01a3.cafe.letterd@example.org",
                  "bounces+13-0123456789abcdef@campaign.example.org", "Connection timed out"},
         Expected{"exchange-online-ndr.eml", K::hard, "5.1.10", "01a4.beef.letterd@example.org",
@@ -79,7 +80,8 @@ TEST(Bounce, EveryRecipientBlockIsKeptSoACopyThatFailedIsToldFromTheLetter) {
   EXPECT_EQ(r.recipients[0].status, "5.2.2");
   EXPECT_EQ(r.recipients[1].address, "alex.example.mp@example.org");
   EXPECT_EQ(r.recipients[1].action, "delivered");
-  EXPECT_EQ(r.kind, BounceReport::Kind::hard) << "the report says a recipient failed; which one is the caller's to judge";
+  EXPECT_EQ(r.kind, BounceReport::Kind::hard)
+      << "the report says a recipient failed; which one is the caller's to judge";
 }
 
 TEST(Bounce, WhatCannotBeReadIsUnparsedNeverAnError) {

@@ -110,6 +110,10 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   ASSERT_FALSE(groups.empty());
   for (const auto& group : groups) store.waiting_letters(group, 0, 10);
   store.target_row("0123456789abcdef");
+  // Bounces: the letter a returned mail names, and how often an address bounced.
+  store.returned_letter(1);
+  store.returned_letter(std::string("m1@example.org"));
+  store.bounces_of("legal-advocacy", "mp-1", "mp-1@example.org");
 
   auto plans = store.query_plans();
   EXPECT_GE(plans.size(), 18u);

@@ -1,0 +1,169 @@
+#include "bounce_intake.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace letterd {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A bounce is a notice, not a letter: anything larger is read this far.
+constexpr std::size_t kMaxBounceBytes = 1024 * 1024;
+
+bool equal_folded(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Whether `address` is `return_path` with some token: local+...@domain.
+bool has_return_path_shape(std::string_view address, std::string_view return_path) {
+  auto at = return_path.rfind('@'), their_at = address.rfind('@');
+  if (at == std::string_view::npos || their_at == std::string_view::npos) return false;
+  std::string_view local = return_path.substr(0, at);
+  return equal_folded(address.substr(their_at), return_path.substr(at)) && their_at > local.size() &&
+         equal_folded(address.substr(0, local.size()), local) && address[local.size()] == '+';
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::string text(kMaxBounceBytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+}  // namespace
+
+TokenMatch letter_by_token(const BounceReport& report, const std::vector<std::string>& return_paths,
+                           const ReturnPathKey& key) {
+  TokenMatch match;
+  for (const auto& address : report.addressed_to)
+    for (const auto& return_path : return_paths) {
+      if (auto id = verp_message(address, return_path, key)) {
+        match.letter = id;
+        return match;
+      }
+      if (has_return_path_shape(address, return_path)) match.forged = true;
+    }
+  return match;
+}
+
+bool returns_the_letter(const BounceReport& report, std::string_view recipient) {
+  if (report.recipients.empty()) return true;  // an older bounce names no recipient: it is the letter's
+  return std::any_of(report.recipients.begin(), report.recipients.end(), [&](const BounceRecipient& r) {
+    return r.action == "failed" && equal_folded(r.address, recipient);
+  });
+}
+
+std::string bouncing_reason(const std::string& target_id) {
+  return "the address of target " + target_id + " bounces";
+}
+
+bool address_bounces(Store& store, const Config& config, const std::string& campaign, const std::string& target_id,
+                     const std::string& address) {
+  return store.bounces_of(campaign, target_id, address) >= config.bounces.hold_target_after;
+}
+
+std::string BounceCounts::summary() const {
+  std::ostringstream out;
+  out << read << " mail(s) read: " << hard << " hard bounce(s) (" << bounced << " letter(s) marked bounced), "
+      << delays << " delay(s), " << auto_replies << " automatic reply(ies), " << unparsed << " unparsed; "
+      << unmatched << " named no letter (" << forged << " with a forged return path)";
+  if (unreadable) out << "; " << unreadable << " could not be read and wait in new/";
+  return out.str();
+}
+
+BounceIntake::BounceIntake(Store& store, const Config& config, const ReturnPathKey& key, spdlog::logger& log)
+    : store_(store), config_(config), key_(key), log_(log) {
+  for (const auto& [name, campaign] : config.campaigns)
+    if (!campaign.return_path.empty()) return_paths_.push_back(campaign.return_path);
+}
+
+void BounceIntake::take(const std::string& source, std::string_view raw, TimePoint now, BounceCounts& counts) {
+  BounceReport report = read_bounce(raw);
+  TokenMatch token = letter_by_token(report, return_paths_, key_);
+  std::optional<Store::ReturnedLetter> letter;
+  if (token.letter)
+    letter = store_.returned_letter(*token.letter);
+  else if (!token.forged && !report.about_message_id.empty())
+    letter = store_.returned_letter(report.about_message_id);
+
+  Store::BounceRecord record{.letter = letter ? std::optional(letter->id) : std::nullopt,
+                             .received_at = now,
+                             .kind = report.kind,
+                             .status = report.status,
+                             .diagnostic = report.diagnostic,
+                             .source = source};
+  if (letter && report.kind == BounceReport::Kind::hard)
+    record.marks = letter->status == MessageStatus::sent && returns_the_letter(report, letter->recipient);
+  if (letter && report.kind == BounceReport::Kind::auto_reply) record.marks = true;
+  if (!store_.record_bounce(record)) return;  // read before
+
+  ++counts.read;
+  switch (report.kind) {
+    case BounceReport::Kind::hard:
+      ++counts.hard;
+      break;
+    case BounceReport::Kind::delay:
+      ++counts.delays;
+      break;
+    case BounceReport::Kind::auto_reply:
+      ++counts.auto_replies;
+      break;
+    case BounceReport::Kind::unparsed:
+      ++counts.unparsed;
+      break;
+  }
+  if (!letter) {
+    ++counts.unmatched;
+    if (token.forged) ++counts.forged;
+    log_.info("{}: {} naming no letter{}", source, to_string(report.kind),
+              token.forged ? " (its return path's check fails: forged or damaged)" : "");
+    return;
+  }
+  if (record.marks && report.kind == BounceReport::Kind::hard) {
+    ++counts.bounced;
+    if (address_bounces(store_, config_, letter->campaign, letter->target_id, letter->recipient))
+      if (int held = store_.hold_bouncing(letter->campaign, letter->target_id, letter->recipient,
+                                          bouncing_reason(letter->target_id)))
+        log_.warn("campaign {}, target {}: its address bounced {} time(s) or more: {} waiting letter(s) held until "
+                  "the targets file gives it another address",
+                  letter->campaign, letter->target_id, config_.bounces.hold_target_after, held);
+  }
+  log_.info("{}: {}{}{} for message {} ({} to {}){}", source, to_string(report.kind), report.status.empty() ? "" : " ",
+            report.status, letter->id, letter->campaign, letter->target_id,
+            record.marks && report.kind == BounceReport::Kind::hard ? ": bounced"
+            : report.kind == BounceReport::Kind::hard               ? ": not the letter's own recipient, or not sent"
+                                                                    : "");
+}
+
+BounceCounts BounceIntake::read_maildir(TimePoint now, std::size_t limit) {
+  BounceCounts counts;
+  const fs::path dir = config_.bounces.maildir;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir / "new")) {
+    std::string name = entry.path().filename().string();
+    if (!name.empty() && name[0] != '.' && entry.is_regular_file()) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  if (names.size() > limit) names.resize(limit);
+  for (const auto& name : names) {
+    try {
+      take("maildir:" + name, read_file(dir / "new" / name), now, counts);
+      // Maildir's "seen": moved to cur/ with the flag S, so no reader takes it as new again.
+      fs::rename(dir / "new" / name, dir / "cur" / (name + ":2,S"));
+    } catch (const std::exception& e) {
+      ++counts.unreadable;
+      log_.warn("bounce mailbox: {}: {}; it waits in new/ for the next poll", name, e.what());
+    }
+  }
+  return counts;
+}
+
+}  // namespace letterd

@@ -1,0 +1,102 @@
+// The store's side of delivery truth: the letters returned mail names, and
+// each mail read from the bounce mailbox recorded once.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "store.h"
+#include "store_detail.h"
+
+namespace letterd {
+
+using namespace store_detail;
+
+namespace {
+
+std::optional<Store::ReturnedLetter> read_letter(SQLite::Statement& q) {
+  if (!q.executeStep()) return std::nullopt;
+  return Store::ReturnedLetter{.id = q.getColumn(0).getInt64(),
+                               .campaign = q.getColumn(1).getString(),
+                               .target_id = q.getColumn(2).getString(),
+                               .recipient = q.getColumn(3).getString(),
+                               .status = stored_status(q.getColumn(4).getString())};
+}
+
+}  // namespace
+
+std::optional<Store::ReturnedLetter> Store::returned_letter(long long id) {
+  auto q = impl_->prepare("SELECT id, campaign, target_id, recipient, status FROM messages WHERE id = ?");
+  q->bind(1, static_cast<int64_t>(id));
+  return read_letter(*q);
+}
+
+std::optional<Store::ReturnedLetter> Store::returned_letter(const std::string& message_id) {
+  auto q = impl_->prepare("SELECT id, campaign, target_id, recipient, status FROM messages WHERE message_id = ?");
+  q->bind(1, message_id);
+  return read_letter(*q);
+}
+
+bool Store::record_bounce(const BounceRecord& b) {
+  auto& db = impl_->db;
+  SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
+  std::string at = format_utc(b.received_at);
+  SQLite::Statement add(db, R"sql(
+    INSERT OR IGNORE INTO bounces (message_id, received_at, kind, status_code, diagnostic, source)
+    VALUES (?, ?, ?, ?, ?, ?))sql");
+  if (b.letter)
+    add.bind(1, static_cast<int64_t>(*b.letter));
+  else
+    add.bind(1);
+  add.bind(2, at);
+  add.bind(3, to_string(b.kind));
+  if (b.status.empty())
+    add.bind(4);
+  else
+    add.bind(4, b.status);
+  if (b.diagnostic.empty())
+    add.bind(5);
+  else
+    add.bind(5, b.diagnostic);
+  add.bind(6, b.source);
+  if (add.exec() == 0) return false;
+  if (b.letter && b.marks && b.kind == BounceReport::Kind::hard) {
+    SQLite::Statement mark(db, R"sql(
+      UPDATE messages SET status = 'bounced', bounce_status = ?, bounce_diagnostic = ?, bounced_at = ?
+      WHERE id = ? AND status = 'sent')sql");
+    mark.bind(1, b.status);
+    mark.bind(2, b.diagnostic);
+    mark.bind(3, at);
+    mark.bind(4, static_cast<int64_t>(*b.letter));
+    mark.exec();
+  } else if (b.letter && b.marks && b.kind == BounceReport::Kind::auto_reply) {
+    SQLite::Statement ack(db, "UPDATE messages SET acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL");
+    ack.bind(1, at);
+    ack.bind(2, static_cast<int64_t>(*b.letter));
+    ack.exec();
+  }
+  t.commit();
+  return true;
+}
+
+long long Store::bounces_of(const std::string& campaign, const std::string& target_id, const std::string& address) {
+  auto q = impl_->prepare(R"sql(
+    SELECT count(*) FROM messages INDEXED BY messages_bounced
+    WHERE campaign = ? AND target_id = ? AND status = 'bounced' AND recipient = ? COLLATE NOCASE)sql");
+  q->bind(1, campaign);
+  q->bind(2, target_id);
+  q->bind(3, address);
+  q->executeStep();
+  return q->getColumn(0).getInt64();
+}
+
+int Store::hold_bouncing(const std::string& campaign, const std::string& target_id, const std::string& address,
+                         const std::string& reason) {
+  SQLite::Statement hold(impl_->db, R"sql(
+    UPDATE messages INDEXED BY messages_target SET status = 'held', hold_id = NULL, hold_reason = ?
+    WHERE campaign = ? AND target_id = ? AND status IN ('queued', 'deferred') AND recipient = ? COLLATE NOCASE)sql");
+  hold.bind(1, reason);
+  hold.bind(2, campaign);
+  hold.bind(3, target_id);
+  hold.bind(4, address);
+  return hold.exec();
+}
+
+}  // namespace letterd

@@ -1,0 +1,166 @@
+"""Delivery truth from a Maildir, against the real SMTP server: a report
+that comes back to a letter's own return path marks exactly that letter
+bounced, once however often the mailbox is read; a forged return path marks
+nothing; an automatic reply acknowledges its letter; the daemon reads the
+mailbox by itself every bounces.poll; log, status and report show it all."""
+import json
+import os
+import re
+import time
+import unittest
+
+from harness import SOURCE, RelayTestCase, submission
+
+CORPUS = os.path.join(SOURCE, "tests", "data", "bounces")
+
+
+def corpus(name):
+    with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
+        return f.read()
+
+
+class Bounces(RelayTestCase):
+    def setUp(self):
+        super().setUp()
+        self.maildir = os.path.join(self.letterd.dir, "bounces")
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        self.letterd.campaign["return_path"] = "bounces@campaign.example.org"
+        self.letterd.extra = {"bounces": {"maildir": self.maildir, "poll": "1s"}}
+        self.letterd.write_config()
+
+    def send_two(self):
+        self.letterd.drop("b.json", submission(id="b"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.server.wait_for(2)
+        rows = self.letterd.query("SELECT id, letter, recipient, message_id FROM messages ORDER BY id")
+        envelope = {m["rcpt_tos"][0]: m["mail_from"] for m in self.server.messages}
+        return {r["letter"]: dict(r, return_path=envelope[r["recipient"]]) for r in rows}
+
+    def deliver(self, name, text):
+        """Drops a mail into the Maildir as a local delivery agent does: tmp/, then new/."""
+        tmp = os.path.join(self.maildir, "tmp", name)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.rename(tmp, os.path.join(self.maildir, "new", name))
+
+    def report_for(self, letter, token_address=None):
+        """Postfix's own report of a user unknown, addressed to the letter's return path."""
+        text = corpus("postfix-user-unknown.eml")
+        text = text.replace("bounces+12-0123456789abcdef@campaign.example.org", token_address or letter["return_path"])
+        text = text.replace("former.mp@mp.example.org", letter["recipient"])
+        return text.replace("01a2.deadbeef.letterd@example.org", "no-such-id@example.org")
+
+    def test_a_report_marks_exactly_its_letter_once(self):
+        letters = self.send_two()
+        self.assertRegex(letters["mp"]["return_path"], r"^bounces\+\d+-[0-9a-f]{16}@campaign\.example\.org$")
+        self.deliver("1.relay", self.report_for(letters["mp"]))
+        result = self.letterd.cli("bounces", "--once")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("1 mail(s) read: 1 hard bounce(s) (1 letter(s) marked bounced)", result.stdout)
+        rows = {r["letter"]: r for r in self.letterd.query(
+            "SELECT letter, status, bounce_status, bounce_diagnostic, bounced_at FROM messages")}
+        self.assertEqual(rows["mp"]["status"], "bounced")
+        self.assertEqual(rows["mp"]["bounce_status"], "5.1.1")
+        self.assertIn("User unknown", rows["mp"]["bounce_diagnostic"])
+        self.assertNotIn("@", rows["mp"]["bounce_diagnostic"], "addresses are replaced")
+        self.assertIsNotNone(rows["mp"]["bounced_at"])
+        self.assertEqual(rows["justice-secretary"]["status"], "sent", "the other letter is untouched")
+        self.assertEqual(os.listdir(os.path.join(self.maildir, "new")), [])
+        self.assertEqual(os.listdir(os.path.join(self.maildir, "cur")), ["1.relay:2,S"])
+
+        # Read again, and the same mail delivered a second time: counted once.
+        self.deliver("1.relay", self.report_for(letters["mp"]))
+        again = self.letterd.cli("bounces", "--once", check=True)
+        self.assertIn("0 mail(s) read", again.stdout)
+        self.assertEqual(len(self.letterd.query("SELECT id FROM bounces")), 1)
+
+        logged = json.loads(self.letterd.cli("log", "--status", "bounced", "--format", "json", check=True).stdout)
+        self.assertEqual([(r["letter"], r["bounce_status"]) for r in logged], [("mp", "5.1.1")])
+        status = self.letterd.cli("status", check=True).stdout
+        line = next(l for l in status.splitlines() if l.startswith("legal-advocacy"))
+        self.assertEqual(int(line.split()[8]), 1, "status counts the bounced letter")
+        report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
+        self.assertEqual(sum(r["bounced"] for r in report if r["scope"] == "target"), 1)
+
+    def test_a_forged_return_path_marks_nothing(self):
+        letters = self.send_two()
+        real = letters["mp"]["return_path"]
+        forged = re.sub(r"-[0-9a-f]{16}@", "-0000000000000000@", real)
+        self.deliver("forged", self.report_for(letters["mp"], token_address=forged))
+        result = self.letterd.cli("bounces", "--once", check=True)
+        self.assertIn("1 named no letter (1 with a forged return path)", result.stdout)
+        self.assertEqual({r["status"] for r in self.letterd.query("SELECT status FROM messages")}, {"sent"})
+        self.assertEqual(self.letterd.query("SELECT message_id, kind FROM bounces"), [{"message_id": None, "kind": "hard"}])
+
+    def test_an_automatic_reply_acknowledges_its_letter(self):
+        letters = self.send_two()
+        minister = letters["justice-secretary"]
+        text = corpus("out-of-office.eml").replace("bounces+18-0123456789abcdef@campaign.example.org",
+                                                   minister["return_path"])
+        text = text.replace("01a8.face.letterd@example.org", minister["message_id"])
+        self.deliver("ooo", text)
+        self.assertIn("1 automatic reply(ies)", self.letterd.cli("bounces", "--once", check=True).stdout)
+        row = self.letterd.query("SELECT status, acknowledged_at FROM messages WHERE id = ?", minister["id"])[0]
+        self.assertEqual(row["status"], "sent")
+        self.assertIsNotNone(row["acknowledged_at"])
+        report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
+        self.assertEqual(sum(r["acknowledged"] for r in report if r["scope"] == "target"), 1)
+
+    def test_an_address_that_keeps_bouncing_holds_its_letters_until_it_is_corrected(self):
+        targets = os.path.join(self.letterd.dir, "targets.csv")
+        with open(os.path.join(SOURCE, "config", "targets", "uk-mps.csv"), encoding="utf-8") as f:
+            original = f.read()
+        with open(targets, "w", encoding="utf-8") as f:
+            f.write(original)
+        self.letterd.campaign["targets"] = targets
+        self.letterd.extra["bounces"]["hold_target_after"] = 2
+        self.letterd.write_config()
+        for n in (1, 2):
+            sub = submission(id=f"s{n}")
+            sub["supporter"] = dict(sub["supporter"], email=f"s{n}@example.org")
+            self.letterd.drop(f"s{n}.json", sub)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.server.wait_for(4)
+        envelope = {(m["rcpt_tos"][0], m["rcpt_tos"][-1]): m["mail_from"] for m in self.server.messages}
+        mp_letters = self.letterd.query(
+            "SELECT m.id, recipient, supporter_email FROM messages m WHERE letter = 'mp' ORDER BY m.id")
+        for i, letter in enumerate(mp_letters):
+            letter["return_path"] = envelope[(letter["recipient"], letter["supporter_email"])]
+            self.deliver(f"b{i}", self.report_for(letter))
+        self.assertIn("2 letter(s) marked bounced", self.letterd.cli("bounces", "--once", check=True).stdout)
+
+        # A third supporter writes to the same address: the letter waits.
+        sub = submission(id="s3")
+        sub["supporter"] = dict(sub["supporter"], email="s3@example.org")
+        self.letterd.drop("s3.json", sub)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        held = self.letterd.query("SELECT id, status, hold_reason FROM messages WHERE letter = 'mp' AND status = 'held'")
+        self.assertEqual([r["hold_reason"] for r in held],
+                         ["the address of target mp-cities-of-london-and-westminster bounces"])
+        sent_before = len(self.server.messages)
+
+        # The organiser corrects the address: the held letter goes there, and a retried one too.
+        with open(targets, "w", encoding="utf-8") as f:
+            f.write(original.replace("alex.example.mp@example.org", "alex.mp.office@example.org"))
+        self.letterd.cli("retry", str(mp_letters[0]["id"]), check=True)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        new = [m for m in self.server.wait_for(sent_before + 2)[sent_before:]]
+        self.assertEqual(sorted(m["rcpt_tos"][0] for m in new), ["alex.mp.office@example.org"] * 2)
+
+    def test_the_daemon_reads_the_mailbox_every_poll(self):
+        letters = self.send_two()
+        self.letterd.start()
+        self.deliver("later", self.report_for(letters["mp"]))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.letterd.query("SELECT status FROM messages WHERE id = ?", letters["mp"]["id"])[0]["status"] == "bounced":
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("the daemon did not read the bounce: " + self.letterd.daemon_log())
+        self.assertIn("bounce mailbox: 1 mail(s) read", self.letterd.daemon_log())
+
+
+if __name__ == "__main__":
+    unittest.main()
