@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "imap.h"
+
 namespace letterd {
 
 namespace {
@@ -70,11 +72,24 @@ bool address_bounces(Store& store, const Config& config, const std::string& camp
   return store.bounces_of(campaign, target_id, address) >= config.bounces.hold_target_after;
 }
 
+BounceCounts& BounceCounts::operator+=(const BounceCounts& more) {
+  read += more.read;
+  bounced += more.bounced;
+  hard += more.hard;
+  delays += more.delays;
+  auto_replies += more.auto_replies;
+  unparsed += more.unparsed;
+  unmatched += more.unmatched;
+  forged += more.forged;
+  unreadable += more.unreadable;
+  return *this;
+}
+
 std::string BounceCounts::summary() const {
   std::ostringstream out;
-  out << read << " mail(s) read: " << hard << " hard bounce(s) (" << bounced << " letter(s) marked bounced), "
-      << delays << " delay(s), " << auto_replies << " automatic reply(ies), " << unparsed << " unparsed; "
-      << unmatched << " named no letter (" << forged << " with a forged return path)";
+  out << read << " mail(s) read: " << hard << " hard bounce(s) (" << bounced << " letter(s) marked bounced), " << delays
+      << " delay(s), " << auto_replies << " automatic reply(ies), " << unparsed << " unparsed; " << unmatched
+      << " named no letter (" << forged << " with a forged return path)";
   if (unreadable) out << "; " << unreadable << " could not be read and wait in new/";
   return out.str();
 }
@@ -132,15 +147,33 @@ void BounceIntake::take(const std::string& source, std::string_view raw, TimePoi
     if (address_bounces(store_, config_, letter->campaign, letter->target_id, letter->recipient))
       if (int held = store_.hold_bouncing(letter->campaign, letter->target_id, letter->recipient,
                                           bouncing_reason(letter->target_id)))
-        log_.warn("campaign {}, target {}: its address bounced {} time(s) or more: {} waiting letter(s) held until "
-                  "the targets file gives it another address",
-                  letter->campaign, letter->target_id, config_.bounces.hold_target_after, held);
+        log_.warn(
+            "campaign {}, target {}: its address bounced {} time(s) or more: {} waiting letter(s) held until "
+            "the targets file gives it another address",
+            letter->campaign, letter->target_id, config_.bounces.hold_target_after, held);
   }
   log_.info("{}: {}{}{} for message {} ({} to {}){}", source, to_string(report.kind), report.status.empty() ? "" : " ",
             report.status, letter->id, letter->campaign, letter->target_id,
             record.marks && report.kind == BounceReport::Kind::hard ? ": bounced"
             : report.kind == BounceReport::Kind::hard               ? ": not the letter's own recipient, or not sent"
                                                                     : "");
+}
+
+BounceCounts BounceIntake::read_imap(TimePoint now, std::size_t limit) {
+  BounceCounts counts;
+  const std::string& mailbox = config_.bounces.url;
+  Store::MailboxState state = store_.mailbox_state(mailbox);
+  ImapBatch batch = fetch_new_mail(config_.bounces, state.uidvalidity, state.last_uid, limit);
+  if (state.uidvalidity && batch.uidvalidity != state.uidvalidity)
+    log_.warn("bounce mailbox {}: its UIDVALIDITY changed ({} to {}): its mail is read again from the first", mailbox,
+              state.uidvalidity, batch.uidvalidity);
+  for (const auto& mail : batch.mails) {
+    take("imap:" + std::to_string(batch.uidvalidity) + ":" + std::to_string(mail.uid), mail.text, now, counts);
+    store_.remember_mailbox(mailbox, {batch.uidvalidity, mail.uid});
+  }
+  if (batch.mails.empty() && state.uidvalidity != batch.uidvalidity)
+    store_.remember_mailbox(mailbox, {batch.uidvalidity, 0});
+  return counts;
 }
 
 BounceCounts BounceIntake::read_maildir(TimePoint now, std::size_t limit) {

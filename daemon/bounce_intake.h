@@ -47,6 +47,7 @@ struct BounceCounts {
   int read = 0, bounced = 0, hard = 0, delays = 0, auto_replies = 0, unparsed = 0, unmatched = 0, forged = 0;
   int unreadable = 0;  // files that could not be read or recorded: left in new/
   std::string summary() const;
+  BounceCounts& operator+=(const BounceCounts& more);
 };
 
 class BounceIntake {
@@ -61,6 +62,16 @@ class BounceIntake {
   // each recorded, then moved to cur/ with flag S. One that cannot be
   // recorded stays in new/ for the next poll.
   BounceCounts read_maildir(TimePoint now, std::size_t limit);
+
+  // Reads up to `limit` new mails of the config's IMAP mailbox, each
+  // recorded, then remembered as read (its UID). Throws when the server
+  // cannot be read; what was recorded stays recorded.
+  BounceCounts read_imap(TimePoint now, std::size_t limit);
+
+  // The config's mailbox, whichever kind it is.
+  BounceCounts read_mailbox(TimePoint now, std::size_t limit) {
+    return config_.bounces.url.empty() ? read_maildir(now, limit) : read_imap(now, limit);
+  }
 
  private:
   Store& store_;

@@ -199,26 +199,23 @@ int cmd_cancel(Args args) {
 int cmd_bounces(Args args) {
   take_options(args.rest, {}, {"once"});
   if (!args.rest.empty()) throw UsageError{"bounces takes no argument " + args.rest[0]};
-  auto config = load_or_report(args.config);
-  if (!config) return 2;
-  if (config->bounces.maildir.empty()) throw UsageError{"the config has no bounces: mailbox to read"};
+  // The mailbox's password is read, as the service reads it.
+  Problems problems;
+  auto config = load_config(args.config, problems);
+  if (!config) {
+    for (const auto& p : problems) std::cerr << "letterd: " << p.text() << "\n";
+    return 2;
+  }
+  if (!config->bounces.configured()) throw UsageError{"the config has no bounces: mailbox to read"};
   Store store(config->database, Store::Access::existing);
   auto log = make_logger();
   BounceIntake intake(store, *config, store.return_path_key(), *log);
   BounceCounts counts;
   // Everything waiting, a batch at a time, each mail committed as it is read.
   for (;;) {
-    BounceCounts batch = intake.read_maildir(now_ms(), 256);
-    counts.read += batch.read;
-    counts.bounced += batch.bounced;
-    counts.hard += batch.hard;
-    counts.delays += batch.delays;
-    counts.auto_replies += batch.auto_replies;
-    counts.unparsed += batch.unparsed;
-    counts.unmatched += batch.unmatched;
-    counts.forged += batch.forged;
-    counts.unreadable += batch.unreadable;
-    if (batch.read + batch.unreadable < 256 || batch.read == 0) break;
+    BounceCounts batch = intake.read_mailbox(now_ms(), 256);
+    counts += batch;
+    if (batch.read == 0 || batch.read + batch.unreadable < 256) break;
   }
   std::cout << counts.summary() << "\n";
   return counts.unreadable ? 1 : 0;

@@ -339,6 +339,9 @@ std::vector<NamedFile> Config::files() const {
       out.push_back({key + "password_file", relay.password_file, NamedFile::Kind::password});
     if (!relay.ca_file.empty()) out.push_back({key + "ca_file", relay.ca_file, NamedFile::Kind::ca});
   }
+  if (!bounces.password_file.empty())
+    out.push_back({"bounces.password_file", bounces.password_file, NamedFile::Kind::password});
+  if (!bounces.ca_file.empty()) out.push_back({"bounces.ca_file", bounces.ca_file, NamedFile::Kind::ca});
   for (const auto& [name, campaign] : campaigns) {
     const std::string key = "campaigns." + name + ".";
     if (!campaign.targets_path.empty())
@@ -407,12 +410,36 @@ Config parse_config_partial(const std::string& text, const std::string& path, Pr
   }
   if (YAML::Node bounces = r.child("bounces", false)) {
     MapReader b(bounces, "bounces", problems);
-    if (auto dir = b.string("maildir", false)) config.bounces.maildir = resolve(base, *dir);
-    if (b.string("url", false))
-      b.problem("bounces.url", "this letterd reads bounces from a Maildir only: set bounces.maildir");
-    if (config.bounces.maildir.empty() && b.ok()) b.problem("bounces", "needs maildir: the bounce mailbox's folder");
-    if (auto d = b.duration("poll")) config.bounces.poll = *d;
-    if (auto n = b.positive("hold_target_after", 1000)) config.bounces.hold_target_after = static_cast<int>(*n);
+    BounceConfig& c = config.bounces;
+    if (auto dir = b.string("maildir", false)) c.maildir = resolve(base, *dir);
+    if (auto url = b.string("url", false)) {
+      c.url = *url;
+      bool tls = url->rfind("imaps://", 0) == 0 || url->rfind("imap://", 0) == 0;
+      if (!tls)
+        b.problem("bounces.url", "must be imaps://HOST/MAILBOX (or imap:// with STARTTLS)");
+      else if (url->find('/', url->find("://") + 3) == std::string::npos)
+        b.problem("bounces.url", "names no mailbox: imaps://HOST/INBOX");
+      if (url->find('@') != std::string::npos)
+        b.problem("bounces.url", "carries a user name: give username and password_file instead");
+    }
+    if (!c.url.empty() && !c.maildir.empty()) b.problem("bounces", "give url or maildir, not both");
+    if (c.url.empty() && c.maildir.empty() && b.ok())
+      b.problem("bounces", "needs url (an IMAP mailbox) or maildir (a Maildir folder)");
+    c.username = b.string("username", false).value_or("");
+    if (auto file = b.string("password_file", false)) c.password_file = resolve(base, *file);
+    c.password_env = b.string("password_env", false).value_or("");
+    c.password_credential = b.string("password_credential", false).value_or("");
+    if (b.child("password", false))
+      b.problem("bounces.password",
+                "passwords are never inline: use password_file, password_env or password_credential");
+    int sources = !c.password_file.empty() + !c.password_env.empty() + !c.password_credential.empty();
+    if (!c.url.empty() && (c.username.empty() || sources != 1))
+      b.problem("bounces.username",
+                "an IMAP mailbox needs username and one of password_file, password_env and "
+                "password_credential");
+    if (auto ca = b.string("ca_file", false)) c.ca_file = resolve(base, *ca);
+    if (auto d = b.duration("poll")) c.poll = *d;
+    if (auto n = b.positive("hold_target_after", 1000)) c.hold_target_after = static_cast<int>(*n);
     b.finish();
   }
   if (YAML::Node retention = r.child("retention", false)) {

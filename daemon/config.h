@@ -103,9 +103,18 @@ struct NamedFile {
   Kind kind;
 };
 
-// Where bounces to the campaigns' return paths are read (SPEC "Delivery truth").
+// Where bounces to the campaigns' return paths are read (SPEC "Delivery
+// truth"): an IMAP mailbox over TLS, or a Maildir.
 struct BounceConfig {
-  std::string maildir;  // absolute; empty: no bounce mailbox
+  std::string url;  // imaps://host[:port]/MAILBOX (or imap:// with STARTTLS); empty: maildir
+  std::string username;
+  std::string password_file;        // absolute path, or empty
+  std::string password_env;         // environment variable name, or empty
+  std::string password_credential;  // a systemd credential's name
+  std::string password;             // read when the config loads, as a relay's
+  std::string ca_file;              // absolute, or empty: the system's
+  std::string maildir;              // absolute; empty: the IMAP mailbox, or none
+  bool configured() const { return !url.empty() || !maildir.empty(); }
   Duration poll = std::chrono::minutes(5);
   int hold_target_after = 2;  // hard bounces from one target's address before its waiting letters are held
 };

@@ -164,8 +164,10 @@ std::optional<std::string> password_from_env(const std::string& key, const std::
 // file's mode, and a credential when this process runs where the service
 // does ($CREDENTIALS_DIRECTORY set, as in ExecStartPre). The organiser's own
 // shell has neither the service's environment nor its credentials.
-void read_password(RelayConfig& relay, const FileSource& files, Passwords passwords, Problems& problems) {
-  const std::string key = "relays." + relay.name + ".";
+// `holder` is a relay's config or the bounce mailbox's: the same keys, read the same way.
+template <class Holder>
+void read_password(Holder& relay, const std::string& key, const FileSource& files, Passwords passwords,
+                   Problems& problems) {
   const bool read = passwords == Passwords::read;
   std::optional<std::string> password;
   if (!relay.password_file.empty()) {
@@ -196,7 +198,8 @@ const FileSource& system_files() {
 
 bool read_config_files(Config& config, const FileSource& files, Passwords passwords, Problems& problems) {
   const std::size_t before = problems.size();
-  for (auto& [name, relay] : config.relays) read_password(relay, files, passwords, problems);
+  for (auto& [name, relay] : config.relays) read_password(relay, "relays." + name + ".", files, passwords, problems);
+  if (!config.bounces.url.empty()) read_password(config.bounces, "bounces.", files, passwords, problems);
   Texts texts = read_texts(config, files, problems);
   for (auto& [name, campaign] : config.campaigns) complete_campaign(campaign, texts, problems);
   return problems.size() == before;

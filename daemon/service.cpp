@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <deque>
+#include <future>
 #include <memory>
 
 #include "bounce_intake.h"
@@ -95,6 +96,7 @@ class Daemon {
   TurnClock turns_;
   LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_, bounce_trouble_;
   TimePoint next_bounce_poll_{};  // when the bounce mailbox is read next
+  std::future<void> bounce_job_;  // the read in progress, on its own thread
 
   bool stop_ = false;
   int exit_code_ = 0;
@@ -196,7 +198,7 @@ TimePoint Daemon::step(TimePoint now) {
   turns_.end();
   // More files or more housekeeping slices: at once.
   if (scan_ || housekeeping_pending_) return now;
-  if (!engine_.config().bounces.maildir.empty()) wake = std::min(wake, next_bounce_poll_);
+  if (engine_.config().bounces.configured()) wake = std::min(wake, next_bounce_poll_);
   return resolve_targets_ ? std::min(wake, std::max(now, resolve_after_)) : wake;
 }
 
@@ -289,26 +291,33 @@ void Daemon::end_holds(TimePoint now) {
   }
 }
 
-// The bounce mailbox, every bounces.poll: a batch a turn, so a full
-// mailbox never holds up sending; the next batch comes the next turn.
+// The bounce mailbox, every bounces.poll, on a thread of its own with its
+// own connection: an IMAP server slow to answer never holds up sending.
 void Daemon::poll_bounces(TimePoint now) {
   const Config& config = engine_.config();
-  if (config.bounces.maildir.empty() || now < next_bounce_poll_) return;
-  constexpr std::size_t kBatch = 64;
-  try {
-    BounceIntake intake(*store_, config, store_->return_path_key(), log_);
-    BounceCounts counts = intake.read_maildir(now, kBatch);
-    if (counts.read) log_.info("bounce mailbox: {}", counts.summary());
-    bool more = static_cast<std::size_t>(counts.read + counts.unreadable) >= kBatch && counts.read > 0;
-    next_bounce_poll_ = more ? now : now + config.bounces.poll;
-    bounce_trouble_.clear();
-  } catch (const std::exception& e) {
-    long long repeats = 0;
-    if (bounce_trouble_.due(e.what(), now, repeats))
-      log_.warn("bounce mailbox {}: {}; reading it again in {}{}", config.bounces.maildir, e.what(),
-                format_duration(config.bounces.poll), repeated(repeats));
-    next_bounce_poll_ = now + config.bounces.poll;
-  }
+  if (!config.bounces.configured() || now < next_bounce_poll_) return;
+  next_bounce_poll_ = now + config.bounces.poll;
+  if (bounce_job_.valid() && bounce_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  // A copy: a reload may replace the config while the thread reads.
+  auto snapshot = std::make_shared<const Config>(config);
+  bounce_job_ = std::async(std::launch::async, [snapshot, database = database_, &log = log_] {
+    constexpr std::size_t kBatch = 256;
+    try {
+      Store store(database, Store::Access::existing);
+      BounceIntake intake(store, *snapshot, store.return_path_key(), log);
+      BounceCounts total;
+      for (;;) {
+        BounceCounts batch = intake.read_mailbox(now_ms(), kBatch);
+        total += batch;
+        if (batch.read == 0 || static_cast<std::size_t>(batch.read + batch.unreadable) < kBatch) break;
+      }
+      if (total.read || total.unreadable) log.info("bounce mailbox: {}", total.summary());
+    } catch (const std::exception& e) {
+      log.warn("bounce mailbox {}: {}; read again in {}",
+               snapshot->bounces.url.empty() ? snapshot->bounces.maildir : snapshot->bounces.url, e.what(),
+               format_duration(snapshot->bounces.poll));
+    }
+  });
 }
 
 bool Daemon::changed_elsewhere() {

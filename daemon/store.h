@@ -412,6 +412,14 @@ class Store {
   // mail read again after a crash counts once).
   bool record_bounce(const BounceRecord& bounce);
 
+  // Where reading an IMAP bounce mailbox got to: its UIDVALIDITY and the
+  // last UID read (both 0 before the first read).
+  struct MailboxState {
+    long long uidvalidity = 0, last_uid = 0;
+  };
+  MailboxState mailbox_state(const std::string& mailbox);
+  void remember_mailbox(const std::string& mailbox, const MailboxState& state);
+
   // How many of a campaign's letters to one target at one address bounced.
   long long bounces_of(const std::string& campaign, const std::string& target_id, const std::string& address);
   // Holds (letterd's own hold, with `reason`) the waiting letters of one

@@ -99,4 +99,21 @@ int Store::hold_bouncing(const std::string& campaign, const std::string& target_
   return hold.exec();
 }
 
+Store::MailboxState Store::mailbox_state(const std::string& mailbox) {
+  auto q = impl_->prepare("SELECT uidvalidity, last_uid FROM bounce_mailboxes WHERE mailbox = ?");
+  q->bind(1, mailbox);
+  if (!q->executeStep()) return {};
+  return {q->getColumn(0).getInt64(), q->getColumn(1).getInt64()};
+}
+
+void Store::remember_mailbox(const std::string& mailbox, const MailboxState& state) {
+  auto q = impl_->prepare(R"sql(
+    INSERT INTO bounce_mailboxes (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
+    ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = ?2, last_uid = ?3)sql");
+  q->bind(1, mailbox);
+  q->bind(2, static_cast<int64_t>(state.uidvalidity));
+  q->bind(3, static_cast<int64_t>(state.last_uid));
+  q->exec();
+}
+
 }  // namespace letterd

@@ -1,4 +1,5 @@
-"""Delivery truth from a Maildir, against the real SMTP server: a report
+"""Delivery truth from a Maildir and from a real IMAP server (Dovecot, over
+TLS), with letters sent to the real SMTP server: a report
 that comes back to a letter's own return path marks exactly that letter
 bounced, once however often the mailbox is read; a forged return path marks
 nothing; an automatic reply acknowledges its letter; the daemon reads the
@@ -160,6 +161,69 @@ class Bounces(RelayTestCase):
         else:
             self.fail("the daemon did not read the bounce: " + self.letterd.daemon_log())
         self.assertIn("bounce mailbox: 1 mail(s) read", self.letterd.daemon_log())
+
+
+class BouncesOverImap(RelayTestCase):
+    """The same, read from a real IMAP server (Dovecot) over TLS."""
+
+    def setUp(self):
+        super().setUp()
+        from imap_server import PASSWORD, USER, Dovecot
+        self.imap = Dovecot()
+        self.imap.start()
+        self.addCleanup(self.imap.stop)
+        secret = os.path.join(self.letterd.dir, "imap.secret")
+        with open(secret, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(secret, 0o600)
+        self.letterd.campaign["return_path"] = "bounces@campaign.example.org"
+        self.letterd.extra = {"bounces": {"url": self.imap.url, "username": USER, "password_file": secret,
+                                          "ca_file": self.imap.cert, "poll": "1s"}}
+        self.letterd.write_config()
+
+    def test_a_report_read_over_imaps_marks_its_letter_once(self):
+        self.letterd.drop("b.json", submission(id="b"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.server.wait_for(2)
+        mp = self.letterd.query("SELECT id, recipient FROM messages WHERE letter = 'mp'")[0]
+        return_path = next(m["mail_from"] for m in self.server.messages if m["rcpt_tos"][0] == mp["recipient"])
+        report = corpus("postfix-user-unknown.eml").replace("bounces+12-0123456789abcdef@campaign.example.org",
+                                                           return_path)
+        self.imap.deliver("1.relay", report.replace("former.mp@mp.example.org", mp["recipient"]))
+
+        result = self.letterd.cli("bounces", "--once")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("1 mail(s) read: 1 hard bounce(s) (1 letter(s) marked bounced)", result.stdout)
+        self.assertEqual(self.letterd.query("SELECT status FROM messages WHERE id = ?", mp["id"])[0]["status"],
+                         "bounced")
+        state = self.letterd.query("SELECT uidvalidity, last_uid FROM bounce_mailboxes")
+        self.assertEqual(len(state), 1)
+        self.assertEqual(state[0]["last_uid"], 1)
+        self.assertIn("0 mail(s) read", self.letterd.cli("bounces", "--once", check=True).stdout,
+                      "the last UID read is remembered")
+
+        # The daemon polls the mailbox by itself.
+        self.letterd.start()
+        ooo = corpus("out-of-office.eml").replace("bounces+18-0123456789abcdef@campaign.example.org", return_path)
+        self.imap.deliver("2.ooo", ooo)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.letterd.query("SELECT acknowledged_at FROM messages WHERE id = ?", mp["id"])[0]["acknowledged_at"]:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("the daemon did not read the IMAP mailbox: " + self.letterd.daemon_log() + self.imap.log())
+        self.assertEqual(self.letterd.query("SELECT last_uid FROM bounce_mailboxes")[0]["last_uid"], 2)
+
+    def test_a_wrong_password_is_said_without_the_password(self):
+        self.assertEqual(self.letterd.run_once().returncode, 0)  # makes the database
+        secret = self.letterd.extra["bounces"]["password_file"]
+        with open(secret, "w") as f:
+            f.write("not-the-password\n")
+        result = self.letterd.cli("bounces", "--once")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Login denied", result.stderr + result.stdout)
+        self.assertNotIn("not-the-password", result.stderr + result.stdout)
 
 
 if __name__ == "__main__":
