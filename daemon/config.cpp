@@ -227,6 +227,26 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
       r.problem(r.key_path("return_path"), "its local part is longer than " + std::to_string(kMaxReturnPathLocal) +
                                                " characters: with a letter's token it would pass SMTP's 64");
   }
+  if (YAML::Node notify = r.child("notify_supporter", false)) {
+    MapReader n(notify, r.key_path("notify_supporter"), r.problems());
+    SupporterNotice notice;
+    if (auto file = n.string("template", true)) notice.template_path = resolve(base, *file);
+    if (YAML::Node on = n.child("on", false)) {
+      notice.on.clear();
+      if (!on.IsSequence()) n.problem(n.key_path("on"), "must be a list: [failed, bounced]");
+      for (const auto& item : on) {
+        std::string word = item.IsScalar() ? item.Scalar() : "";
+        if (word == "failed")
+          notice.on.insert(MessageStatus::failed);
+        else if (word == "bounced")
+          notice.on.insert(MessageStatus::bounced);
+        else
+          n.problem(n.key_path("on"), "'" + word + "' is not failed or bounced");
+      }
+    }
+    n.finish();
+    c.notify = std::move(notice);
+  }
   if (auto v = r.choice("reply_to", {"supporter", "none"})) c.reply_to_supporter = *v == "supporter";
   if (auto v = r.choice("copy_to_supporter", {"bcc", "none"})) c.copy_to_supporter = *v == "bcc";
   if (auto v = r.boolean("require_authorisation")) c.require_authorisation = *v;
@@ -301,6 +321,11 @@ const LetterConfig* CampaignConfig::letter(std::string_view name) const {
   return nullptr;
 }
 
+NameRules notice_names() {
+  return {.exact = {"supporter.name", "supporter.email", "campaign.name", "target.name", "target.id", "letter.name",
+                    "notice.reason", "notice.status", "submission.id"}};
+}
+
 std::set<std::string, std::less<>> CampaignConfig::fields_used() const {
   std::set<std::string, std::less<>> names;
   auto collect = [&names](const Template& t) {
@@ -339,6 +364,10 @@ std::vector<NamedFile> Config::files() const {
       out.push_back({key + "password_file", relay.password_file, NamedFile::Kind::password});
     if (!relay.ca_file.empty()) out.push_back({key + "ca_file", relay.ca_file, NamedFile::Kind::ca});
   }
+  for (const auto& [name, campaign] : campaigns)
+    if (campaign.notify && !campaign.notify->template_path.empty())
+      out.push_back({"campaigns." + name + ".notify_supporter.template", campaign.notify->template_path,
+                     NamedFile::Kind::letter_template});
   if (!bounces.password_file.empty())
     out.push_back({"bounces.password_file", bounces.password_file, NamedFile::Kind::password});
   if (!bounces.ca_file.empty()) out.push_back({"bounces.ca_file", bounces.ca_file, NamedFile::Kind::ca});

@@ -13,6 +13,7 @@
 
 #include "duration.h"
 #include "problem.h"
+#include "status.h"
 #include "targets.h"
 #include "template.h"
 
@@ -70,6 +71,18 @@ struct LetterConfig {
   std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
 };
 
+// A short notice to the supporter when a letter of theirs did not arrive:
+// failed for good, or returned by the recipient's system. Its template may
+// name the supporter, the campaign, the target and why, never the letter.
+struct SupporterNotice {
+  std::set<MessageStatus> on = {MessageStatus::failed, MessageStatus::bounced};
+  std::string template_path;                    // absolute
+  std::shared_ptr<const LetterTemplate> templ;  // set when the file is read
+};
+
+// The names a notice's template may use.
+NameRules notice_names();
+
 struct CampaignConfig {
   std::string name;
   std::string relay;
@@ -88,6 +101,7 @@ struct CampaignConfig {
   std::shared_ptr<const Targets> targets;  // set when the targets file is read
   RateLimits per_target;
   std::vector<LetterConfig> letters;  // in config order
+  std::optional<SupporterNotice> notify;
 
   const LetterConfig* letter(std::string_view name) const;
   // The names of the submission fields its templates use ("story" for

@@ -109,8 +109,24 @@ void complete_letter(LetterConfig& letter, const CampaignConfig& campaign, const
         {key + ".to.target", "no target with id '" + letter.target_id + "' in " + campaign.targets_path});
 }
 
+// The supporter's notice: its template, with only the names a notice may use.
+void complete_notice(SupporterNotice& notice, const std::string& key, const Texts& texts, Problems& problems) {
+  auto text = texts.find(notice.template_path);
+  if (text == texts.end()) return;  // missing: read_texts said so
+  Problems found;
+  if (auto parsed = parse_letter_template(text->second, notice.template_path, found)) {
+    NameRules rules = notice_names();
+    parsed->subject.check_names(rules, found);
+    parsed->body.check_names(rules, found);
+    notice.templ = std::make_shared<const LetterTemplate>(std::move(*parsed));
+  }
+  for (auto& p : found) problems.push_back({key + ": " + p.where, p.what});
+}
+
 void complete_campaign(CampaignConfig& campaign, const Texts& texts, Problems& problems) {
   campaign.targets = parse_targets(campaign.targets_path, texts, problems);
+  if (campaign.notify)
+    complete_notice(*campaign.notify, "campaigns." + campaign.name + ".notify_supporter.template", texts, problems);
   for (auto& letter : campaign.letters)
     complete_letter(letter, campaign, "campaigns." + campaign.name + ".letters." + letter.name, texts, problems);
 }

@@ -13,6 +13,7 @@
 #include "housekeeping.h"
 #include "intake.h"
 #include "log_once.h"
+#include "notice.h"
 #include "process.h"
 #include "queue.h"
 #include "retarget.h"
@@ -75,6 +76,7 @@ class Daemon {
   void housekeep(TimePoint now);
   void end_holds(TimePoint now);
   void poll_bounces(TimePoint now);
+  void decide_notices(TimePoint now);
   bool retarget();
   TimePoint dispatch(TimePoint now);
   bool changed_elsewhere();
@@ -107,6 +109,7 @@ class Daemon {
   bool listing_full_ = false;       // the last listing stopped at kListAhead: more may wait
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
+  bool notices_pending_ = false;        // more failed or bounced letters wait for their notice to be decided
   bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
   TimePoint resolve_after_{};           // not before: the last try could not resolve some letters
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
@@ -187,6 +190,7 @@ TimePoint Daemon::step(TimePoint now) {
   housekeep(now);
   end_holds(now);
   poll_bounces(now);
+  decide_notices(now);
   if (resolve_targets_ && now >= resolve_after_) {
     resolve_targets_ = false;
     if (!retarget()) resolve_after_ = now + kResolveAgainAfter;
@@ -197,7 +201,7 @@ TimePoint Daemon::step(TimePoint now) {
   turns_.lap("delivery");
   turns_.end();
   // More files or more housekeeping slices: at once.
-  if (scan_ || housekeeping_pending_) return now;
+  if (scan_ || housekeeping_pending_ || notices_pending_) return now;
   if (engine_.config().bounces.configured()) wake = std::min(wake, next_bounce_poll_);
   return resolve_targets_ ? std::min(wake, std::max(now, resolve_after_)) : wake;
 }
@@ -320,6 +324,36 @@ void Daemon::poll_bounces(TimePoint now) {
   });
 }
 
+// A failed or bounced letter's supporter hears of it, once, when the
+// campaign asks for it: the notice is queued like a letter, and goes
+// through the campaign's relay within its limits. A batch a turn.
+void Daemon::decide_notices(TimePoint now) {
+  constexpr int kBatch = 32;
+  try {
+    auto due = store_->notices_due(kBatch);
+    notices_pending_ = due.size() == static_cast<std::size_t>(kBatch);
+    for (const auto& letter : due) {
+      const CampaignConfig* campaign = engine_.config().campaign(letter.campaign);
+      std::optional<Store::NewMessage> notice;
+      if (campaign && wants_notice(letter, *campaign)) {
+        Problems problems;
+        if (auto planned = plan_notice(letter, *campaign, problems))
+          notice = Store::NewMessage{std::move(*planned), new_message_id(campaign->from_address), campaign->relay};
+        else
+          log_.warn("message {} {}: no notice to its supporter: {}", letter.id, to_string(letter.status),
+                    problems.front().text());
+      }
+      store_->decide_notice(letter.id, notice, now);
+      if (notice) log_.info("message {} {}: a notice to its supporter is queued", letter.id, to_string(letter.status));
+    }
+  } catch (const std::exception& e) {
+    long long repeats = 0;
+    if (housekeeping_trouble_.due(e.what(), now, repeats))
+      log_.warn("notices to supporters: {}; trying again in a turn{}", e.what(), repeated(repeats));
+    notices_pending_ = false;
+  }
+}
+
 bool Daemon::changed_elsewhere() {
   try {
     return store_->changed_elsewhere();
@@ -358,7 +392,13 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
       wake = now;
       return false;
     }
-    if (engine_.busy() || engine_.has_due(now)) return false;
+    // A read of the bounce mailbox in progress may yet bounce a letter
+    // whose supporter then has a notice to send.
+    if (bounce_job_.valid() && bounce_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      wake = std::min(wake, now + std::chrono::milliseconds(50));
+      return false;
+    }
+    if (notices_pending_ || engine_.busy() || engine_.has_due(now)) return false;
     // What is left waits for a retry, a paused relay, or a rate slot: a
     // near slot is waited for, a far one left to the daemon.
     if (!rate_hold_) return true;

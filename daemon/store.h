@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bounce.h"
+#include "notice.h"
 #include "return_path.h"
 #include "status.h"
 #include "submission.h"
@@ -411,6 +412,13 @@ class Store {
   // In one transaction; false when that source was already recorded (a
   // mail read again after a crash counts once).
   bool record_bounce(const BounceRecord& bounce);
+
+  // Failed or bounced letters whose supporter's notice is not yet decided,
+  // oldest first: read from an index that holds only them.
+  std::vector<UndeliveredLetter> notices_due(int limit);
+  // Decides one: the notice (queued, through `relay`) when there is one,
+  // and the letter marked as decided, in one transaction.
+  void decide_notice(long long letter, const std::optional<NewMessage>& notice, TimePoint now);
 
   // Where reading an IMAP bounce mailbox got to: its UIDVALIDITY and the
   // last UID read (both 0 before the first read).

@@ -116,4 +116,71 @@ void Store::remember_mailbox(const std::string& mailbox, const MailboxState& sta
   q->exec();
 }
 
+std::vector<UndeliveredLetter> Store::notices_due(int limit) {
+  auto q = impl_->prepare(R"sql(
+    SELECT m.id, m.campaign, m.letter, m.target_id, m.recipient_name, m.submission_id, s.supporter_name,
+           s.supporter_email, m.status, coalesce(m.bounce_status, m.smtp_code, '')
+    FROM messages m INDEXED BY messages_to_notify
+    JOIN submissions s ON s.campaign = m.campaign AND s.id = m.submission_id
+    WHERE m.status IN ('failed', 'bounced') AND m.notified_at IS NULL ORDER BY m.id LIMIT ?)sql");
+  q->bind(1, limit);
+  std::vector<UndeliveredLetter> out;
+  while (q->executeStep()) {
+    int c = 0;
+    UndeliveredLetter u;
+    u.id = q->getColumn(c++).getInt64();
+    u.campaign = q->getColumn(c++).getString();
+    u.letter = q->getColumn(c++).getString();
+    u.target_id = q->getColumn(c++).getString();
+    u.target_name = q->getColumn(c++).getString();
+    u.submission_id = q->getColumn(c++).getString();
+    u.supporter_name = q->getColumn(c++).getString();
+    u.supporter_email = q->getColumn(c++).getString();
+    u.status = stored_status(q->getColumn(c++).getString());
+    u.why = q->getColumn(c++).getString();
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+void Store::decide_notice(long long letter, const std::optional<NewMessage>& notice, TimePoint now) {
+  auto& db = impl_->db;
+  std::string at = format_utc(now);
+  SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
+  SQLite::Statement decided(db, R"sql(
+    UPDATE messages SET notified_at = ? WHERE id = ? AND notified_at IS NULL RETURNING campaign, submission_id)sql");
+  decided.bind(1, at);
+  decided.bind(2, static_cast<int64_t>(letter));
+  if (!decided.executeStep()) return;  // decided meanwhile
+  std::string campaign = decided.getColumn(0).getString(), submission = decided.getColumn(1).getString();
+  decided.reset();
+  if (notice) {
+    const PlannedMessage& p = notice->planned;
+    SQLite::Statement add(db, R"sql(
+      INSERT INTO messages (submission_id, campaign, letter, target_id, recipient, recipient_name, supporter_email,
+                            from_address, from_name, subject, message_id, status, attempts, next_attempt_at, relay,
+                            created_at, body, notice_for)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?))sql");
+    int i = 1;
+    add.bind(i++, submission);
+    add.bind(i++, campaign);
+    add.bind(i++, p.letter);
+    add.bind(i++, p.target_id);
+    add.bind(i++, p.to.address);
+    add.bind(i++, p.to.display_name);
+    add.bind(i++, supporter_key(p.to.address));
+    add.bind(i++, p.from.address);
+    add.bind(i++, p.from.display_name);
+    add.bind(i++, p.subject);
+    add.bind(i++, notice->message_id);
+    add.bind(i++, at);
+    add.bind(i++, notice->relay);
+    add.bind(i++, at);
+    add.bind(i++, p.body);
+    add.bind(i++, static_cast<int64_t>(letter));
+    add.exec();
+  }
+  t.commit();
+}
+
 }  // namespace letterd

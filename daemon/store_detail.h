@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -201,6 +201,20 @@ CREATE TABLE bounce_mailboxes (
   uidvalidity INTEGER NOT NULL,
   last_uid    INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql";
+
+// Version 7: notices to supporters. A notice is a message like a letter,
+// with notice_for naming the letter it is about; notified_at says when
+// letterd decided on a failed or bounced letter's notice (sent one, or
+// none was wanted). messages_to_notify holds the letters still to decide:
+// none, most of the time. Letters that ended before version 7 are decided.
+// notice_for is no foreign key: one would make every insert into messages
+// search messages for notices of the new row, a search without an index.
+inline constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE messages ADD COLUMN notice_for INTEGER;
+ALTER TABLE messages ADD COLUMN notified_at TEXT;
+UPDATE messages SET notified_at = coalesce(ended_at, created_at) WHERE status IN ('failed', 'bounced');
+CREATE INDEX messages_to_notify ON messages (id) WHERE status IN ('failed', 'bounced') AND notified_at IS NULL;
 )sql";
 
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
@@ -491,6 +505,12 @@ struct Store::Impl {
       db.exec(kSchemaV6);
       replace_status_check(kStatusCheckV3, kStatusCheckV6);
       db.exec("PRAGMA user_version = 6");
+      t.commit();
+    }
+    if (version < 7) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV7);
+      db.exec("PRAGMA user_version = 7");
       t.commit();
     }
   }

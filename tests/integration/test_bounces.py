@@ -10,7 +10,7 @@ import re
 import time
 import unittest
 
-from harness import SOURCE, RelayTestCase, submission
+from harness import SOURCE, RelayTestCase, parse, submission
 
 CORPUS = os.path.join(SOURCE, "tests", "data", "bounces")
 
@@ -161,6 +161,66 @@ class Bounces(RelayTestCase):
         else:
             self.fail("the daemon did not read the bounce: " + self.letterd.daemon_log())
         self.assertIn("bounce mailbox: 1 mail(s) read", self.letterd.daemon_log())
+
+
+class Notices(RelayTestCase):
+    """campaigns.NAME.notify_supporter: one short notice per letter that did
+    not arrive, to its supporter, with none of the letter in it."""
+
+    def setUp(self):
+        super().setUp()
+        self.maildir = os.path.join(self.letterd.dir, "bounces")
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        self.letterd.campaign["return_path"] = "bounces@campaign.example.org"
+        self.letterd.campaign["notify_supporter"] = {"on": ["failed", "bounced"],
+                                                     "template": os.path.join(SOURCE, "templates", "notice.txt")}
+        self.letterd.extra = {"bounces": {"maildir": self.maildir}}
+        self.letterd.write_config()
+
+    def notices(self):
+        return [m for m in self.server.messages if m["rcpt_tos"] == ["jane@example.org"]]
+
+    def assert_nothing_of_the_letter(self, message):
+        text = parse(message["data"]).get_content()
+        for words in ("As a person who works with survivors", "legal advocacy", "Loughborough", "1 Example Street"):
+            self.assertNotIn(words, text)
+        return text
+
+    def test_a_letter_that_failed_brings_its_supporter_one_notice(self):
+        self.server.reject_rcpt("alex.example.mp@example.org")
+        self.letterd.drop("n.json", submission(id="n"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        notices = self.notices()
+        self.assertEqual(len(notices), 1, [m["rcpt_tos"] for m in self.server.messages])
+        message = parse(notices[0]["data"])
+        self.assertEqual(message["Subject"], "Your letter to Alex Example MP did not arrive")
+        text = self.assert_nothing_of_the_letter(notices[0])
+        self.assertIn("Dear Jane Doe,", text)
+        self.assertIn("it failed (550)", text)
+        rows = self.letterd.query("SELECT letter, status, notice_for FROM messages ORDER BY id")
+        self.assertEqual([(r["letter"], r["status"]) for r in rows],
+                         [("mp", "failed"), ("justice-secretary", "sent"), ("notice/mp", "sent")])
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.assertEqual(len(self.notices()), 1, "one notice per letter")
+        logged = self.letterd.cli("log", check=True).stdout
+        self.assertIn("notice/mp", logged)
+        report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
+        self.assertFalse([r for r in report if r["key"].startswith("supporter/")], "notices are no target's letters")
+
+    def test_a_letter_that_bounced_brings_its_supporter_one_notice(self):
+        self.letterd.drop("n.json", submission(id="n"))
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        mp = self.letterd.query("SELECT id, recipient FROM messages WHERE letter = 'mp'")[0]
+        return_path = next(m["mail_from"] for m in self.server.messages if m["rcpt_tos"][0] == mp["recipient"])
+        report = corpus("postfix-user-unknown.eml").replace("bounces+12-0123456789abcdef@campaign.example.org",
+                                                           return_path)
+        with open(os.path.join(self.maildir, "new", "b"), "w") as f:
+            f.write(report.replace("former.mp@mp.example.org", mp["recipient"]))
+        self.assertEqual(self.letterd.run_once().returncode, 0)  # the daemon reads the mailbox, then notifies
+        notices = self.notices()
+        self.assertEqual(len(notices), 1)
+        self.assertIn("it bounced (5.1.1)", self.assert_nothing_of_the_letter(notices[0]))
 
 
 class BouncesOverImap(RelayTestCase):
