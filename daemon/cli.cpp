@@ -34,9 +34,9 @@ commands:
   enqueue FILE...         drops files into the queue atomically
   status                  queue depth, send rate, relays, last errors
   log [--status S] [--campaign C] [--target T] [--since TIME] [--format table|csv|json]
-  report [--campaign C] [--format table|csv|json]
+  report [--campaign C] [--format table|csv|json | --html FILE]
                           letters per target and per day: did every MP get them?
-  retry ID... | --failed  puts failed messages back in the queue
+  retry ID... | --failed  puts failed (or, by ID, bounced) messages back in the queue
   purge [--supporter EMAIL]
                           erases letter bodies past retention.bodies now, or
                           all of one supporter's personal data

@@ -2,12 +2,14 @@
 // database read-only and hold one page of the log at a time.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 
 #include "cli.h"
 #include "cli_detail.h"
 #include "queue.h"
+#include "report_html.h"
 #include "store.h"
 
 namespace letterd {
@@ -211,9 +213,46 @@ int cmd_log(Args args) {
 
 // A progress line for long organiser commands, on a terminal only: a
 // script reading the output sees the summary alone.
+namespace {
+
+// Every target of each campaign, named as the targets file names it now,
+// and the days letters were sent: written whole to `path`, then renamed
+// into place, so a browser never opens half a page.
+int write_html_report(Store& store, const Config& config, const std::vector<std::string>& campaigns,
+                      const std::string& path) {
+  std::vector<CampaignReport> pages;
+  for (const auto& name : campaigns) {
+    CampaignReport page{.name = name};
+    auto rows = store.report(name);
+    const Targets& targets = *config.campaign(name)->targets;
+    for (const auto& id : targets.ids()) {
+      auto it = std::find_if(rows.begin(), rows.end(),
+                             [&](const ReportRow& r) { return r.scope == "target" && r.key == id; });
+      ReportRow row = it == rows.end() ? ReportRow{.scope = "target", .key = id} : *it;
+      row.name = targets.by_id(id)->name();
+      page.targets.push_back(std::move(row));
+    }
+    for (const auto& r : rows)
+      if (r.scope == "day") page.days.push_back(r);
+    pages.push_back(std::move(page));
+  }
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << render_report_html(pages, now_ms());
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  std::cout << "wrote " << path << "\n";
+  return 0;
+}
+
+}  // namespace
+
 int cmd_report(Args args) {
-  auto opts = take_options(args.rest, {"campaign", "format"});
+  auto opts = take_options(args.rest, {"campaign", "format", "html"});
   if (!args.rest.empty()) throw UsageError{"report takes no argument " + args.rest[0]};
+  if (opts.count("html") && opts.count("format")) throw UsageError{"give --html FILE or --format, not both"};
   std::string format = opts.count("format") ? opts["format"] : "table";
   if (format != "table" && format != "csv" && format != "json") throw UsageError{"--format must be table, csv or json"};
   auto config = load_or_report(args.config);
@@ -226,6 +265,7 @@ int cmd_report(Args args) {
     for (const auto& [name, c] : config->campaigns) campaigns.push_back(name);
   }
   Store store(config->database, Store::Access::read_only);
+  if (opts.count("html")) return write_html_report(store, *config, campaigns, opts["html"]);
   const char* header[] = {"campaign", "scope",  "key",  "name",      "waiting", "deferred",
                           "sent",     "failed", "held", "cancelled", "bounced", "acknowledged"};
   std::vector<std::vector<std::string>> rows;

@@ -20,7 +20,9 @@ def corpus(name):
         return f.read()
 
 
-class Bounces(RelayTestCase):
+class MaildirCase(RelayTestCase):
+    """A campaign with a return path, and its bounce mailbox a Maildir."""
+
     def setUp(self):
         super().setUp()
         self.maildir = os.path.join(self.letterd.dir, "bounces")
@@ -30,6 +32,8 @@ class Bounces(RelayTestCase):
         self.letterd.extra = {"bounces": {"maildir": self.maildir, "poll": "1s"}}
         self.letterd.write_config()
 
+
+class Bounces(MaildirCase):
     def send_two(self):
         self.letterd.drop("b.json", submission(id="b"))
         self.assertEqual(self.letterd.run_once().returncode, 0)
@@ -163,19 +167,14 @@ class Bounces(RelayTestCase):
         self.assertIn("bounce mailbox: 1 mail(s) read", self.letterd.daemon_log())
 
 
-class Notices(RelayTestCase):
+class Notices(MaildirCase):
     """campaigns.NAME.notify_supporter: one short notice per letter that did
     not arrive, to its supporter, with none of the letter in it."""
 
     def setUp(self):
         super().setUp()
-        self.maildir = os.path.join(self.letterd.dir, "bounces")
-        for sub in ("new", "cur", "tmp"):
-            os.makedirs(os.path.join(self.maildir, sub))
-        self.letterd.campaign["return_path"] = "bounces@campaign.example.org"
         self.letterd.campaign["notify_supporter"] = {"on": ["failed", "bounced"],
                                                      "template": os.path.join(SOURCE, "templates", "notice.txt")}
-        self.letterd.extra = {"bounces": {"maildir": self.maildir}}
         self.letterd.write_config()
 
     def notices(self):
