@@ -61,9 +61,18 @@ std::string without_type(std::string_view value) {
   return trim(semi == std::string_view::npos ? value : value.substr(semi + 1));
 }
 
+// What a remote server said, fit to show: addresses replaced, control
+// characters (a terminal's escapes among them) made spaces, and cut to
+// kMaxDiagnostic octets at a character's start.
 std::string diagnostic_text(std::string_view text) {
   std::string out = redact_addresses(trim(text));
-  if (out.size() > kMaxDiagnostic) out.resize(kMaxDiagnostic);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (out.size() > kMaxDiagnostic) {
+    std::size_t cut = kMaxDiagnostic;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
   return out;
 }
 
@@ -173,8 +182,9 @@ void walk(GMimeObject* part, Parts& parts) {
       if (const char* id = g_mime_message_get_message_id(inner)) parts.returned_id = id;
   } else if (type && g_mime_content_type_is_type(type, "text", "rfc822-headers")) {
     if (parts.returned_id.empty()) parts.returned_id = message_id_in(part_text(part));
-  } else if (type && g_mime_content_type_is_type(type, "text", "plain")) {
-    parts.text += part_text(part) + "\n";
+  } else if (type && g_mime_content_type_is_type(type, "text", "plain") && parts.text.empty()) {
+    // The first text part explains; a later one may be the letter quoted back.
+    parts.text = part_text(part) + "\n";
   }
 }
 
@@ -287,6 +297,8 @@ void read_older_bounce(std::string_view text, BounceReport& out) {
   out.kind = found->first[0] == '5' ? BounceReport::Kind::hard : BounceReport::Kind::delay;
   out.status = found->first;
   out.diagnostic = diagnostic_text(line_at(explained, found->second));
+  collect_addresses(explained, out.mentioned);
+  for (auto& a : out.mentioned) a = lower(a);
 }
 
 bool looks_like_a_bounce(const Fields& headers, std::string_view subject_lower) {
@@ -341,6 +353,9 @@ BounceReport read_bounce(std::string_view raw) {
     if (name == "to" || name == "delivered-to" || name == "x-original-to" || name == "envelope-to" ||
         name == "x-envelope-to")
       collect_addresses(value, out.addressed_to);
+  std::vector<std::string> from;
+  collect_addresses(field(headers, "from"), from);
+  if (!from.empty()) out.from_address = lower(from.front());
   const char* subject = g_mime_message_get_subject(message.get());
   std::string subject_lower = lower(trim(subject ? subject : ""));
 

@@ -30,6 +30,11 @@ struct BounceReport {
   std::string status;                       // 5.1.1; for an older bounce with a bare code, 5.0.0 or 4.0.0
   std::string diagnostic;                   // the remote server's words, addresses replaced by [address]
   std::vector<BounceRecipient> recipients;  // every block of a delivery-status report
+  // The addresses an older bounce's explanation names (not the letter it
+  // quotes back): which recipient it is about, when it says.
+  std::vector<std::string> mentioned;
+  // The From address of the mail, lower case: whose system answered.
+  std::string from_address;
   // Where a return path's token may be: the mail's To, Delivered-To,
   // X-Original-To and Envelope-To, and the report's X-Postfix-Sender.
   std::vector<std::string> addressed_to;

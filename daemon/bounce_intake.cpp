@@ -1,8 +1,11 @@
 #include "bounce_intake.h"
 
+#include <glib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "imap.h"
@@ -56,11 +59,21 @@ TokenMatch letter_by_token(const BounceReport& report, const std::vector<std::st
   return match;
 }
 
-bool returns_the_letter(const BounceReport& report, std::string_view recipient) {
-  if (report.recipients.empty()) return true;  // an older bounce names no recipient: it is the letter's
-  return std::any_of(report.recipients.begin(), report.recipients.end(), [&](const BounceRecipient& r) {
-    return r.action == "failed" && equal_folded(r.address, recipient);
-  });
+bool returns_the_letter(const BounceReport& report, std::string_view recipient, bool with_copy) {
+  if (!report.recipients.empty())
+    return std::any_of(report.recipients.begin(), report.recipients.end(), [&](const BounceRecipient& r) {
+      return r.action == "failed" && equal_folded(r.address, recipient);
+    });
+  if (!report.mentioned.empty())
+    return std::any_of(report.mentioned.begin(), report.mentioned.end(),
+                       [&](const std::string& a) { return equal_folded(a, recipient); });
+  return !with_copy;  // it names no one: only a letter sent alone can be the one it returns
+}
+
+bool answered_by_recipient(const BounceReport& report, std::string_view recipient) {
+  auto at = recipient.rfind('@'), their_at = report.from_address.rfind('@');
+  return at != std::string_view::npos && their_at != std::string::npos &&
+         equal_folded(recipient.substr(at), std::string_view(report.from_address).substr(their_at));
 }
 
 std::string bouncing_reason(const std::string& target_id) {
@@ -100,25 +113,38 @@ BounceIntake::BounceIntake(Store& store, const Config& config, const ReturnPathK
     if (!campaign.return_path.empty()) return_paths_.push_back(campaign.return_path);
 }
 
-void BounceIntake::take(const std::string& source, std::string_view raw, TimePoint now, BounceCounts& counts) {
+void BounceIntake::take(const std::string& where, std::string_view raw, TimePoint now, BounceCounts& counts) {
   BounceReport report = read_bounce(raw);
   TokenMatch token = letter_by_token(report, return_paths_, key_);
   std::optional<Store::ReturnedLetter> letter;
-  if (token.letter)
+  if (token.letter) {
     letter = store_.returned_letter(*token.letter);
-  else if (!token.forged && !report.about_message_id.empty())
+  } else if (!token.forged && !report.about_message_id.empty()) {
+    // The Message-ID names a letter only of a campaign without return
+    // paths: one sent with a token must come back to it, or anyone who saw
+    // the letter (its supporter, the office) could mark it.
     letter = store_.returned_letter(report.about_message_id);
+    if (letter) {
+      const CampaignConfig* campaign = config_.campaign(letter->campaign);
+      if (!campaign || !campaign->return_path.empty()) letter.reset();
+    }
+  }
 
+  std::unique_ptr<gchar, decltype(&g_free)> digest(
+      g_compute_checksum_for_data(G_CHECKSUM_SHA256, reinterpret_cast<const guchar*>(raw.data()), raw.size()), &g_free);
   Store::BounceRecord record{.letter = letter ? std::optional(letter->id) : std::nullopt,
                              .received_at = now,
                              .kind = report.kind,
                              .status = report.status,
                              .diagnostic = report.diagnostic,
-                             .source = source};
+                             .source = std::string("sha256:") + digest.get()};
   if (letter && report.kind == BounceReport::Kind::hard)
-    record.marks = letter->status == MessageStatus::sent && returns_the_letter(report, letter->recipient);
-  if (letter && report.kind == BounceReport::Kind::auto_reply) record.marks = true;
+    record.marks =
+        letter->status == MessageStatus::sent && returns_the_letter(report, letter->recipient, letter->with_copy);
+  if (letter && report.kind == BounceReport::Kind::auto_reply)
+    record.marks = answered_by_recipient(report, letter->recipient);
   if (!store_.record_bounce(record)) return;  // read before
+  const std::string& source = where;
 
   ++counts.read;
   switch (report.kind) {
@@ -190,7 +216,10 @@ BounceCounts BounceIntake::read_maildir(TimePoint now, std::size_t limit) {
     try {
       take("maildir:" + name, read_file(dir / "new" / name), now, counts);
       // Maildir's "seen": moved to cur/ with the flag S, so no reader takes it as new again.
-      fs::rename(dir / "new" / name, dir / "cur" / (name + ":2,S"));
+      std::error_code gone;
+      fs::rename(dir / "new" / name, dir / "cur" / (name + ":2,S"), gone);
+      // Another reader (the daemon, letterd bounces) took it meanwhile: recorded once all the same.
+      if (gone && gone != std::errc::no_such_file_or_directory) throw fs::filesystem_error("rename", gone);
     } catch (const std::exception& e) {
       ++counts.unreadable;
       log_.warn("bounce mailbox: {}: {}; it waits in new/ for the next poll", name, e.what());

@@ -29,9 +29,14 @@ struct TokenMatch {
 TokenMatch letter_by_token(const BounceReport& report, const std::vector<std::string>& return_paths,
                            const ReturnPathKey& key);
 
-// Whether a hard bounce is of the letter's own recipient: a report whose
-// failed recipients are only the supporter's copy is not.
-bool returns_the_letter(const BounceReport& report, std::string_view recipient);
+// Whether a hard bounce is of the letter's own recipient, not of the
+// supporter's copy sent with it: a report must name the recipient among
+// those that failed; an older bounce must name it, or the letter had no copy.
+bool returns_the_letter(const BounceReport& report, std::string_view recipient, bool with_copy);
+
+// Whether an automatic reply came from the recipient's system (its From
+// in the recipient's domain), not from the supporter's out-of-office.
+bool answered_by_recipient(const BounceReport& report, std::string_view recipient);
 
 // Why letterd holds the letters to an address that bounced
 // bounces.hold_target_after times: until the targets file gives the target
@@ -54,9 +59,9 @@ class BounceIntake {
  public:
   BounceIntake(Store& store, const Config& config, const ReturnPathKey& key, spdlog::logger& log);
 
-  // Records one mail read from `source` ("maildir:NAME"), unless that
-  // source was recorded before.
-  void take(const std::string& source, std::string_view raw, TimePoint now, BounceCounts& counts);
+  // Records one mail read from `where` ("maildir:NAME", "imap:UID"), unless
+  // the same mail was recorded before, wherever it was read.
+  void take(const std::string& where, std::string_view raw, TimePoint now, BounceCounts& counts);
 
   // Reads up to `limit` mails from the Maildir's new/, oldest name first:
   // each recorded, then moved to cur/ with flag S. One that cannot be

@@ -213,9 +213,9 @@ int cmd_bounces(Args args) {
   BounceCounts counts;
   // Everything waiting, a batch at a time, each mail committed as it is read.
   for (;;) {
-    BounceCounts batch = intake.read_mailbox(now_ms(), 256);
+    BounceCounts batch = intake.read_mailbox(now_ms(), 64);
     counts += batch;
-    if (batch.read == 0 || batch.read + batch.unreadable < 256) break;
+    if (batch.read == 0 || batch.read + batch.unreadable < 64) break;
   }
   std::cout << counts.summary() << "\n";
   return counts.unreadable ? 1 : 0;

@@ -12,17 +12,19 @@ namespace letterd {
 namespace {
 
 // Mail larger than this is no bounce; reading stops there.
-constexpr std::size_t kMaxMailBytes = 2 * 1024 * 1024;
+constexpr std::size_t kMaxMailBytes = 1024 * 1024;
 
 struct CurlDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
 };
 
+// Keeps the first kMaxMailBytes of a mail and lets the rest go by: a mail
+// too large to be a bounce is still read (as far as that), recorded and
+// passed, never fetched again and again.
 std::size_t collect(char* data, std::size_t size, std::size_t count, void* out) {
   auto& text = *static_cast<std::string*>(out);
   std::size_t bytes = size * count;
-  if (text.size() + bytes > kMaxMailBytes) return 0;  // ends the transfer: too large
-  text.append(data, bytes);
+  if (text.size() < kMaxMailBytes) text.append(data, std::min(bytes, kMaxMailBytes - text.size()));
   return bytes;
 }
 
@@ -49,8 +51,8 @@ class Session {
     curl_easy_setopt(e, CURLOPT_PASSWORD, config_.password.c_str());
     curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
     if (!config_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config_.ca_file.c_str());
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);

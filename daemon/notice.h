@@ -21,10 +21,12 @@ struct UndeliveredLetter {
   std::string campaign, letter, target_id, target_name, submission_id;
   std::string supporter_name, supporter_email;
   MessageStatus status = MessageStatus::failed;
-  std::string why;  // the bounce's status (5.1.1), or the relay's reply code (550)
+  std::string why;       // the bounce's status (5.1.1), or the relay's reply code (550)
+  bool reflect = false;  // a test in reflect mode: it went to the supporter, who needs no notice of it
 };
 
-// Whether the campaign wants a notice for this letter.
+// Whether the campaign wants a notice for this letter: never for a test,
+// a notice, or a supporter whose data was erased.
 bool wants_notice(const UndeliveredLetter& letter, const CampaignConfig& campaign);
 
 // The notice, addressed to the supporter from the campaign's From address,

@@ -305,7 +305,7 @@ void Daemon::poll_bounces(TimePoint now) {
   // A copy: a reload may replace the config while the thread reads.
   auto snapshot = std::make_shared<const Config>(config);
   bounce_job_ = std::async(std::launch::async, [snapshot, database = database_, &log = log_] {
-    constexpr std::size_t kBatch = 256;
+    constexpr std::size_t kBatch = 64;  // mails held at once: each at most 1 MiB
     try {
       Store store(database, Store::Access::existing);
       BounceIntake intake(store, *snapshot, store.return_path_key(), log);
@@ -394,7 +394,13 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
     }
     // A read of the bounce mailbox in progress may yet bounce a letter
     // whose supporter then has a notice to send.
-    if (bounce_job_.valid() && bounce_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (bounce_job_.valid()) {
+      if (bounce_job_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        // It ended since the step decided notices: one more step decides those of what it read.
+        bounce_job_.get();
+        wake = now;
+        return false;
+      }
       wake = std::min(wake, now + std::chrono::milliseconds(50));
       return false;
     }

@@ -394,6 +394,7 @@ class Store {
     long long id = 0;
     std::string campaign, target_id, recipient;
     MessageStatus status = MessageStatus::sent;
+    bool with_copy = false;  // the supporter's copy went in the same transaction
   };
   std::optional<ReturnedLetter> returned_letter(long long id);
   std::optional<ReturnedLetter> returned_letter(const std::string& message_id);
@@ -406,7 +407,7 @@ class Store {
     TimePoint received_at;
     BounceReport::Kind kind = BounceReport::Kind::unparsed;
     std::string status, diagnostic;
-    std::string source;  // where it was read, once: "maildir:NAME"
+    std::string source;  // the mail itself, by its SHA-256: recorded once however it comes again
     bool marks = false;
   };
   // In one transaction; false when that source was already recorded (a
@@ -428,7 +429,9 @@ class Store {
   MailboxState mailbox_state(const std::string& mailbox);
   void remember_mailbox(const std::string& mailbox, const MailboxState& state);
 
-  // How many of a campaign's letters to one target at one address bounced.
+  // How many of a campaign's letters to one target at one address bounced,
+  // counted up to kMaxBouncesCounted: enough to compare with hold_target_after.
+  static constexpr int kMaxBouncesCounted = 1000;
   long long bounces_of(const std::string& campaign, const std::string& target_id, const std::string& address);
   // Holds (letterd's own hold, with `reason`) the waiting letters of one
   // target at one address; returns how many.

@@ -17,19 +17,22 @@ std::optional<Store::ReturnedLetter> read_letter(SQLite::Statement& q) {
                                .campaign = q.getColumn(1).getString(),
                                .target_id = q.getColumn(2).getString(),
                                .recipient = q.getColumn(3).getString(),
-                               .status = stored_status(q.getColumn(4).getString())};
+                               .status = stored_status(q.getColumn(4).getString()),
+                               .with_copy = q.getColumn(5).getInt() != 0};
 }
 
 }  // namespace
 
 std::optional<Store::ReturnedLetter> Store::returned_letter(long long id) {
-  auto q = impl_->prepare("SELECT id, campaign, target_id, recipient, status FROM messages WHERE id = ?");
+  auto q = impl_->prepare(
+      "SELECT id, campaign, target_id, recipient, status, copy_to IS NOT NULL FROM messages WHERE id = ?");
   q->bind(1, static_cast<int64_t>(id));
   return read_letter(*q);
 }
 
 std::optional<Store::ReturnedLetter> Store::returned_letter(const std::string& message_id) {
-  auto q = impl_->prepare("SELECT id, campaign, target_id, recipient, status FROM messages WHERE message_id = ?");
+  auto q = impl_->prepare(
+      "SELECT id, campaign, target_id, recipient, status, copy_to IS NOT NULL FROM messages WHERE message_id = ?");
   q->bind(1, message_id);
   return read_letter(*q);
 }
@@ -78,11 +81,12 @@ bool Store::record_bounce(const BounceRecord& b) {
 
 long long Store::bounces_of(const std::string& campaign, const std::string& target_id, const std::string& address) {
   auto q = impl_->prepare(R"sql(
-    SELECT count(*) FROM messages INDEXED BY messages_bounced
-    WHERE campaign = ? AND target_id = ? AND status = 'bounced' AND recipient = ? COLLATE NOCASE)sql");
+    SELECT count(*) FROM (SELECT 1 FROM messages INDEXED BY messages_bounced
+      WHERE campaign = ? AND target_id = ? AND status = 'bounced' AND recipient = ? COLLATE NOCASE LIMIT ?))sql");
   q->bind(1, campaign);
   q->bind(2, target_id);
   q->bind(3, address);
+  q->bind(4, kMaxBouncesCounted);
   q->executeStep();
   return q->getColumn(0).getInt64();
 }
@@ -119,7 +123,7 @@ void Store::remember_mailbox(const std::string& mailbox, const MailboxState& sta
 std::vector<UndeliveredLetter> Store::notices_due(int limit) {
   auto q = impl_->prepare(R"sql(
     SELECT m.id, m.campaign, m.letter, m.target_id, m.recipient_name, m.submission_id, s.supporter_name,
-           s.supporter_email, m.status, coalesce(m.bounce_status, m.smtp_code, '')
+           s.supporter_email, m.status, coalesce(m.bounce_status, m.smtp_code, ''), m.reflect
     FROM messages m INDEXED BY messages_to_notify
     JOIN submissions s ON s.campaign = m.campaign AND s.id = m.submission_id
     WHERE m.status IN ('failed', 'bounced') AND m.notified_at IS NULL ORDER BY m.id LIMIT ?)sql");
@@ -138,6 +142,7 @@ std::vector<UndeliveredLetter> Store::notices_due(int limit) {
     u.supporter_email = q->getColumn(c++).getString();
     u.status = stored_status(q->getColumn(c++).getString());
     u.why = q->getColumn(c++).getString();
+    u.reflect = q->getColumn(c++).getInt() != 0;
     out.push_back(std::move(u));
   }
   return out;

@@ -93,7 +93,7 @@ int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel) {
       UPDATE submissions SET personal_note = NULL, fields = NULL
       WHERE campaign = ?1 AND id = ?2 AND (personal_note IS NOT NULL OR fields != '{}') AND NOT EXISTS (
         SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
-          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled'))))sql");
+          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note.bind(1, campaign);
     note.bind(2, id);
     note.exec();

@@ -77,7 +77,7 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
       UPDATE submissions SET personal_note = NULL, fields = NULL
       WHERE campaign = ?1 AND id = ?2 AND (personal_note IS NOT NULL OR fields != '{}') AND NOT EXISTS (
         SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
-          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled'))))sql");
+          AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note->bind(1, campaign);
     note->bind(2, id);
     counts.notes += note->exec();
@@ -190,7 +190,7 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
                    Store::ErasureCounts& counts) {
   SQLite::Statement cancel(db, R"sql(
     UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3, hold_id = NULL, hold_reason = NULL,
-           smtp_response = 'cancelled: the supporter asked for their data to be erased'
+           notified_at = ?3, smtp_response = 'cancelled: the supporter asked for their data to be erased'
     WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held'))sql");
   cancel.bind(1, w.campaign);
   cancel.bind(2, w.id);
@@ -212,7 +212,7 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
              reply_to_name = NULL, copy_to = NULL, smtp_response = ?,
              recipient = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient END,
              recipient_name = CASE WHEN reflect = 1 THEN '[erased]' ELSE recipient_name END,
-             supporter_email = '[erased]'
+             supporter_email = '[erased]', bounce_diagnostic = NULL
       WHERE id = ?)sql");
     if (reply)
       u.bind(1, *reply);
@@ -220,6 +220,10 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
       u.bind(1);
     u.bind(2, static_cast<int64_t>(id));
     counts.letters += u.exec();
+    // A returned mail's words may quote the letter or name the supporter.
+    SQLite::Statement returned(db, "UPDATE bounces SET diagnostic = NULL WHERE message_id = ?");
+    returned.bind(1, static_cast<int64_t>(id));
+    returned.exec();
   }
 }
 

@@ -74,8 +74,8 @@ class Bounces(MaildirCase):
         self.assertEqual(os.listdir(os.path.join(self.maildir, "new")), [])
         self.assertEqual(os.listdir(os.path.join(self.maildir, "cur")), ["1.relay:2,S"])
 
-        # Read again, and the same mail delivered a second time: counted once.
-        self.deliver("1.relay", self.report_for(letters["mp"]))
+        # Read again, and the same mail delivered a second time under another name: counted once.
+        self.deliver("2.relay", self.report_for(letters["mp"]))
         again = self.letterd.cli("bounces", "--once", check=True)
         self.assertIn("0 mail(s) read", again.stdout)
         self.assertEqual(len(self.letterd.query("SELECT id FROM bounces")), 1)
@@ -97,6 +97,36 @@ class Bounces(MaildirCase):
         self.assertIn("1 named no letter (1 with a forged return path)", result.stdout)
         self.assertEqual({r["status"] for r in self.letterd.query("SELECT status FROM messages")}, {"sent"})
         self.assertEqual(self.letterd.query("SELECT message_id, kind FROM bounces"), [{"message_id": None, "kind": "hard"}])
+
+    def test_a_bounce_by_message_id_alone_cannot_mark_a_letter_sent_with_a_return_path(self):
+        letters = self.send_two()
+        # Whoever saw the letter (its supporter's copy, the office) knows its Message-ID.
+        text = corpus("qmail-failure-notice.eml").replace("bounces+16-0123456789abcdef@campaign.example.org",
+                                                          "bounces@campaign.example.org")
+        text = text.replace("01a6.abba.letterd@example.org", letters["mp"]["message_id"])
+        text = text.replace("retired.mp@mp.example.org", letters["mp"]["recipient"])
+        self.deliver("by-id", text)
+        result = self.letterd.cli("bounces", "--once", check=True)
+        self.assertIn("1 named no letter", result.stdout)
+        self.assertEqual({r["status"] for r in self.letterd.query("SELECT status FROM messages")}, {"sent"})
+
+    def test_the_supporters_own_out_of_office_does_not_acknowledge_the_letter(self):
+        sub = submission(id="s")
+        sub["supporter"] = dict(sub["supporter"], email="jane@supporter.example.com")
+        self.letterd.drop("s.json", sub)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.server.wait_for(2)
+        minister = self.letterd.query("SELECT id, message_id, recipient FROM messages WHERE letter = "
+                                      "'justice-secretary'")[0]
+        # The supporter's copy went in the same transaction: their system knows the return path.
+        return_path = next(m["mail_from"] for m in self.server.messages if m["rcpt_tos"][0] == minister["recipient"])
+        text = corpus("out-of-office.eml").replace("bounces+18-0123456789abcdef@campaign.example.org", return_path)
+        text = text.replace("Robin Fictional MP <robin.fictional.mp@example.org>",
+                            "Jane Doe <jane@supporter.example.com>")
+        self.deliver("own-ooo", text.replace("01a8.face.letterd@example.org", minister["message_id"]))
+        self.letterd.cli("bounces", "--once", check=True)
+        self.assertIsNone(self.letterd.query("SELECT acknowledged_at FROM messages WHERE id = ?",
+                                             minister["id"])[0]["acknowledged_at"])
 
     def test_an_automatic_reply_acknowledges_its_letter(self):
         letters = self.send_two()
