@@ -82,7 +82,9 @@ std::string bouncing_reason(const std::string& target_id) {
 
 bool address_bounces(Store& store, const Config& config, const std::string& campaign, const std::string& target_id,
                      const std::string& address) {
-  return store.bounces_of(campaign, target_id, address) >= config.bounces.hold_target_after;
+  // Without a bounce mailbox no letter is ever bounced: intake asks nothing of the log.
+  return config.bounces.configured() &&
+         store.bounces_of(campaign, target_id, address) >= config.bounces.hold_target_after;
 }
 
 BounceCounts& BounceCounts::operator+=(const BounceCounts& more) {

@@ -96,7 +96,7 @@ class Daemon {
   Notifier notifier_;
   Housekeeping housekeeping_;
   TurnClock turns_;
-  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_, bounce_trouble_;
+  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_;
   TimePoint next_bounce_poll_{};  // when the bounce mailbox is read next
   std::future<void> bounce_job_;  // the read in progress, on its own thread
 

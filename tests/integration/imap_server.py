@@ -49,6 +49,7 @@ ssl = required
 ssl_cert = <{self.cert}
 ssl_key = <{key}
 disable_plaintext_auth = yes
+{self.own_users()}
 auth_mechanisms = plain login
 mail_location = maildir:{self.dir}/mail/%n
 passdb {{
@@ -74,6 +75,15 @@ service anvil {{
 }}
 """)
         self.url = f"imaps://127.0.0.1:{self.port}/INBOX"
+
+    def own_users(self):
+        """Not root: Dovecot's own processes run as this user, who cannot become another."""
+        if os.getuid() == 0:
+            return ""
+        import pwd, grp
+        user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+        return (f"default_internal_user = {user}\ndefault_login_user = {user}\n"
+                f"default_internal_group = {group}\n")
 
     def start(self):
         self._own_mail()
