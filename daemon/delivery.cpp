@@ -70,10 +70,18 @@ void Relay::use(const Config& config) {
   return_to_queue(unstarted);
 }
 
-std::string Relay::envelope_sender(const StoredMessage& m) const {
+Relay::Job Relay::job_for(StoredMessage m, TimePoint claimed_at) const {
   const CampaignConfig* campaign = config_->campaign(m.campaign);
-  if (!campaign || campaign->return_path.empty()) return m.from.address;
-  return verp_address(campaign->return_path, m.id, key_);
+  if (!campaign || campaign->return_path.empty()) {
+    std::string from = m.from.address;
+    return {std::move(m), claimed_at, std::move(from), {}};
+  }
+  // The supporter's copy shows its envelope sender as Return-Path: sent
+  // with the letter's token, it would let its supporter make a bounce of
+  // the letter that the check accepts, and enough of them hold the target.
+  std::string mail_from = verp_address(campaign->return_path, m.id, key_);
+  std::string copy_mail_from = m.copy_to.empty() ? std::string() : campaign->return_path;
+  return {std::move(m), claimed_at, std::move(mail_from), std::move(copy_mail_from)};
 }
 
 bool Relay::has_due(TimePoint now) {
@@ -149,8 +157,7 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
     std::vector<Job> picked;
     for (long long id : plan.send) {
       auto m = std::find_if(due.begin(), due.end(), [id](const StoredMessage& s) { return s.id == id; });
-      std::string mail_from = envelope_sender(*m);
-      picked.push_back({std::move(*m), now, std::move(mail_from)});
+      picked.push_back(job_for(std::move(*m), now));
     }
     // A claim counts in the limits until settled: one left behind by an
     // exception here would hold the relay back for good.

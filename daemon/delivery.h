@@ -89,8 +89,10 @@ class Relay {
   void give_back(const std::vector<Job>& picked, const std::vector<long long>& claimed);
   // Claimed letters no session began: queued again, due now.
   void return_to_queue(const std::deque<Job>& unstarted);
-  // LOCAL+TOKEN@DOMAIN when the letter's campaign has a return_path, else its From address.
-  std::string envelope_sender(const StoredMessage& m) const;
+  // The letter claimed at `claimed_at` with its envelope senders: LOCAL+TOKEN@DOMAIN
+  // when its campaign has a return_path (the supporter's copy apart, from
+  // the bare return_path), else its From address.
+  Job job_for(StoredMessage m, TimePoint claimed_at) const;
   void hold_until(TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; }
 
   RelayConfig relay_;

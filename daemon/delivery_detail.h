@@ -22,6 +22,9 @@ struct Relay::Job {
   StoredMessage message;
   TimePoint claimed_at;   // the time the rate limits counted: the attempt's `at`
   std::string mail_from;  // the envelope sender: the campaign's per-letter return path, or From
+  // The supporter's copy's own envelope sender, for a letter sent with a
+  // per-letter return path; empty when the copy shares the letter's transaction.
+  std::string copy_mail_from;
 };
 
 // The letter as the scheduler knows it.

@@ -144,14 +144,16 @@ class Session {
     return cancelled;
   }
 
-  SendResult send(const StoredMessage& m, const std::string& mail_from, const std::string& data) {
+  SendResult send(const Relay::Job& job, const std::string& data) {
     auto& s = *shared_;
+    const StoredMessage& m = job.message;
     if (!smtp_) {
       if (helo_.empty()) helo_ = s.relay.helo_name.empty() ? default_helo_name() : s.relay.helo_name;
       smtp_ = std::make_unique<SmtpSession>(s.relay, s.relay.password, helo_);
     }
-    Envelope envelope{mail_from, {m.to.address}};
-    if (!m.copy_to.empty()) envelope.recipients.push_back(m.copy_to);
+    bool copy_apart = !m.copy_to.empty() && !job.copy_mail_from.empty();
+    Envelope envelope{job.mail_from, {m.to.address}};
+    if (!m.copy_to.empty() && !copy_apart) envelope.recipients.push_back(m.copy_to);
     SendResult result = smtp_->send(envelope, data);
     if (result.refused_recipient == 1 && classify(result) != Outcome::relay_fault) {
       // Only the supporter's own copy was refused: the letter must still go.
@@ -162,7 +164,18 @@ class Session {
       envelope.recipients.pop_back();
       result = smtp_->send(envelope, data);
     }
+    if (copy_apart && result.transfer == Transfer::completed) send_copy(job, data);
     return result;
+  }
+
+  // The supporter's copy in a transaction of its own, after the letter was
+  // taken: its fate is logged and never the letter's.
+  void send_copy(const Relay::Job& job, const std::string& data) {
+    auto& s = *shared_;
+    SendResult copy = smtp_->send({job.copy_mail_from, {job.message.copy_to}}, data);
+    if (copy.transfer != Transfer::completed)
+      s.log.warn("message {}: the relay did not take the supporter's copy ({} {}); the letter went", job.message.id,
+                 copy.code, redact_addresses(copy.response));
   }
 
   void deliver(const Relay::Job& job) {
@@ -186,7 +199,7 @@ class Session {
       return;
     }
     TimePoint started = now_ms();
-    SendResult result = send(m, job.mail_from, data);
+    SendResult result = send(job, data);
     TimePoint ended = now_ms();
     Outcome outcome = classify(result);
     TryDecision decision;

@@ -1,8 +1,10 @@
 """Per-letter return paths against the real SMTP server: with a campaign's
 return_path, every letter's envelope sender is LOCAL+ID-CHECK@DOMAIN, the
 check an HMAC-SHA-256 under the key letterd made and keeps in its database,
-so a bounce names its letter and a forged one names none. Without it the
-envelope sender is the From address, as before."""
+so a bounce names its letter and a forged one names none. The supporter's
+copy goes apart, from the bare return path: it names no letter, so its
+supporter cannot make a bounce of their letter from it. Without a
+return_path the envelope sender is the From address, as before."""
 import hashlib
 import hmac
 import re
@@ -20,7 +22,14 @@ class ReturnPath(RelayTestCase):
             sub["supporter"] = dict(sub["supporter"], email=f"r{n}@example.org")
             self.letterd.drop(f"r{n}.json", sub)
         self.assertEqual(self.letterd.run_once().returncode, 0)
-        received = self.server.wait_for(4)
+        received = self.server.wait_for(8)
+        copies = [m for m in received if m["rcpt_tos"][0] in ("r0@example.org", "r1@example.org")]
+        received = [m for m in received if m not in copies]
+        self.assertEqual([len(m["rcpt_tos"]) for m in received], [1] * 4, "each letter to its recipient alone")
+        self.assertEqual(len(copies), 4, "each supporter has a copy of each of their letters")
+        self.assertEqual({(m["mail_from"], len(m["rcpt_tos"])) for m in copies}, {("bounces@campaign.example.org", 1)})
+        self.assertEqual(sorted(m["data"] for m in copies), sorted(m["data"] for m in received),
+                         "the copy is the letter as sent")
         key = bytes(self.letterd.query("SELECT value FROM secrets WHERE name = 'return_path_key'")[0]["value"])
         self.assertEqual(len(key), 32)
         ids = set()
@@ -38,14 +47,17 @@ class ReturnPath(RelayTestCase):
         self.letterd.drop("later.json", dict(submission(id="later"),
                                              supporter=dict(submission()["supporter"], email="later@example.org")))
         self.assertEqual(self.letterd.run_once().returncode, 0)
-        self.server.wait_for(6)
+        self.server.wait_for(12)
         again = bytes(self.letterd.query("SELECT value FROM secrets WHERE name = 'return_path_key'")[0]["value"])
         self.assertEqual(again, key)
 
     def test_without_a_return_path_the_envelope_sender_is_the_from_address(self):
         self.letterd.drop("f.json", submission(id="f"))
         self.assertEqual(self.letterd.run_once().returncode, 0)
-        self.assertEqual({m["mail_from"] for m in self.server.wait_for(2)}, {"letters@example.org"})
+        received = self.server.wait_for(2)
+        self.assertEqual({m["mail_from"] for m in received}, {"letters@example.org"})
+        self.assertEqual([m["rcpt_tos"][1] for m in received], ["jane@example.org"] * 2,
+                         "the copy rides in the letter's own transaction")
 
     def test_a_return_path_too_long_for_smtp_is_refused_naming_the_key(self):
         self.letterd.campaign["return_path"] = "a-very-long-mailbox-name-for-bounces@campaign.example.org"
