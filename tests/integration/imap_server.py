@@ -115,7 +115,10 @@ service anvil {{
 
     def log(self):
         path = os.path.join(self.dir, "dovecot.log")
-        return open(path).read() if os.path.exists(path) else ""
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read()
 
     def stop(self):
         subprocess.run([DOVECOT, "-c", self.config, "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
