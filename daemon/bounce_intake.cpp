@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "imap.h"
+#include "timefmt.h"
 
 namespace letterd {
 
@@ -97,6 +98,7 @@ BounceCounts& BounceCounts::operator+=(const BounceCounts& more) {
   unmatched += more.unmatched;
   forged += more.forged;
   unreadable += more.unreadable;
+  looked_at += more.looked_at;
   return *this;
 }
 
@@ -187,6 +189,17 @@ void BounceIntake::take(const std::string& where, std::string_view raw, TimePoin
                                                                     : "");
 }
 
+BounceCounts BounceIntake::read_all(std::size_t batch) {
+  BounceCounts total;
+  for (;;) {
+    BounceCounts some = read_mailbox(now_ms(), batch);
+    total += some;
+    // A short batch means the mailbox had no more; a file that could not
+    // be read waits in new/ for the next poll, not for this one again.
+    if (static_cast<std::size_t>(some.looked_at) < batch || some.unreadable) return total;
+  }
+}
+
 BounceCounts BounceIntake::read_imap(TimePoint now, std::size_t limit) {
   BounceCounts counts;
   const std::string& mailbox = config_.bounces.url;
@@ -195,12 +208,14 @@ BounceCounts BounceIntake::read_imap(TimePoint now, std::size_t limit) {
   if (state.uidvalidity && batch.uidvalidity != state.uidvalidity)
     log_.warn("bounce mailbox {}: its UIDVALIDITY changed ({} to {}): its mail is read again from the first", mailbox,
               state.uidvalidity, batch.uidvalidity);
-  for (const auto& mail : batch.mails) {
+  for (const auto& mail : batch.mails)
     take("imap:" + std::to_string(batch.uidvalidity) + ":" + std::to_string(mail.uid), mail.text, now, counts);
-    store_.remember_mailbox(mailbox, {batch.uidvalidity, mail.uid});
-  }
-  if (batch.mails.empty() && state.uidvalidity != batch.uidvalidity)
-    store_.remember_mailbox(mailbox, {batch.uidvalidity, 0});
+  counts.looked_at = static_cast<int>(batch.mails.size());
+  // Remembered once a batch: a crash before it reads the batch again, and
+  // each mail is recorded once by its content. UIDs no mail holds any more
+  // (expunged) are passed with the rest, never searched again.
+  if (state.uidvalidity != batch.uidvalidity || batch.looked_to > state.last_uid)
+    store_.remember_mailbox(mailbox, {batch.uidvalidity, batch.looked_to});
   return counts;
 }
 
@@ -214,6 +229,7 @@ BounceCounts BounceIntake::read_maildir(TimePoint now, std::size_t limit) {
   }
   std::sort(names.begin(), names.end());
   if (names.size() > limit) names.resize(limit);
+  counts.looked_at = static_cast<int>(names.size());
   for (const auto& name : names) {
     try {
       take("maildir:" + name, read_file(dir / "new" / name), now, counts);

@@ -51,6 +51,7 @@ bool address_bounces(Store& store, const Config& config, const std::string& camp
 struct BounceCounts {
   int read = 0, bounced = 0, hard = 0, delays = 0, auto_replies = 0, unparsed = 0, unmatched = 0, forged = 0;
   int unreadable = 0;  // files that could not be read or recorded: left in new/
+  int looked_at = 0;   // mails taken from the mailbox, those recorded before included
   std::string summary() const;
   BounceCounts& operator+=(const BounceCounts& more);
 };
@@ -69,14 +70,19 @@ class BounceIntake {
   BounceCounts read_maildir(TimePoint now, std::size_t limit);
 
   // Reads up to `limit` new mails of the config's IMAP mailbox, each
-  // recorded, then remembered as read (its UID). Throws when the server
-  // cannot be read; what was recorded stays recorded.
+  // recorded; then the batch is remembered as read (the last UID looked
+  // at). Throws when the server cannot be read; what was recorded stays
+  // recorded, and the batch is read again (each mail counted once).
   BounceCounts read_imap(TimePoint now, std::size_t limit);
 
   // The config's mailbox, whichever kind it is.
   BounceCounts read_mailbox(TimePoint now, std::size_t limit) {
     return config_.bounces.url.empty() ? read_maildir(now, limit) : read_imap(now, limit);
   }
+
+  // Everything waiting in the config's mailbox, `batch` mails at a time
+  // (each held whole, at most 1 MiB), each committed as it is read.
+  BounceCounts read_all(std::size_t batch = 64);
 
  private:
   Store& store_;

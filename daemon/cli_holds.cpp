@@ -210,13 +210,7 @@ int cmd_bounces(Args args) {
   Store store(config->database, Store::Access::existing);
   auto log = make_logger();
   BounceIntake intake(store, *config, store.return_path_key(), *log);
-  BounceCounts counts;
-  // Everything waiting, a batch at a time, each mail committed as it is read.
-  for (;;) {
-    BounceCounts batch = intake.read_mailbox(now_ms(), 64);
-    counts += batch;
-    if (batch.read == 0 || batch.read + batch.unreadable < 64) break;
-  }
+  BounceCounts counts = intake.read_all();
   std::cout << counts.summary() << "\n";
   return counts.unreadable ? 1 : 0;
 }

@@ -86,6 +86,18 @@ std::optional<long long> parse_uidvalidity(std::string_view answer) {
   return number_at(answer, at + kTag.size());
 }
 
+std::optional<long long> parse_uidnext(std::string_view answer) {
+  constexpr std::string_view kTag = "[UIDNEXT ";
+  auto at = answer.find(kTag);
+  if (at == std::string_view::npos) return std::nullopt;
+  return number_at(answer, at + kTag.size());
+}
+
+std::optional<std::pair<long long, long long>> search_window(long long after, long long uidnext) {
+  if (after + 1 >= uidnext) return std::nullopt;
+  return std::pair{after + 1, std::min(after + kSearchWindow, uidnext - 1)};
+}
+
 std::vector<long long> parse_search(std::string_view answer, long long after) {
   std::vector<long long> uids;
   constexpr std::string_view kTag = "* SEARCH";
@@ -117,18 +129,29 @@ ImapBatch fetch_new_mail(const BounceConfig& config, long long known_validity, l
   const std::string mailbox = mailbox_of(config.url);
   const std::string folder = server_of(config.url) + mailbox;
   ImapBatch batch;
-  auto validity = parse_uidvalidity(session.run(server_of(config.url), "EXAMINE \"" + mailbox + "\"", "EXAMINE"));
+  std::string examined = session.run(server_of(config.url), "EXAMINE \"" + mailbox + "\"", "EXAMINE");
+  auto validity = parse_uidvalidity(examined);
   if (!validity) throw std::runtime_error("EXAMINE " + mailbox + ": the server gave no UIDVALIDITY");
+  auto uidnext = parse_uidnext(examined);
+  if (!uidnext) throw std::runtime_error("EXAMINE " + mailbox + ": the server gave no UIDNEXT");
   batch.uidvalidity = *validity;
-  if (*validity != known_validity) last_uid = 0;
-  auto uids = parse_search(session.run(folder, "UID SEARCH UID " + std::to_string(last_uid + 1) + ":*", "UID SEARCH"),
-                           last_uid);
-  if (uids.size() > limit) uids.resize(limit);
-  for (long long uid : uids) {
-    // ;UIDVALIDITY= makes the server's renumbering between the search and
-    // the fetch an error, never another mail under this UID.
-    std::string url = folder + ";UIDVALIDITY=" + std::to_string(*validity) + "/;UID=" + std::to_string(uid);
-    batch.mails.push_back({uid, session.run(url, "", "FETCH")});
+  batch.looked_to = *validity == known_validity ? last_uid : 0;
+  while (batch.mails.size() < limit) {
+    auto window = search_window(batch.looked_to, *uidnext);
+    if (!window) break;
+    std::string range = std::to_string(window->first) + ":" + std::to_string(window->second);
+    auto uids = parse_search(session.run(folder, "UID SEARCH UID " + range, "UID SEARCH"), batch.looked_to);
+    std::erase_if(uids, [&](long long uid) { return uid > window->second; });
+    const std::size_t room = limit - batch.mails.size();
+    const bool all_of_it = uids.size() <= room;
+    if (!all_of_it) uids.resize(room);
+    for (long long uid : uids) {
+      // ;UIDVALIDITY= makes the server's renumbering between the search and
+      // the fetch an error, never another mail under this UID.
+      std::string url = folder + ";UIDVALIDITY=" + std::to_string(*validity) + "/;UID=" + std::to_string(uid);
+      batch.mails.push_back({uid, session.run(url, "", "FETCH")});
+    }
+    batch.looked_to = all_of_it ? window->second : uids.back();
   }
   return batch;
 }

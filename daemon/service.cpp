@@ -305,16 +305,10 @@ void Daemon::poll_bounces(TimePoint now) {
   // A copy: a reload may replace the config while the thread reads.
   auto snapshot = std::make_shared<const Config>(config);
   bounce_job_ = std::async(std::launch::async, [snapshot, database = database_, &log = log_] {
-    constexpr std::size_t kBatch = 64;  // mails held at once: each at most 1 MiB
     try {
       Store store(database, Store::Access::existing);
       BounceIntake intake(store, *snapshot, store.return_path_key(), log);
-      BounceCounts total;
-      for (;;) {
-        BounceCounts batch = intake.read_mailbox(now_ms(), kBatch);
-        total += batch;
-        if (batch.read == 0 || static_cast<std::size_t>(batch.read + batch.unreadable) < kBatch) break;
-      }
+      BounceCounts total = intake.read_all();
       if (total.read || total.unreadable) log.info("bounce mailbox: {}", total.summary());
     } catch (const std::exception& e) {
       log.warn("bounce mailbox {}: {}; read again in {}",

@@ -86,7 +86,7 @@ service anvil {{
                 f"default_internal_group = {group}\n")
 
     def start(self):
-        self._own_mail()
+        self.own_mail()
         # Dovecot forks into the background: its output goes to its log, never a pipe the test waits on.
         subprocess.run([DOVECOT, "-c", self.config], check=True, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,15 +99,17 @@ service anvil {{
                 time.sleep(0.05)
         raise AssertionError("dovecot did not listen:\n" + self.log())
 
-    def deliver(self, name, text):
-        """Delivers a mail into the user's Maildir, as Dovecot's LDA would."""
+    def deliver(self, name, text, own=True):
+        """Delivers a mail into the user's Maildir, as Dovecot's LDA would;
+        many at once with own=False, then own_mail()."""
         tmp = os.path.join(self.maildir, "tmp", name)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.rename(tmp, os.path.join(self.maildir, "new", name))
-        self._own_mail()
+        if own:
+            self.own_mail()
 
-    def _own_mail(self):
+    def own_mail(self):
         if os.getuid() == 0:
             for root, dirs, files in os.walk(os.path.join(self.dir, "mail")):
                 for name in dirs + files + [""]:
