@@ -29,7 +29,8 @@ TEST(Imap, EachSearchAsksForAWindowWhoseAnswerLibcurlKeepsWhole) {
   EXPECT_EQ(search_window(0, 1), std::nullopt) << "an empty mailbox: nothing to search";
   EXPECT_EQ(search_window(0, 2), (std::pair<long long, long long>{1, 1}));
   EXPECT_EQ(search_window(0, 10001), (std::pair<long long, long long>{1, kSearchWindow}));
-  EXPECT_EQ(search_window(kSearchWindow, 10001), (std::pair<long long, long long>{kSearchWindow + 1, 2 * kSearchWindow}));
+  EXPECT_EQ(search_window(kSearchWindow, 10001),
+            (std::pair<long long, long long>{kSearchWindow + 1, 2 * kSearchWindow}));
   EXPECT_EQ(search_window(9990, 10001), (std::pair<long long, long long>{9991, 10000}));
   EXPECT_EQ(search_window(10000, 10001), std::nullopt) << "all read";
   EXPECT_EQ(search_window(12000, 10001), std::nullopt);
