@@ -189,15 +189,16 @@ void BounceIntake::take(const std::string& where, std::string_view raw, TimePoin
                                                                     : "");
 }
 
-BounceCounts BounceIntake::read_all(std::size_t batch) {
+BounceCounts BounceIntake::read_all(std::size_t batch, const std::atomic<bool>* stop) {
   BounceCounts total;
-  for (;;) {
+  while (!stop || !stop->load()) {
     BounceCounts some = read_mailbox(now_ms(), batch);
     total += some;
     // A short batch means the mailbox had no more; a file that could not
     // be read waits in new/ for the next poll, not for this one again.
-    if (static_cast<std::size_t>(some.looked_at) < batch || some.unreadable) return total;
+    if (static_cast<std::size_t>(some.looked_at) < batch || some.unreadable) break;
   }
+  return total;
 }
 
 BounceCounts BounceIntake::read_imap(TimePoint now, std::size_t limit) {

@@ -7,6 +7,7 @@
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,8 +82,9 @@ class BounceIntake {
   }
 
   // Everything waiting in the config's mailbox, `batch` mails at a time
-  // (each held whole, at most 1 MiB), each committed as it is read.
-  BounceCounts read_all(std::size_t batch = 64);
+  // (each held whole, at most 1 MiB), each committed as it is read; when
+  // `stop` is set, no further batch.
+  BounceCounts read_all(std::size_t batch = 64, const std::atomic<bool>* stop = nullptr);
 
  private:
   Store& store_;

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <deque>
 #include <future>
 #include <memory>
@@ -99,6 +100,8 @@ class Daemon {
   LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_;
   TimePoint next_bounce_poll_{};  // when the bounce mailbox is read next
   std::future<void> bounce_job_;  // the read in progress, on its own thread
+  // Set at stop: the read ends after the batch in hand rather than read a large mailbox to its end.
+  std::shared_ptr<std::atomic<bool>> bounce_stop_ = std::make_shared<std::atomic<bool>>(false);
 
   bool stop_ = false;
   int exit_code_ = 0;
@@ -304,11 +307,11 @@ void Daemon::poll_bounces(TimePoint now) {
   if (bounce_job_.valid() && bounce_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   // A copy: a reload may replace the config while the thread reads.
   auto snapshot = std::make_shared<const Config>(config);
-  bounce_job_ = std::async(std::launch::async, [snapshot, database = database_, &log = log_] {
+  bounce_job_ = std::async(std::launch::async, [snapshot, stop = bounce_stop_, database = database_, &log = log_] {
     try {
       Store store(database, Store::Access::existing);
       BounceIntake intake(store, *snapshot, store.return_path_key(), log);
-      BounceCounts total = intake.read_all();
+      BounceCounts total = intake.read_all(64, stop.get());
       if (total.read || total.unreadable) log.info("bounce mailbox: {}", total.summary());
     } catch (const std::exception& e) {
       log.warn("bounce mailbox {}: {}; read again in {}",
@@ -469,6 +472,7 @@ void Daemon::reload() {
 
 int Daemon::finish() {
   sd_notify(0, "STOPPING=1");
+  bounce_stop_->store(true);
   engine_.stop();  // the sends in flight finish; the rest wait for the next start
   log_.info("letterd stopped; the longest turn of the loop took {} ms", turns_.longest().count());
   return exit_code_;
