@@ -142,9 +142,11 @@ void BounceIntake::take(const std::string& where, std::string_view raw, TimePoin
                              .status = report.status,
                              .diagnostic = report.diagnostic,
                              .source = std::string("sha256:") + digest.get()};
+  // A letter sent with its token went alone: its copy goes apart, from the bare return path.
+  const bool copy_in_transaction = letter && letter->with_copy && !token.letter;
   if (letter && report.kind == BounceReport::Kind::hard)
     record.marks =
-        letter->status == MessageStatus::sent && returns_the_letter(report, letter->recipient, letter->with_copy);
+        letter->status == MessageStatus::sent && returns_the_letter(report, letter->recipient, copy_in_transaction);
   if (letter && report.kind == BounceReport::Kind::auto_reply)
     record.marks = answered_by_recipient(report, letter->recipient);
   if (!store_.record_bounce(record)) return;  // read before
@@ -196,7 +198,8 @@ BounceCounts BounceIntake::read_all(std::size_t batch, const std::atomic<bool>* 
     total += some;
     // A short batch means the mailbox had no more; a file that could not
     // be read waits in new/ for the next poll, not for this one again.
-    if (static_cast<std::size_t>(some.looked_at) < batch || some.unreadable) break;
+    // So does a batch that recorded nothing new: whatever holds it up, the next poll tries again.
+    if (static_cast<std::size_t>(some.looked_at) < batch || some.unreadable || some.read == 0) break;
   }
   return total;
 }
@@ -238,7 +241,9 @@ BounceCounts BounceIntake::read_maildir(TimePoint now, std::size_t limit) {
       std::error_code gone;
       fs::rename(dir / "new" / name, dir / "cur" / (name + ":2,S"), gone);
       // Another reader (the daemon, letterd bounces) took it meanwhile: recorded once all the same.
-      if (gone && gone != std::errc::no_such_file_or_directory) throw fs::filesystem_error("rename", gone);
+      // But a missing cur/ leaves it in new/, to be told as unreadable, never read for ever.
+      if (gone && (gone != std::errc::no_such_file_or_directory || fs::exists(dir / "new" / name)))
+        throw fs::filesystem_error("rename to cur/", dir / "new" / name, gone);
     } catch (const std::exception& e) {
       ++counts.unreadable;
       log_.warn("bounce mailbox: {}: {}; it waits in new/ for the next poll", name, e.what());

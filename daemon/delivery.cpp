@@ -63,11 +63,20 @@ void Relay::use(const Config& config) {
     // Letters claimed ahead and not yet begun go back to the queue: the
     // new config's targets may readdress them before they go.
     unstarted.swap(shared_->jobs);
-    for (const auto& job : unstarted) shared_->scheduler.give_back(due_letter(job.message), job.claimed_at);
+    for (const auto& job : unstarted) shared_->scheduler.give_back(due_letter(job), job.claimed_at);
   }
   config_ = &config;
   campaigns_ = campaigns_through(config, relay_.name);
   return_to_queue(unstarted);
+}
+
+std::vector<std::string> Relay::copy_apart_campaigns() const {
+  std::vector<std::string> out;
+  for (const auto& name : campaigns_) {
+    const CampaignConfig* campaign = config_->campaign(name);
+    if (campaign && !campaign->return_path.empty() && campaign->copy_to_supporter) out.push_back(name);
+  }
+  return out;
 }
 
 Relay::Job Relay::job_for(StoredMessage m, TimePoint claimed_at) const {
@@ -108,7 +117,7 @@ void Relay::seed(TimePoint now, const std::vector<StoredMessage>& due) {
     std::size_t count = scheduler.relay_seed_count();
     TimePoint since = scheduler.relay_seed_since(now);
     lock.unlock();
-    auto sends = store_.recent_sends(relay_.name, count, since);
+    auto sends = store_.recent_sends(relay_.name, count, since, copy_apart_campaigns());
     lock.lock();
     scheduler.seed_relay(sends);
   }
@@ -147,8 +156,12 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
       if (due.empty()) return std::nullopt;
     }
     seed(now, due);
+    std::vector<Job> candidates;
     std::vector<DueLetter> letters;
-    for (const auto& m : due) letters.push_back(due_letter(m));
+    for (auto& m : due) {
+      candidates.push_back(job_for(std::move(m), now));
+      letters.push_back(due_letter(candidates.back()));
+    }
     Plan plan;
     {
       std::lock_guard lock(shared_->mutex);
@@ -156,8 +169,8 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
     }
     std::vector<Job> picked;
     for (long long id : plan.send) {
-      auto m = std::find_if(due.begin(), due.end(), [id](const StoredMessage& s) { return s.id == id; });
-      picked.push_back(job_for(std::move(*m), now));
+      auto job = std::find_if(candidates.begin(), candidates.end(), [id](const Job& j) { return j.message.id == id; });
+      picked.push_back(std::move(*job));
     }
     // A claim counts in the limits until settled: one left behind by an
     // exception here would hold the relay back for good.
@@ -210,7 +223,7 @@ void Relay::give_back(const std::vector<Job>& picked, const std::vector<long lon
   std::lock_guard lock(shared_->mutex);
   for (const auto& job : picked)
     if (std::find(claimed.begin(), claimed.end(), job.message.id) == claimed.end())
-      shared_->scheduler.give_back(due_letter(job.message), job.claimed_at);
+      shared_->scheduler.give_back(due_letter(job), job.claimed_at);
 }
 
 void Relay::begin_stop() {

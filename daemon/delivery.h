@@ -93,6 +93,8 @@ class Relay {
   // when its campaign has a return_path (the supporter's copy apart, from
   // the bare return_path), else its From address.
   Job job_for(StoredMessage m, TimePoint claimed_at) const;
+  // The campaigns through this relay whose supporter's copy goes apart.
+  std::vector<std::string> copy_apart_campaigns() const;
   void hold_until(TimePoint t) { rate_hold_ = rate_hold_ ? std::min(*rate_hold_, t) : t; }
 
   RelayConfig relay_;

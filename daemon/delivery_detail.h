@@ -28,8 +28,9 @@ struct Relay::Job {
 };
 
 // The letter as the scheduler knows it.
-inline DueLetter due_letter(const StoredMessage& m) {
-  return {m.id, m.campaign, m.target_id};
+inline DueLetter due_letter(const Relay::Job& job) {
+  const StoredMessage& m = job.message;
+  return {m.id, m.campaign, m.target_id, !job.copy_mail_from.empty()};
 }
 
 struct Relay::Shared {

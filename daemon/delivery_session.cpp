@@ -111,7 +111,7 @@ class Session {
 
   void give_back(const Relay::Job& job) {
     std::lock_guard lock(shared_->mutex);
-    shared_->scheduler.give_back(due_letter(job.message), job.claimed_at);
+    shared_->scheduler.give_back(due_letter(job), job.claimed_at);
   }
 
   // Whether the letter must not go after all: the relay was paused after
@@ -164,18 +164,26 @@ class Session {
       envelope.recipients.pop_back();
       result = smtp_->send(envelope, data);
     }
-    if (copy_apart && result.transfer == Transfer::completed) send_copy(job, data);
     return result;
   }
 
-  // The supporter's copy in a transaction of its own, after the letter was
-  // taken: its fate is logged and never the letter's.
-  void send_copy(const Relay::Job& job, const std::string& data) {
+  // The supporter's copy in a transaction of its own, once the letter's
+  // outcome is recorded: a crash or a slow relay now can lose the copy,
+  // never send the letter twice. Its fate is logged, never the letter's.
+  void send_copy(const Relay::Job& job, const std::string& data, bool letter_went) {
     auto& s = *shared_;
-    SendResult copy = smtp_->send({job.copy_mail_from, {job.message.copy_to}}, data);
-    if (copy.transfer != Transfer::completed)
-      s.log.warn("message {}: the relay did not take the supporter's copy ({} {}); the letter went", job.message.id,
-                 copy.code, redact_addresses(copy.response));
+    std::optional<TimePoint> reached;
+    if (letter_went) {
+      SendResult copy = smtp_->send({job.copy_mail_from, {job.message.copy_to}}, data);
+      reached = now_ms();
+      if (copy.transfer != Transfer::completed) {
+        s.log.warn("message {}: the relay did not take the supporter's copy ({} {}); the letter went", job.message.id,
+                   copy.code, redact_addresses(copy.response));
+        if (classify(copy) == Outcome::relay_fault) reached.reset();
+      }
+    }
+    std::lock_guard lock(s.mutex);
+    s.scheduler.copy_ended(job.claimed_at, reached);
   }
 
   void deliver(const Relay::Job& job) {
@@ -205,7 +213,7 @@ class Session {
     TryDecision decision;
     {
       std::lock_guard lock(s.mutex);
-      decision = s.scheduler.after_try(due_letter(m), job.claimed_at, outcome, m.attempts, m.lifetime_from, ended);
+      decision = s.scheduler.after_try(due_letter(job), job.claimed_at, outcome, m.attempts, m.lifetime_from, ended);
     }
     if (!decision.counts_as_attempt) smtp_.reset();  // the relay's fault: start afresh after the pause
     std::string response = result.response;
@@ -222,6 +230,7 @@ class Session {
             .counts_as_attempt = decision.counts_as_attempt});
     log_relay(decision, result);
     if (decision.counts_as_attempt) log_letter(m, decision.verdict, result, response);
+    if (!job.copy_mail_from.empty()) send_copy(job, data, result.transfer == Transfer::completed);
   }
 
   // Loud once when the relay is paused; quieter while it stays down.

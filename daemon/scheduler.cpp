@@ -269,6 +269,14 @@ Plan RelayScheduler::plan(TimePoint now, const std::vector<DueLetter>& due, int 
       continue;
     }
     relay_limiter_.claim(now);
+    if (letter.copy_apart) {
+      if (TimePoint slot = relay_limiter_.next_slot(now); slot > now) {
+        relay_limiter_.forget(now);
+        plan.relay_slot = slot;
+        break;
+      }
+      relay_limiter_.claim(now);
+    }
     if (target) target->claim(now);
     plan.send.push_back(letter.id);
   }
@@ -278,6 +286,7 @@ Plan RelayScheduler::plan(TimePoint now, const std::vector<DueLetter>& due, int 
 
 void RelayScheduler::give_back(const DueLetter& letter, TimePoint claimed_at) {
   relay_limiter_.forget(claimed_at);
+  if (letter.copy_apart) relay_limiter_.forget(claimed_at);
   if (auto t = target_limiters_.find({letter.campaign, letter.target_id}); t != target_limiters_.end())
     t->second.forget(claimed_at);
 }
@@ -286,7 +295,7 @@ TryDecision RelayScheduler::after_try(const DueLetter& letter, TimePoint claimed
                                       TimePoint lifetime_from, TimePoint ended) {
   // A relay fault is the relay not taking the letter: it never reached it.
   if (outcome == Outcome::relay_fault) {
-    give_back(letter, claimed_at);
+    give_back(DueLetter{letter.id, letter.campaign, letter.target_id}, claimed_at);
   } else {
     relay_limiter_.reached(claimed_at, ended);
     if (auto t = target_limiters_.find({letter.campaign, letter.target_id}); t != target_limiters_.end())
@@ -305,6 +314,13 @@ TryDecision RelayScheduler::after_try(const DueLetter& letter, TimePoint claimed
   }
   decision.verdict = judge(outcome, attempts + 1, lifetime_from, ended, retry_, jitter_());
   return decision;
+}
+
+void RelayScheduler::copy_ended(TimePoint claimed_at, std::optional<TimePoint> reached_at) {
+  if (reached_at)
+    relay_limiter_.reached(claimed_at, *reached_at);
+  else
+    relay_limiter_.forget(claimed_at);
 }
 
 TryDecision RelayScheduler::pause(TimePoint now) {

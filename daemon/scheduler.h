@@ -89,6 +89,9 @@ class RateLimiter {
 struct DueLetter {
   long long id = 0;
   std::string campaign, target_id;
+  // The supporter's copy goes as a message of its own after the letter:
+  // two sends to the relay, one to the target.
+  bool copy_apart = false;
 };
 
 // A target whose per_target limit holds all its waiting letters back.
@@ -158,15 +161,21 @@ class RelayScheduler {
   Plan plan(TimePoint now, const std::vector<DueLetter>& due, int room);
 
   // A planned send that never reached the relay (cancelled, paused,
-  // unbuildable, not claimed): its place in the windows is free again.
+  // unbuildable, not claimed): its place in the windows is free again,
+  // and its copy's.
   void give_back(const DueLetter& letter, TimePoint claimed_at);
 
   // What one try, claimed at `claimed_at` and ended at `ended`, means for
   // the letter and the relay. `attempts` counts the tries before this one.
   // A relay fault, or a policy refusal right after another, pauses the
-  // relay: the letter waits for it, costing no attempt.
+  // relay: the letter waits for it, costing no attempt. A copy sent apart
+  // is settled by copy_ended(), whatever the letter's outcome.
   TryDecision after_try(const DueLetter& letter, TimePoint claimed_at, Outcome outcome, int attempts,
                         TimePoint lifetime_from, TimePoint ended);
+
+  // The copy apart of the letter claimed at `claimed_at` reached the relay
+  // at `reached_at`, or never went (nullopt: the letter did not go).
+  void copy_ended(TimePoint claimed_at, std::optional<TimePoint> reached_at);
 
   const RetryPolicy& retry() const { return retry_; }
 

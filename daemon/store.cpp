@@ -410,16 +410,27 @@ std::vector<StatusCount> Store::waiting_outside(const std::vector<std::string>& 
   return out;
 }
 
-std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since) {
+std::vector<TimePoint> Store::recent_sends(const std::string& relay, std::size_t count, TimePoint since,
+                                           const std::vector<std::string>& copy_apart) {
   auto q = impl_->prepare(R"sql(
-    SELECT at, duration_ms FROM attempts WHERE relay = ? AND at >= ? AND outcome != 'relay-fault'
-    ORDER BY julianday(at) * 86400000 + duration_ms DESC LIMIT ?)sql");
-  q->bind(1, relay);
-  q->bind(2, format_utc(since));
-  q->bind(3, static_cast<int64_t>(count));
+    SELECT a.at, a.duration_ms,
+           a.outcome = 'sent' AND m.copy_to IS NOT NULL AND m.campaign IN (SELECT value FROM json_each(?))
+    FROM attempts a CROSS JOIN messages m ON m.id = a.message_id
+    WHERE a.relay = ? AND a.at >= ? AND a.outcome != 'relay-fault'
+    ORDER BY julianday(a.at) * 86400000 + a.duration_ms DESC LIMIT ?)sql");
+  std::string campaigns = "[";
+  for (const auto& c : copy_apart) campaigns += (campaigns.size() > 1 ? "," : "") + json_string(c);
+  q->bind(1, campaigns + "]");
+  q->bind(2, relay);
+  q->bind(3, format_utc(since));
+  q->bind(4, static_cast<int64_t>(count));
   std::vector<TimePoint> out;
-  while (q->executeStep()) out.push_back(reached_at(*q));
+  while (q->executeStep()) {
+    out.push_back(reached_at(*q));
+    if (q->getColumn(2).getInt()) out.push_back(out.back());  // its copy, right after it
+  }
   std::sort(out.begin(), out.end());
+  if (out.size() > count) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(count));
   return out;
 }
 

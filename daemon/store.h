@@ -229,8 +229,11 @@ class Store {
 
   // When the relay had each of the latest `count` tries that reached it
   // (`at` plus `duration_ms`), oldest first: rate windows are counted from
-  // the log, so a restart cannot exceed them.
-  std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since);
+  // the log, so a restart cannot exceed them. A letter of one of
+  // `copy_apart` (the campaigns whose supporter's copy goes as a message of
+  // its own) that went with a copy counts twice.
+  std::vector<TimePoint> recent_sends(const std::string& relay, std::size_t count, TimePoint since,
+                                      const std::vector<std::string>& copy_apart = {});
   // When the relay had each try of one campaign since `since`, with its
   // target, in one read: seeds every per_target limiter of the campaign.
   std::vector<std::pair<std::string, TimePoint>> recent_campaign_sends(const std::string& campaign, TimePoint since);
@@ -394,7 +397,7 @@ class Store {
     long long id = 0;
     std::string campaign, target_id, recipient;
     MessageStatus status = MessageStatus::sent;
-    bool with_copy = false;  // the supporter's copy went in the same transaction
+    bool with_copy = false;  // it had a supporter's copy (in its own transaction when it went with a token)
   };
   std::optional<ReturnedLetter> returned_letter(long long id);
   std::optional<ReturnedLetter> returned_letter(const std::string& message_id);

@@ -156,11 +156,13 @@ biff = no
 
     def stop(self):
         pid_file = os.path.join(self.dir, "queue", "pid", "master.pid")
-        with open(pid_file) as f:
-            master = int(f.read().split()[0])
+        master = None
+        if os.path.exists(pid_file):
+            with open(pid_file) as f:
+                master = int(f.read().split()[0])
         self.postfix("stop")
         deadline = time.time() + 10
-        while time.time() < deadline:
+        while master and time.time() < deadline:
             try:
                 os.kill(master, 0)
             except ProcessLookupError:

@@ -93,6 +93,15 @@ class Bounces(MaildirCase):
         report = json.loads(self.letterd.cli("report", "--format", "json", check=True).stdout)
         self.assertEqual(sum(r["bounced"] for r in report if r["scope"] == "target"), 1)
 
+    def test_a_maildir_without_cur_is_said_and_its_mail_waits(self):
+        letters = self.send_two()
+        os.rmdir(os.path.join(self.maildir, "cur"))
+        self.deliver("1.relay", self.report_for(letters["mp"]))
+        result = self.letterd.cli("bounces", "--once", timeout=30)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("1 could not be read and wait in new/", result.stdout)
+        self.assertEqual(os.listdir(os.path.join(self.maildir, "new")), ["1.relay"])
+
     def test_a_forged_return_path_marks_nothing(self):
         letters = self.send_two()
         real = letters["mp"]["return_path"]

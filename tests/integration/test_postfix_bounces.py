@@ -30,10 +30,10 @@ class ThroughPostfix(unittest.TestCase):
                                {USER: "bounces/", "jane@example.org": "jane/", "sam@example.org": "sam/", "kim@example.org": "kim/",
                                 OFFICE: "office/", NEW_MP_ADDRESS: "office/"},
                                self.imap.uid, self.imap.gid)
-        self.imap.start()
         self.addCleanup(self.imap.stop)
-        self.postfix.start()
+        self.imap.start()
         self.addCleanup(self.postfix.stop)
+        self.postfix.start()
 
         self.letterd = Letterd(port=self.postfix.port)
         self.addCleanup(self.letterd.cleanup)

@@ -106,6 +106,37 @@ TEST(RelayScheduler, ALetterThatNeverReachedTheRelayGivesItsPlaceBack) {
   EXPECT_EQ(s.plan(kNoon, due, 1).send.size(), 1u);
 }
 
+TEST(RelayScheduler, ACopySentApartCountsAsASecondMessageToTheRelay) {
+  RelayScheduler s(relay({.per_minute = 3}, 10), retry(), no_jitter());
+  auto due = letters(3);
+  for (auto& d : due) d.copy_apart = true;
+  Plan plan = s.plan(kNoon, due, 10);
+  // Three messages a minute: the first letter and its copy, then the second letter's copy would be a fourth.
+  ASSERT_EQ(plan.send, (std::vector<long long>{1}));
+  ASSERT_TRUE(plan.relay_slot);
+  EXPECT_EQ(*plan.relay_slot, kNoon + minutes(1));
+  s.after_try(due[0], kNoon, Outcome::sent, 0, kNoon, kNoon + milliseconds(100));
+  s.copy_ended(kNoon, kNoon + milliseconds(200));
+  // The copy counts from when the relay had it.
+  EXPECT_EQ(*s.plan(kNoon + minutes(1), {due[1]}, 10).relay_slot, kNoon + minutes(1) + milliseconds(100));
+}
+
+TEST(RelayScheduler, ACopyThatNeverWentGivesItsPlaceBack) {
+  RelayScheduler s(relay({.per_minute = 3}, 10), retry(), no_jitter());
+  auto due = letters(2);
+  for (auto& d : due) d.copy_apart = true;
+  ASSERT_EQ(s.plan(kNoon, due, 10).send.size(), 1u);
+  // The letter was refused for good: it reached the relay, its copy never went.
+  s.after_try(due[0], kNoon, Outcome::failed, 0, kNoon, kNoon);
+  s.copy_ended(kNoon, std::nullopt);
+  EXPECT_EQ(s.plan(kNoon, {due[1]}, 10).send.size(), 1u) << "one message counted, two places left";
+  // A letter given back (cancelled before it went) frees its copy's place too.
+  RelayScheduler t(relay({.per_minute = 2}, 10), retry(), no_jitter());
+  ASSERT_EQ(t.plan(kNoon, due, 10).send.size(), 1u);
+  t.give_back(due[0], kNoon);
+  EXPECT_EQ(t.plan(kNoon, {due[1]}, 10).send.size(), 1u);
+}
+
 TEST(RelayScheduler, ATargetAtItsLimitIsHeldWhileOthersGo) {
   RelayScheduler s(relay({}, 1), retry(), no_jitter());
   s.use_target_limits({{"c", {.per_hour = 2}}});
