@@ -181,6 +181,36 @@ void read_relay(MapReader& r, RelayConfig& relay, const fs::path& base) {
   r.finish();
 }
 
+// campaigns.NAME.window or a letter's: days, hours and holidays in a named time zone.
+std::optional<SendingWindow> read_window(MapReader& parent, const fs::path& base) {
+  YAML::Node node = parent.child("window", false);
+  if (!node) return std::nullopt;
+  MapReader r(node, parent.key_path("window"), parent.problems());
+  if (!r.ok()) return std::nullopt;
+  SendingWindow w;
+  if (auto days = r.string("days", false)) {
+    if (auto parsed = parse_days(*days))
+      w.days = *parsed;
+    else
+      r.problem(r.key_path("days"), "'" + *days + "' is not days of the week (Mon-Fri, or Mon,Wed,Fri)");
+  }
+  if (auto hours = r.string("hours", false)) {
+    if (auto parsed = parse_hours(*hours))
+      std::tie(w.opens, w.closes) = *parsed;
+    else
+      r.problem(r.key_path("hours"), "'" + *hours + "' is not opening hours (09:00-17:30)");
+  }
+  if (auto zone = r.string("timezone", true)) {
+    w.zone_name = *zone;
+    w.zone = find_zone(*zone);
+    if (!w.zone)
+      r.problem(r.key_path("timezone"), "'" + *zone + "' is no time zone in the tz database (Europe/London)");
+  }
+  if (auto holidays = r.string("holidays", false)) w.holidays_path = resolve(base, *holidays);
+  r.finish();
+  return w;
+}
+
 void read_letter(MapReader& r, LetterConfig& letter, const fs::path& base) {
   if (auto file = r.string("template", true)) letter.template_path = resolve(base, *file);
   if (YAML::Node to = r.child("to", true)) {
@@ -198,6 +228,7 @@ void read_letter(MapReader& r, LetterConfig& letter, const fs::path& base) {
       t.problem(r.key_path("to"), "needs by: constituency, by: postcode or target: ID");
     }
   }
+  letter.window = read_window(r, base);
   r.finish();
 }
 
@@ -272,6 +303,7 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
       r.problem(r.key_path("targets"), "must be a .csv, .yaml or .yml file");
   }
   c.per_target = read_rate(r, "per_target");
+  c.window = read_window(r, base);
   if (c.from_name) {
     // One From for every letter of a submission: it cannot name a target.
     NameRules rules = template_names_for(c);
@@ -319,6 +351,11 @@ const LetterConfig* CampaignConfig::letter(std::string_view name) const {
   for (const auto& l : letters)
     if (l.name == name) return &l;
   return nullptr;
+}
+
+const SendingWindow* CampaignConfig::window_for(std::string_view letter_name) const {
+  if (const LetterConfig* l = letter(letter_name); l && l->window) return &*l->window;
+  return window ? &*window : nullptr;
 }
 
 NameRules notice_names() {
@@ -379,6 +416,12 @@ std::vector<NamedFile> Config::files() const {
       if (!letter.template_path.empty())
         out.push_back(
             {key + "letters." + letter.name + ".template", letter.template_path, NamedFile::Kind::letter_template});
+    if (campaign.window && !campaign.window->holidays_path.empty())
+      out.push_back({key + "window.holidays", campaign.window->holidays_path, NamedFile::Kind::holidays});
+    for (const auto& letter : campaign.letters)
+      if (letter.window && !letter.window->holidays_path.empty())
+        out.push_back({key + "letters." + letter.name + ".window.holidays", letter.window->holidays_path,
+                       NamedFile::Kind::holidays});
   }
   return out;
 }

@@ -16,6 +16,7 @@
 #include "status.h"
 #include "targets.h"
 #include "template.h"
+#include "window.h"
 
 namespace letterd {
 
@@ -69,6 +70,7 @@ struct LetterConfig {
   enum class Route { target, constituency, postcode } route = Route::target;
   std::string target_id;                        // with Route::target
   std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
+  std::optional<SendingWindow> window;          // its own; else the campaign's
 };
 
 // A short notice to the supporter when a letter of theirs did not arrive:
@@ -100,10 +102,13 @@ struct CampaignConfig {
   std::string targets_path;                // absolute
   std::shared_ptr<const Targets> targets;  // set when the targets file is read
   RateLimits per_target;
-  std::vector<LetterConfig> letters;  // in config order
+  std::optional<SendingWindow> window;  // when its letters may go; none: any time
+  std::vector<LetterConfig> letters;    // in config order
   std::optional<SupporterNotice> notify;
 
   const LetterConfig* letter(std::string_view name) const;
+  // The window a letter goes in: its own, else the campaign's; nullptr: any time.
+  const SendingWindow* window_for(std::string_view letter) const;
   // The names of the submission fields its templates use ("story" for
   // {{fields.story}}): all of a submission's fields the log keeps.
   std::set<std::string, std::less<>> fields_used() const;
@@ -111,7 +116,7 @@ struct CampaignConfig {
 
 // A file the config names, with the key that names it.
 struct NamedFile {
-  enum class Kind { letter_template, targets, password, ca };
+  enum class Kind { letter_template, targets, password, ca, holidays };
   std::string key;   // "campaigns.c.letters.mp.template"
   std::string path;  // absolute
   Kind kind;

@@ -59,6 +59,7 @@ Texts read_texts(const Config& config, const FileSource& files, Problems& proble
         break;  // read_password's: a secret is never kept among the texts
       case NamedFile::Kind::letter_template:
       case NamedFile::Kind::targets:
+      case NamedFile::Kind::holidays:
         if (texts.count(f.path)) break;
         if (auto text = files.read(f.path))
           texts.emplace(f.path, std::move(*text));
@@ -123,8 +124,24 @@ void complete_notice(SupporterNotice& notice, const std::string& key, const Text
   for (auto& p : found) problems.push_back({key + ": " + p.where, p.what});
 }
 
+// A window's holidays, from the file it names.
+void complete_window(SendingWindow& window, const std::string& key, const Texts& texts, Problems& problems) {
+  if (window.holidays_path.empty()) return;
+  auto text = texts.find(window.holidays_path);
+  if (text == texts.end()) return;  // missing: read_texts said so
+  std::string error;
+  if (auto dates = parse_holidays(text->second, error))
+    window.holidays = std::move(*dates);
+  else
+    problems.push_back({key + ".holidays", window.holidays_path + ": " + error});
+}
+
 void complete_campaign(CampaignConfig& campaign, const Texts& texts, Problems& problems) {
   campaign.targets = parse_targets(campaign.targets_path, texts, problems);
+  const std::string key = "campaigns." + campaign.name;
+  if (campaign.window) complete_window(*campaign.window, key + ".window", texts, problems);
+  for (auto& letter : campaign.letters)
+    if (letter.window) complete_window(*letter.window, key + ".letters." + letter.name + ".window", texts, problems);
   if (campaign.notify)
     complete_notice(*campaign.notify, "campaigns." + campaign.name + ".notify_supporter.template", texts, problems);
   for (auto& letter : campaign.letters)

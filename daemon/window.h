@@ -30,6 +30,7 @@ struct SendingWindow {
   std::string zone_name = "UTC";
   const date::time_zone* zone = nullptr;  // the tz database's entry for zone_name
   std::set<int> holidays;                 // local dates, as days since 1970-01-01
+  std::string holidays_path;              // absolute, or empty; read into `holidays` with the config
 
   // The first moment at or after `t` inside the window: `t` when it is
   // open; nullopt when it never opens in the year and a week after `t`

@@ -19,6 +19,55 @@ using namespace letterd::testing;
 
 // ---------------------------------------------------------------- templates and targets
 
+TEST_F(ConfigTest, AWindowReadsItsZoneAndHolidaysAndALettersOwnWindowComesFirst) {
+  write("holidays.ics", "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n");
+  std::string text = replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",
+                             "    per_target: { per_hour: 30 }\n"
+                             "    window: { days: Mon-Fri, hours: \"09:00-17:30\", timezone: Europe/London, "
+                             "holidays: holidays.ics }\n");
+  text = replace(text, "to: { target: justice-secretary } }",
+                 "to: { target: justice-secretary }, window: { hours: \"08:00-09:00\", timezone: UTC } }");
+  Config cfg = load_ok(text);
+  const CampaignConfig* c = cfg.campaign("c");
+  const SendingWindow* mp = c->window_for("mp");
+  ASSERT_NE(mp, nullptr);
+  EXPECT_EQ(mp->zone_name, "Europe/London");
+  EXPECT_EQ(mp->holidays.size(), 1u);
+  EXPECT_FALSE(mp->open_at(*parse_rfc3339("2026-12-25T10:00:00Z"))) << "Christmas Day, from the file";
+  EXPECT_TRUE(mp->open_at(*parse_rfc3339("2026-12-24T10:00:00Z")));
+  const SendingWindow* minister = c->window_for("justice-secretary");
+  ASSERT_NE(minister, nullptr);
+  EXPECT_EQ(minister->zone_name, "UTC");
+  EXPECT_TRUE(minister->open_at(*parse_rfc3339("2026-12-26T08:30:00Z"))) << "every day, its own hours";
+  EXPECT_EQ(cfg.campaign("d")->window_for("mp"), nullptr) << "no window: any time";
+}
+
+TEST_F(ConfigTest, AWindowsMistakesNameTheirKeys) {
+  write("holidays.txt", "2026-12-25\n26/12/2026\n");
+  Problems problems = load_bad(replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",
+                                       "    per_target: { per_hour: 30 }\n"
+                                       "    window: { days: Mon-Fry, hours: \"17:30-09:00\", timezone: Europe/Londn, "
+                                       "holidays: holidays.txt }\n"));
+  std::vector<std::string> said = texts(problems);
+  EXPECT_EQ(said, (std::vector<std::string>{
+                      "campaigns.c.window.days: 'Mon-Fry' is not days of the week (Mon-Fri, or Mon,Wed,Fri)",
+                      "campaigns.c.window.hours: '17:30-09:00' is not opening hours (09:00-17:30)",
+                      "campaigns.c.window.timezone: 'Europe/Londn' is no time zone in the tz database (Europe/London)",
+                      "campaigns.c.window.holidays: " + path("holidays.txt") + ": line 2: not a date (YYYY-MM-DD)",
+                  }))
+      << "every mistake is said at once";
+}
+
+TEST_F(ConfigTest, AHolidaysFileItCannotReadNamesTheKeyFileAndLine) {
+  write("holidays.txt", "2026-12-25\n26/12/2026\n");
+  Problems problems = load_bad(replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",
+                                       "    per_target: { per_hour: 30 }\n"
+                                       "    window: { timezone: Europe/London, holidays: holidays.txt }\n"));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].text(),
+            "campaigns.c.window.holidays: " + path("holidays.txt") + ": line 2: not a date (YYYY-MM-DD)");
+}
+
 TEST_F(ConfigTest, CampaignsGetTheirTargetsFromTheirFile) {
   Config cfg = load_ok(std::string(kGoodConfig));
   const CampaignConfig* c = cfg.campaign("c");
