@@ -29,6 +29,17 @@ std::map<std::string, RateLimits> per_target_limits(const Config& config, const 
   return limits;
 }
 
+// The sending windows of the campaigns through `relay`: each letter's own, else its campaign's.
+Windows windows_of(const Config& config, const std::string& relay) {
+  Windows windows;
+  for (const auto& [name, campaign] : config.campaigns) {
+    if (campaign.relay != relay) continue;
+    for (const auto& letter : campaign.letters)
+      if (const SendingWindow* w = campaign.window_for(letter.name)) windows.emplace(std::pair{name, letter.name}, *w);
+  }
+  return windows;
+}
+
 }  // namespace
 
 Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const std::string& database,
@@ -42,6 +53,7 @@ Relay::Relay(const RelayConfig& relay, const Config& config, Store& store, const
       key_(key),
       shared_(std::make_shared<Shared>(relay, config.retry, database, log, wake_fd)) {
   shared_->scheduler.use_target_limits(per_target_limits(config, relay.name));
+  shared_->scheduler.use_windows(windows_of(config, relay.name));
   try {
     recorder_ = std::thread(run_recorder, shared_);
     for (int i = 0; i < relay.connections; ++i) sessions_.emplace_back(run_session, shared_);
@@ -60,6 +72,7 @@ void Relay::use(const Config& config) {
   {
     std::lock_guard lock(shared_->mutex);
     shared_->scheduler.use_target_limits(per_target_limits(config, relay_.name));
+    shared_->scheduler.use_windows(windows_of(config, relay_.name));
     // Letters claimed ahead and not yet begun go back to the queue: the
     // new config's targets may readdress them before they go.
     unstarted.swap(shared_->jobs);
@@ -178,6 +191,11 @@ std::optional<TimePoint> Relay::dispatch(TimePoint now) {
       for (const auto& hold : plan.hold) {
         store_.hold_target(hold.campaign, hold.target_id, hold.until);
         hold_until(hold.until);
+      }
+      if (!plan.outside.empty()) {
+        std::vector<std::pair<long long, TimePoint>> waits;
+        for (const auto& w : plan.outside) waits.emplace_back(w.id, w.until);
+        store_.wait_for_window(waits);
       }
     } catch (...) {
       give_back(picked, {});

@@ -30,7 +30,7 @@ struct Relay::Job {
 // The letter as the scheduler knows it.
 inline DueLetter due_letter(const Relay::Job& job) {
   const StoredMessage& m = job.message;
-  return {m.id, m.campaign, m.target_id, !job.copy_mail_from.empty()};
+  return {m.id, m.campaign, m.target_id, !job.copy_mail_from.empty(), m.letter};
 }
 
 struct Relay::Shared {

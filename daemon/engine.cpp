@@ -10,6 +10,10 @@ Engine::~Engine() {
 }
 
 void Engine::start(std::unique_ptr<Config> next) {
+  // Letters waiting for a window or a target's limit that this config may
+  // no longer have are due again, for its windows and limits to plan: a
+  // window removed or widened lets them go now.
+  for (const auto& [name, campaign] : next->campaigns) store_.make_queued_due(name, now_ms());
   std::map<std::string, std::unique_ptr<Relay>> fresh;
   std::vector<std::string> kept;
   for (const auto& [name, relay] : next->relays) {

@@ -256,6 +256,14 @@ Plan RelayScheduler::plan(TimePoint now, const std::vector<DueLetter>& due, int 
   for (const auto& letter : due) {
     if (static_cast<int>(plan.send.size()) >= room) break;
     if (held.count({letter.campaign, letter.target_id})) continue;
+    if (auto w = windows_.find({letter.campaign, letter.letter}); w != windows_.end()) {
+      std::optional<TimePoint> opening = w->second.next_opening(now);
+      if (opening != now) {
+        // A window that never opens in a year (every day a holiday) is looked at again tomorrow.
+        plan.outside.push_back({letter.id, opening.value_or(now + std::chrono::hours(24))});
+        continue;
+      }
+    }
     if (TimePoint slot = relay_limiter_.next_slot(now); slot > now) {
       plan.relay_slot = slot;
       break;

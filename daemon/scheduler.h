@@ -18,6 +18,7 @@
 #include "smtp.h"
 #include "status.h"
 #include "timefmt.h"
+#include "window.h"
 
 namespace letterd {
 
@@ -92,7 +93,17 @@ struct DueLetter {
   // The supporter's copy goes as a message of its own after the letter:
   // two sends to the relay, one to the target.
   bool copy_apart = false;
+  std::string letter;  // its letter's name in the campaign: the window it goes in
 };
+
+// A letter due outside its sending window: it waits for the opening.
+struct WindowWait {
+  long long id = 0;
+  TimePoint until;
+};
+
+// Each campaign's letters' sending windows, by (campaign, letter).
+using Windows = std::map<std::pair<std::string, std::string>, SendingWindow>;
 
 // A target whose per_target limit holds all its waiting letters back.
 struct TargetHold {
@@ -104,6 +115,7 @@ struct TargetHold {
 struct Plan {
   std::vector<long long> send;          // claim these, in this order, at `now`
   std::vector<TargetHold> hold;         // make these targets' letters wait
+  std::vector<WindowWait> outside;      // make these letters wait for their window
   std::optional<TimePoint> relay_slot;  // the relay's own limit stopped the plan: ask again then
   bool filled = false;                  // every free place in the sessions was taken
 };
@@ -130,6 +142,9 @@ class RelayScheduler {
   // config in force has them. A campaign whose limits changed starts from
   // the log again (needs_target_seeds); its sends under way carry over.
   void use_target_limits(const std::map<std::string, RateLimits>& per_target);
+  // The sending windows of the campaigns through this relay, as the config
+  // in force has them: a letter goes only inside its own.
+  void use_windows(Windows windows) { windows_ = std::move(windows); }
 
   // The relay's windows start from the log, so a restart cannot exceed
   // them: seed once with the latest relay_seed_count() sends since
@@ -156,8 +171,9 @@ class RelayScheduler {
   std::optional<TimePoint> paused_until() const { return paused_until_; }
 
   // Which of `due` (oldest first) go now, at most `room` of them: each
-  // counted in every window it falls in. A letter whose target's limit is
-  // reached holds that target back while letters to others go ahead.
+  // counted in every window it falls in. A letter outside its sending
+  // window waits for the opening; one whose target's limit is reached
+  // holds that target back while letters to others go ahead.
   Plan plan(TimePoint now, const std::vector<DueLetter>& due, int room);
 
   // A planned send that never reached the relay (cancelled, paused,
@@ -189,6 +205,7 @@ class RelayScheduler {
   RateLimiter relay_limiter_;
   bool relay_seeded_ = false;
   std::map<std::string, RateLimits> target_limits_;  // per campaign, only those with limits
+  Windows windows_;
   std::map<std::pair<std::string, std::string>, RateLimiter> target_limiters_;
   // Each campaign's recent sends per target, read from the log in one
   // query: a limiter made later for a target starts from them.

@@ -373,6 +373,29 @@ int Store::hold_target(const std::string& campaign, const std::string& target_id
   return q->exec();
 }
 
+void Store::wait_for_window(const std::vector<std::pair<long long, TimePoint>>& waits) {
+  SQLite::Transaction t(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  auto q = impl_->prepare(
+      "UPDATE messages SET next_attempt_at = ?1 WHERE id = ?2 AND status IN ('queued', 'deferred') "
+      "AND next_attempt_at < ?1");
+  for (const auto& [id, until] : waits) {
+    q->bind(1, format_utc(until));
+    q->bind(2, static_cast<int64_t>(id));
+    q->exec();
+    q->reset();
+  }
+  t.commit();
+}
+
+void Store::make_queued_due(const std::string& campaign, TimePoint now) {
+  auto q = impl_->prepare(R"sql(
+    UPDATE messages INDEXED BY messages_target SET next_attempt_at = ?1
+    WHERE campaign = ?2 AND status IN ('queued', 'deferred') AND status = 'queued' AND next_attempt_at > ?1)sql");
+  q->bind(1, format_utc(now));
+  q->bind(2, campaign);
+  q->exec();
+}
+
 int Store::requeue_interrupted(TimePoint now) {
   auto q = impl_->prepare("UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'");
   q->bind(1, format_utc(now));

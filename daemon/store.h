@@ -217,6 +217,14 @@ class Store {
   // per_target limit holds them), in one statement; returns how many.
   int hold_target(const std::string& campaign, const std::string& target_id, TimePoint at);
 
+  // Makes each letter, due outside its sending window, due at the window's
+  // opening instead, as it is (`queued` or `deferred`), in one commit.
+  // (Message id, the opening) pairs.
+  void wait_for_window(const std::vector<std::pair<long long, TimePoint>>& waits);
+  // Makes the campaign's `queued` letters due later than `now` due now,
+  // for a new config's windows and limits to plan them again.
+  void make_queued_due(const std::string& campaign, TimePoint now);
+
   // Puts messages left `sending` by a crash back in the queue; returns how many.
   int requeue_interrupted(TimePoint now);
 

@@ -34,12 +34,15 @@ std::optional<int> number(std::string_view text) {
   return value;
 }
 
-std::optional<LocalMinutes> time_of_day(std::string_view text) {
-  if (text.size() != 5 || text[2] != ':') return std::nullopt;
+// "HH:MM" or "HH:MM:SS".
+std::optional<TimeOfDay> time_of_day(std::string_view text) {
+  if ((text.size() != 5 && text.size() != 8) || text[2] != ':' || (text.size() == 8 && text[5] != ':'))
+    return std::nullopt;
   auto h = number(text.substr(0, 2));
   auto m = number(text.substr(3, 2));
-  if (!h || !m || *m > 59 || *h > 24 || (*h == 24 && *m != 0)) return std::nullopt;
-  return LocalMinutes(*h * 60 + *m);
+  auto s = text.size() == 8 ? number(text.substr(6, 2)) : std::optional<int>(0);
+  if (!h || !m || !s || *m > 59 || *s > 59 || *h > 24 || (*h == 24 && (*m != 0 || *s != 0))) return std::nullopt;
+  return TimeOfDay(*h * 3600 + *m * 60 + *s);
 }
 
 // Days since 1970-01-01 of a valid date, else nullopt.
@@ -63,7 +66,7 @@ std::optional<int> parse_date(std::string_view text) {
 
 using LocalTime = date::local_time<std::chrono::milliseconds>;
 
-TimePoint to_utc(const date::time_zone& zone, date::local_days day, LocalMinutes at) {
+TimePoint to_utc(const date::time_zone& zone, date::local_days day, TimeOfDay at) {
   // A time skipped when the clocks go forward is the moment they jump; a
   // time that comes twice when they go back is its first.
   auto sys = zone.to_sys(LocalTime(day) + at, date::choose::earliest);
@@ -110,12 +113,12 @@ std::optional<std::array<bool, 7>> parse_days(std::string_view text) {
   return days;
 }
 
-std::optional<std::pair<LocalMinutes, LocalMinutes>> parse_hours(std::string_view text) {
+std::optional<std::pair<TimeOfDay, TimeOfDay>> parse_hours(std::string_view text) {
   auto dash = text.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
   auto opens = time_of_day(trim(text.substr(0, dash)));
   auto closes = time_of_day(trim(text.substr(dash + 1)));
-  if (!opens || !closes || *opens >= *closes || *opens == LocalMinutes(24 * 60)) return std::nullopt;
+  if (!opens || !closes || *opens >= *closes) return std::nullopt;
   return std::pair{*opens, *closes};
 }
 

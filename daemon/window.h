@@ -21,12 +21,12 @@ class time_zone;
 
 namespace letterd {
 
-using LocalMinutes = std::chrono::minutes;  // since local midnight
+using TimeOfDay = std::chrono::seconds;  // since local midnight
 
 struct SendingWindow {
   std::array<bool, 7> days{true, true, true, true, true, true, true};  // Monday first
-  LocalMinutes opens{0};
-  LocalMinutes closes{24 * 60};  // after opens; 24:00 is the end of the day
+  TimeOfDay opens{0};
+  TimeOfDay closes{24 * 3600};  // after opens; 24:00 is the end of the day
   std::string zone_name = "UTC";
   const date::time_zone* zone = nullptr;  // the tz database's entry for zone_name
   std::set<int> holidays;                 // local dates, as days since 1970-01-01
@@ -39,17 +39,17 @@ struct SendingWindow {
   bool open_at(TimePoint t) const { return next_opening(t) == t; }
   // When the opening that holds `t` closes; `t` must be open.
   TimePoint closing(TimePoint t) const;
-  // How long the window is open on a typical open day.
-  std::chrono::minutes open_length() const { return closes - opens; }
+  // How long the window is open on a day the clocks do not change.
+  std::chrono::seconds open_length() const { return closes - opens; }
 };
 
 // "Mon-Fri", "Mon,Wed,Fri", "Sat-Sun,Wed", "Mon-Sun": the days a window
 // opens, Monday first; nullopt when the text is none of these.
 std::optional<std::array<bool, 7>> parse_days(std::string_view text);
 
-// "09:00-17:30" (24:00 may close the day): nullopt unless it opens before
-// it closes.
-std::optional<std::pair<LocalMinutes, LocalMinutes>> parse_hours(std::string_view text);
+// "09:00-17:30", or to the second "09:00:00-09:00:30" (24:00 may close the
+// day): nullopt unless it opens before it closes.
+std::optional<std::pair<TimeOfDay, TimeOfDay>> parse_hours(std::string_view text);
 
 // The tz database's zone ("Europe/London"), or nullptr when it has none.
 const date::time_zone* find_zone(const std::string& name);

@@ -137,6 +137,48 @@ TEST(RelayScheduler, ACopyThatNeverWentGivesItsPlaceBack) {
   EXPECT_EQ(t.plan(kNoon, {due[1]}, 10).send.size(), 1u);
 }
 
+SendingWindow office_hours() {
+  SendingWindow w;
+  w.days = *parse_days("Mon-Fri");
+  std::tie(w.opens, w.closes) = *parse_hours("09:00-17:30");
+  w.zone_name = "Europe/London";
+  w.zone = find_zone(w.zone_name);
+  return w;
+}
+
+TEST(RelayScheduler, ALetterOutsideItsWindowWaitsForTheOpeningWhileOthersGo) {
+  RelayScheduler s(relay(), retry(), no_jitter());
+  s.use_windows({{{"c", "mp"}, office_hours()}});
+  std::vector<DueLetter> due{{1, "c", "mp-a", false, "mp"}, {2, "c", "justice-secretary", false, "minister"}};
+  // Saturday 28 November 2026, noon: the MP's office is shut until Monday 09:00.
+  const TimePoint saturday = *parse_rfc3339("2026-11-28T12:00:00Z");
+  Plan plan = s.plan(saturday, due, 10);
+  EXPECT_EQ(plan.send, (std::vector<long long>{2})) << "a letter without a window goes any time";
+  ASSERT_EQ(plan.outside.size(), 1u);
+  EXPECT_EQ(plan.outside[0].id, 1);
+  EXPECT_EQ(plan.outside[0].until, *parse_rfc3339("2026-11-30T09:00:00Z"));
+
+  // The window opens while the letter waits: at the opening it goes.
+  Plan monday = s.plan(*parse_rfc3339("2026-11-30T09:00:00Z"), {due[0]}, 10);
+  EXPECT_EQ(monday.send, (std::vector<long long>{1}));
+  EXPECT_TRUE(monday.outside.empty());
+  // A millisecond before the close it still goes; at the close it waits for Tuesday.
+  EXPECT_EQ(s.plan(*parse_rfc3339("2026-11-30T17:29:59.999Z"), {due[0]}, 10).send.size(), 1u);
+  Plan evening = s.plan(*parse_rfc3339("2026-11-30T17:30:00Z"), {due[0]}, 10);
+  ASSERT_EQ(evening.outside.size(), 1u);
+  EXPECT_EQ(evening.outside[0].until, *parse_rfc3339("2026-12-01T09:00:00Z"));
+}
+
+TEST(RelayScheduler, ANewConfigsWindowsReplaceTheOld) {
+  RelayScheduler s(relay(), retry(), no_jitter());
+  s.use_windows({{{"c", "mp"}, office_hours()}});
+  const TimePoint night = *parse_rfc3339("2026-12-01T23:00:00Z");
+  std::vector<DueLetter> due{{1, "c", "mp-a", false, "mp"}};
+  EXPECT_TRUE(s.plan(night, due, 10).send.empty());
+  s.use_windows({});
+  EXPECT_EQ(s.plan(night, due, 10).send, (std::vector<long long>{1}));
+}
+
 TEST(RelayScheduler, ATargetAtItsLimitIsHeldWhileOthersGo) {
   RelayScheduler s(relay({}, 1), retry(), no_jitter());
   s.use_target_limits({{"c", {.per_hour = 2}}});

@@ -36,6 +36,10 @@ TEST(Window, DaysAndHoursAreReadAsWritten) {
   EXPECT_TRUE(parse_hours("00:00-24:00"));
   EXPECT_EQ(parse_hours("17:30-09:00"), std::nullopt) << "it must open before it closes";
   EXPECT_EQ(parse_hours("9:00-17:30"), std::nullopt);
+  auto to_the_second = parse_hours("10:21:30-10:21:45");
+  ASSERT_TRUE(to_the_second);
+  EXPECT_EQ(to_the_second->second - to_the_second->first, std::chrono::seconds(15));
+  EXPECT_EQ(parse_hours("10:21:60-10:22:00"), std::nullopt);
   EXPECT_EQ(parse_hours("09:00-24:30"), std::nullopt);
   EXPECT_EQ(parse_hours("09:00"), std::nullopt);
 
