@@ -136,6 +136,26 @@ TimePoint RateLimiter::next_slot(TimePoint now) const {
   return slot;
 }
 
+std::optional<TimePoint> RateLimiter::latest() const {
+  std::optional<TimePoint> out;
+  if (!sends_.empty()) out = sends_.back();
+  if (!under_way_.empty()) out = out ? std::max(*out, *under_way_.rbegin()) : *under_way_.rbegin();
+  return out;
+}
+
+Duration pacing_gap(const RateLimits& per_target, Duration open) {
+  using namespace std::chrono;
+  Duration gap{0};
+  auto spread = [&gap](const std::optional<long>& limit, Duration span) {
+    if (limit) gap = std::max(gap, duration_cast<Duration>(span / *limit));
+  };
+  spread(per_target.per_second, seconds(1));
+  spread(per_target.per_minute, minutes(1));
+  spread(per_target.per_hour, std::min<Duration>(hours(1), open));
+  spread(per_target.per_day, open);
+  return gap;
+}
+
 void RateLimiter::record(TimePoint at) {
   if (memory_ == 0) return;
   sends_.insert(std::upper_bound(sends_.begin(), sends_.end(), at), at);
@@ -256,7 +276,9 @@ Plan RelayScheduler::plan(TimePoint now, const std::vector<DueLetter>& due, int 
   for (const auto& letter : due) {
     if (static_cast<int>(plan.send.size()) >= room) break;
     if (held.count({letter.campaign, letter.target_id})) continue;
+    const SendingWindow* window = nullptr;
     if (auto w = windows_.find({letter.campaign, letter.letter}); w != windows_.end()) {
+      window = &w->second;
       std::optional<TimePoint> opening = w->second.next_opening(now);
       if (opening != now) {
         // A window that never opens in a year (every day a holiday) is looked at again tomorrow.
@@ -275,6 +297,16 @@ Plan RelayScheduler::plan(TimePoint now, const std::vector<DueLetter>& due, int 
       plan.hold.push_back({letter.campaign, letter.target_id, slot});
       held.insert({letter.campaign, letter.target_id});
       continue;
+    }
+    if (target && window) {
+      // Paced across the open hours: an office's letters arrive through its day, not at its opening.
+      std::optional<TimePoint> last = target->latest();
+      TimePoint paced = last ? *last + pacing_gap(target->limits(), window->open_length()) : now;
+      if (paced > now) {
+        plan.hold.push_back({letter.campaign, letter.target_id, paced});
+        held.insert({letter.campaign, letter.target_id});
+        continue;
+      }
     }
     relay_limiter_.claim(now);
     if (letter.copy_apart) {

@@ -73,6 +73,8 @@ class RateLimiter {
   void adopt_under_way(const RateLimiter& old);
 
   const RateLimits& limits() const { return limits_; }
+  // The latest send it counts, ended or under way; nullopt: none.
+  std::optional<TimePoint> latest() const;
   // How many past sends the limiter needs to be exact: seed it with that
   // many of the latest sends from the log, oldest first.
   std::size_t memory() const { return memory_; }
@@ -85,6 +87,11 @@ class RateLimiter {
   std::deque<TimePoint> sends_;         // ended, when the relay had them: oldest first
   std::multiset<TimePoint> under_way_;  // claimed, not yet ended
 };
+
+// The least time between two sends to one target whose letters go in a
+// sending window `open` long a day: its per_target limits spread evenly,
+// the day's over the open hours, rather than spent at the opening.
+Duration pacing_gap(const RateLimits& per_target, Duration open);
 
 // A letter due now, as the scheduler needs to know it.
 struct DueLetter {

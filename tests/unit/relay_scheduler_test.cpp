@@ -169,6 +169,39 @@ TEST(RelayScheduler, ALetterOutsideItsWindowWaitsForTheOpeningWhileOthersGo) {
   EXPECT_EQ(evening.outside[0].until, *parse_rfc3339("2026-12-01T09:00:00Z"));
 }
 
+TEST(RelayScheduler, AnOfficesLettersAreSpreadAcrossItsOpenHours) {
+  // 09:00-17:00 and 16 letters a day to one office: one every 30 minutes, not 16 at nine.
+  SendingWindow w = office_hours();
+  std::tie(w.opens, w.closes) = *parse_hours("09:00-17:00");
+  EXPECT_EQ(pacing_gap({.per_day = 16}, w.open_length()), minutes(30));
+  EXPECT_EQ(pacing_gap({.per_hour = 4, .per_day = 100}, w.open_length()), minutes(15)) << "the tighter limit";
+  EXPECT_EQ(pacing_gap({.per_hour = 30}, minutes(30)), minutes(1)) << "a window shorter than an hour";
+
+  RelayScheduler s(relay(), retry(), no_jitter());
+  s.use_target_limits({{"c", {.per_day = 16}}});
+  s.seed_targets("c", {});
+  s.use_windows({{{"c", "mp"}, w}});
+  std::vector<DueLetter> due;
+  for (int i = 1; i <= 3; ++i) due.push_back({i, "c", "mp-a", false, "mp"});
+  due.push_back({4, "c", "mp-b", false, "mp"});
+  const TimePoint nine = *parse_rfc3339("2026-12-01T09:00:00Z");
+  Plan opening = s.plan(nine, due, 10);
+  EXPECT_EQ(opening.send, (std::vector<long long>{1, 4})) << "one to each office at the opening";
+  ASSERT_EQ(opening.hold.size(), 1u);
+  EXPECT_EQ(opening.hold[0].target_id, "mp-a");
+  EXPECT_EQ(opening.hold[0].until, nine + minutes(30));
+  deliver_all(s, opening, due, nine);
+  std::vector<DueLetter> rest{due[1], due[2]};
+  EXPECT_TRUE(s.plan(nine + minutes(29), rest, 10).send.empty());
+  EXPECT_EQ(s.plan(nine + minutes(30), rest, 10).send, (std::vector<long long>{2}));
+
+  // Without a window the limit alone applies, as before: all three at once.
+  RelayScheduler any_time(relay(), retry(), no_jitter());
+  any_time.use_target_limits({{"c", {.per_day = 16}}});
+  any_time.seed_targets("c", {});
+  EXPECT_EQ(any_time.plan(nine, {due[0], due[1], due[2]}, 10).send.size(), 3u);
+}
+
 TEST(RelayScheduler, ANewConfigsWindowsReplaceTheOld) {
   RelayScheduler s(relay(), retry(), no_jitter());
   s.use_windows({{{"c", "mp"}, office_hours()}});
