@@ -1,0 +1,46 @@
+// Review of suspect letters (SPEC "Respecting the recipient's office"),
+// the pure part: the personal note in a normal form, its fingerprint, and
+// the sampled hashes of its word runs by which two notes are told similar.
+// Only the supporter's own words are compared, never the template every
+// letter shares, so a campaign's letters are not all alike to it.
+// (WriteToThem hashes whole bodies, 32-byte windows sampled by CRC-32, and
+// scores them by Dice: two letters of one template would score as copies.
+// Runs of words, rather than of bytes, also survive a changed character in
+// every sentence but one.)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace letterd {
+
+// The note with case, spaces and punctuation folded: lower case, every run
+// of characters that are neither letters nor digits one space, no space at
+// either end. UTF-8 letters beyond ASCII are kept as they are.
+std::string normal_note(std::string_view note);
+
+// 64 bits of SHA-256 of the normal form: equal for notes that differ only
+// in case, spacing and punctuation. 0 for an empty note.
+std::uint64_t note_fingerprint(std::string_view normal);
+
+// How many words a run has, and which runs are kept: one in kRunSample of
+// them by hash, the same ones in every note, so two notes are compared by
+// the runs both kept (as Broder's "mod-m" sample).
+inline constexpr std::size_t kRunWords = 4;
+inline constexpr std::uint64_t kRunSample = 4;
+// Notes with fewer words than this are too short to call similar: they
+// are compared whole, by note_fingerprint, and no more.
+inline constexpr std::size_t kMinWordsToCompare = 12;
+
+// The sampled hashes of the note's runs of kRunWords words, distinct and
+// ascending; empty for a note shorter than kMinWordsToCompare words.
+std::vector<std::uint64_t> note_runs(std::string_view normal);
+
+// The share of runs two notes have in common (Jaccard over the sampled
+// runs, both ascending and distinct): 1 for the same words in the same
+// order, near 0 for notes that say different things.
+double note_similarity(const std::vector<std::uint64_t>& a, const std::vector<std::uint64_t>& b);
+
+}  // namespace letterd

@@ -1,0 +1,50 @@
+// The review's comparison of personal notes: the normal form, the
+// fingerprint of the same note written with other case, spaces and
+// punctuation, and the similarity of notes that share most of their words.
+#include "review.h"
+
+#include <gtest/gtest.h>
+
+namespace letterd {
+namespace {
+
+const char* kNote =
+    "As a person who works with survivors of sexual violence, I see every week how the system fails them. "
+    "An independent advocate at their side from the first report to the verdict would change that.";
+
+TEST(Review, NotesAreComparedWithCaseSpacesAndPunctuationFolded) {
+  EXPECT_EQ(normal_note("  Hello,   World!\n\nIt's ME -- again... "), "hello world it s me again");
+  EXPECT_EQ(normal_note("Café au lait"), "café au lait") << "letters beyond ASCII are kept";
+  EXPECT_EQ(normal_note("?!"), "");
+  EXPECT_EQ(note_fingerprint(normal_note(kNote)),
+            note_fingerprint(normal_note("as a PERSON who works with survivors of sexual violence I see every week how "
+                                         "the system fails them; an independent advocate at their side from the first "
+                                         "report to the verdict would change that")));
+  EXPECT_NE(note_fingerprint(normal_note(kNote)), note_fingerprint(normal_note("A different note entirely.")));
+  EXPECT_EQ(note_fingerprint(""), 0u);
+}
+
+TEST(Review, ANoteWithAFewWordsChangedIsSimilarADifferentOneIsNot) {
+  auto original = note_runs(normal_note(kNote));
+  ASSERT_GE(original.size(), 3u) << "a note this long keeps enough runs to compare";
+  EXPECT_DOUBLE_EQ(note_similarity(original, original), 1.0);
+
+  // The same note with its supporter's name and one word changed.
+  auto edited = note_runs(normal_note(
+      "As a person who works with survivors of sexual violence, I see every single week how the system fails them. "
+      "An independent advocate at their side from the first report to the verdict would change that. Sam."));
+  EXPECT_GT(note_similarity(original, edited), 0.6);
+
+  auto other = note_runs(normal_note(
+      "My daughter waited three years for her case to come to court, and nobody explained anything to her in all "
+      "that time; the police, the prosecutors and the court each told her to ask someone else."));
+  EXPECT_LT(note_similarity(original, other), 0.1);
+}
+
+TEST(Review, AShortNoteIsComparedWholeOnly) {
+  EXPECT_TRUE(note_runs(normal_note("Please act now. Thank you.")).empty());
+  EXPECT_EQ(note_similarity({}, note_runs(normal_note(kNote))), 0.0);
+}
+
+}  // namespace
+}  // namespace letterd
