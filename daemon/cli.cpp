@@ -47,6 +47,8 @@ commands:
   hold [--campaign C] [--letter L] [--target T] [--until TIME] --reason TEXT
                           holds the waiting letters that match, and later ones
   holds                   the holds, with how many letters each holds
+  review [--campaign C] [--format table|json]
+                          the letters held for review, by rule, with their notes
   release --hold N | ID...
                           ends hold N, or sends these held letters now
   cancel (ID... | [--campaign C] [--letter L] [--target T]) --reason TEXT
@@ -396,6 +398,7 @@ int run_cli(const std::vector<std::string>& argv) {
     if (args.command == "lookup") return cmd_lookup(args);
     if (args.command == "hold") return cmd_hold(args);
     if (args.command == "holds") return cmd_holds(args);
+    if (args.command == "review") return cmd_review(args);
     if (args.command == "release") return cmd_release(args);
     if (args.command == "cancel") return cmd_cancel(args);
     if (args.command == "bounces") return cmd_bounces(args);

@@ -42,6 +42,7 @@ int cmd_postcodes(Args args);
 int cmd_lookup(Args args);
 int cmd_hold(Args args);
 int cmd_holds(Args args);
+int cmd_review(Args args);
 int cmd_release(Args args);
 int cmd_cancel(Args args);
 int cmd_bounces(Args args);

@@ -1,12 +1,14 @@
 // The organiser's holds and cancelling: hold, holds, release and cancel.
 // Each commits through the database and says what it did; a running
 // daemon notices the change within a second (service.cpp).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "bounce_intake.h"
 #include "cli.h"
 #include "cli_detail.h"
+#include "json.h"
 #include "logging.h"
 #include "store.h"
 
@@ -115,6 +117,47 @@ int cmd_holds(Args args) {
                 h.filter.campaign.value_or("*").c_str(), h.filter.letter.value_or("*").c_str(),
                 h.filter.target.value_or("*").c_str(), h.created_at.c_str(), state.c_str(), h.reason.c_str());
   }
+  return 0;
+}
+
+int cmd_review(Args args) {
+  auto opts = take_options(args.rest, {"campaign", "format"});
+  if (!args.rest.empty()) throw UsageError{"review takes no argument " + args.rest[0]};
+  std::string format = opts.count("format") ? opts["format"] : "table";
+  if (format != "table" && format != "json") throw UsageError{"--format is table or json"};
+  auto config = load_or_report(args.config);
+  if (!config) return 2;
+  Store store(config->database, Store::Access::read_only);
+  auto rows = store.held_for_review(opts.count("campaign") ? opts["campaign"] : "");
+  if (format == "json") {
+    std::cout << "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      std::cout << (i ? ",\n " : "") << "{\"id\": " << r.id << ", \"rule\": " << json_string(r.rule)
+                << ", \"campaign\": " << json_string(r.campaign) << ", \"letter\": " << json_string(r.letter)
+                << ", \"target\": " << json_string(r.target_id) << ", \"reason\": " << json_string(r.reason)
+                << ", \"supporter\": " << json_string(r.supporter_name) << ", \"postcode\": " << json_string(r.postcode)
+                << ", \"note\": " << json_string(r.note) << ", \"created_at\": " << json_string(r.created_at) << "}";
+    }
+    std::cout << "]\n";
+    return 0;
+  }
+  if (rows.empty()) {
+    std::cout << "no letters wait for review\n";
+    return 0;
+  }
+  std::string rule;
+  for (const auto& r : rows) {
+    if (r.rule != rule) {
+      rule = r.rule;
+      auto count = std::count_if(rows.begin(), rows.end(), [&](const Store::ReviewRow& x) { return x.rule == rule; });
+      std::cout << (&r == &rows.front() ? "" : "\n") << rule << ": " << count << " letter(s)\n";
+    }
+    std::cout << "  " << r.id << "  " << r.campaign << " " << r.letter << " to " << r.target_id << ", from "
+              << r.supporter_name << (r.postcode.empty() ? "" : " (" + r.postcode + ")") << ", " << r.created_at
+              << "\n    " << r.reason << "\n    note: " << (r.note.empty() ? "(none)" : r.note) << "\n";
+  }
+  std::cout << "\nletterd release ID... sends them as written; letterd cancel ID... --reason TEXT does not.\n";
   return 0;
 }
 

@@ -304,6 +304,21 @@ void read_campaign(MapReader& r, CampaignConfig& c, const Config& config, const 
   }
   c.per_target = read_rate(r, "per_target");
   c.window = read_window(r, base);
+  if (YAML::Node review = r.child("review", false)) {
+    MapReader rv(review, r.key_path("review"), r.problems());
+    ReviewRules rules;
+    if (auto n = rv.positive("same_note", 1'000'000)) rules.same_note = static_cast<int>(*n);
+    if (YAML::Node similar = rv.child("similar_note", false)) {
+      double value = 0;
+      if (!similar.IsScalar() || !YAML::convert<double>::decode(similar, value) || value <= 0 || value > 1)
+        rv.problem(rv.key_path("similar_note"), "must be a number above 0 and at most 1 (0.8: 80 % alike)");
+      else
+        rules.similar_note = value;
+    }
+    if (auto n = rv.positive("per_postcode_day", 1'000'000)) rules.per_postcode_day = static_cast<int>(*n);
+    rv.finish();
+    if (rv.ok()) c.review = rules;
+  }
   if (c.from_name) {
     // One From for every letter of a submission: it cannot name a target.
     NameRules rules = template_names_for(c);

@@ -13,6 +13,7 @@
 
 #include "duration.h"
 #include "problem.h"
+#include "review.h"
 #include "status.h"
 #include "targets.h"
 #include "template.h"
@@ -103,6 +104,7 @@ struct CampaignConfig {
   std::shared_ptr<const Targets> targets;  // set when the targets file is read
   RateLimits per_target;
   std::optional<SendingWindow> window;  // when its letters may go; none: any time
+  std::optional<ReviewRules> review;    // none: no letter waits for review
   std::vector<LetterConfig> letters;    // in config order
   std::optional<SupporterNotice> notify;
 

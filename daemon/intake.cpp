@@ -6,6 +6,7 @@
 #include <set>
 
 #include "bounce_intake.h"
+#include "postcode.h"
 
 namespace letterd {
 
@@ -228,6 +229,21 @@ std::optional<Intake::Checked> Intake::check(const std::string& name, IntakeCoun
   return file;
 }
 
+// The review rules, against the letters to the same target before it: a
+// letter that trips one waits as `held` for an organiser to read.
+void Intake::review(const CampaignConfig& campaign, const Submission& submission, Store::NewMessage& message,
+                    TimePoint now) {
+  message.note = sketch_note(submission.personal_note.value_or(""));
+  if (submission.postcode) message.postcode = canonical_postcode(*submission.postcode).value_or(*submission.postcode);
+  if (!message.planned.hold_reason.empty()) return;  // held already, for its target's sake
+  ReviewEvidence evidence =
+      store_.review_evidence(campaign.name, message.planned.target_id, *message.note, message.postcode, now);
+  if (auto verdict = review_verdict(*campaign.review, evidence)) {
+    message.planned.hold_reason = verdict->reason;
+    message.review_rule = verdict->rule;
+  }
+}
+
 bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
   Submission& submission = file.checked.submission;
   if (auto source = store_.submission_source(submission.campaign, submission.id)) {
@@ -250,7 +266,9 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
     if (p.hold_reason.empty() && !p.reflect &&
         address_bounces(store_, config_, campaign.name, p.target_id, p.to.address))
       p.hold_reason = bouncing_reason(p.target_id);
-    messages.push_back({std::move(p), new_message_id(campaign.from_address), campaign.relay});
+    Store::NewMessage message{std::move(p), new_message_id(campaign.from_address), campaign.relay};
+    if (campaign.review && !message.planned.reflect) review(campaign, submission, message, file.received_at);
+    messages.push_back(std::move(message));
   }
   if (messages.empty()) {
     file.rejection = duplicates;

@@ -61,6 +61,7 @@ class Intake {
   // One file of that group: false when it turned out a duplicate (its
   // rejection recorded, the move left until the commit holds).
   bool commit_one(Checked& file, IntakeCounts& counts);
+  void review(const CampaignConfig& campaign, const Submission& submission, Store::NewMessage& message, TimePoint now);
   // Logs trouble of letterd's own that keeps a file in new/, once per condition.
   void cannot_take_now(const std::string& what, const std::string& why);
   // Records the rejection and moves the file to rejected/ with its reasons.

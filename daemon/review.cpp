@@ -100,4 +100,23 @@ double note_similarity(const std::vector<std::uint64_t>& a, const std::vector<st
   return static_cast<double>(common) / static_cast<double>(a.size() + b.size() - common);
 }
 
+NoteSketch sketch_note(std::string_view note) {
+  std::string normal = normal_note(note);
+  return {note_fingerprint(normal), note_runs(normal)};
+}
+
+std::optional<ReviewVerdict> review_verdict(const ReviewRules& rules, const ReviewEvidence& evidence) {
+  if (rules.same_note && evidence.same_note >= *rules.same_note)
+    return ReviewVerdict{"same_note", "review: the same note as " + std::to_string(evidence.same_note) +
+                                          " other supporter(s) wrote to this target"};
+  if (rules.similar_note && evidence.most_similar >= *rules.similar_note)
+    return ReviewVerdict{"similar_note", "review: a note " +
+                                             std::to_string(static_cast<int>(evidence.most_similar * 100)) +
+                                             "% like another supporter's to this target"};
+  if (rules.per_postcode_day && evidence.same_postcode_today >= *rules.per_postcode_day)
+    return ReviewVerdict{"per_postcode_day", "review: " + std::to_string(evidence.same_postcode_today) +
+                                                 " other supporter(s) from this postcode wrote to this target today"};
+  return std::nullopt;
+}
+
 }  // namespace letterd

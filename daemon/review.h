@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,5 +43,36 @@ std::vector<std::uint64_t> note_runs(std::string_view normal);
 // runs, both ascending and distinct): 1 for the same words in the same
 // order, near 0 for notes that say different things.
 double note_similarity(const std::vector<std::uint64_t>& a, const std::vector<std::uint64_t>& b);
+
+// What the log keeps of a note for review: its fingerprint and sampled runs.
+struct NoteSketch {
+  std::uint64_t fingerprint = 0;  // 0: no note
+  std::vector<std::uint64_t> runs;
+};
+NoteSketch sketch_note(std::string_view note);
+
+// campaigns.NAME.review: when a letter waits for an organiser to read it.
+struct ReviewRules {
+  std::optional<int> same_note;         // a note given by more than this many supporters to one target
+  std::optional<double> similar_note;   // a note at least this similar to another one to the same target
+  std::optional<int> per_postcode_day;  // more than this many supporters from one postcode to one target in a day
+  bool operator==(const ReviewRules&) const = default;
+};
+
+// What the log says of a new letter's note and postcode, among the
+// letters to its target (store.h reads it).
+struct ReviewEvidence {
+  int same_note = 0;            // letters whose note has the same fingerprint
+  double most_similar = 0;      // the highest similarity of another note (not the same one)
+  int same_postcode_today = 0;  // letters from the same postcode in the last 24 hours
+};
+
+// The rule a letter trips, first of same_note, similar_note,
+// per_postcode_day, or nullopt. `rule` is the rule's key; `reason` says it
+// for `hold_reason`.
+struct ReviewVerdict {
+  std::string rule, reason;
+};
+std::optional<ReviewVerdict> review_verdict(const ReviewRules& rules, const ReviewEvidence& evidence);
 
 }  // namespace letterd

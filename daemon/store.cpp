@@ -154,16 +154,18 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     bind_opt(*msg, p.target_row.empty() ? std::nullopt : std::optional(p.target_row));
     msg->exec();
     msg->reset();
+    const long long message_id = impl_->db.getLastInsertRowid();
+    if (m.note) remember_review(message_id, s.campaign, m, now);
     if (!p.hold_reason.empty()) {
       // A vacant seat's letters are accepted and wait; they never fail for
       // it. With no hold_id, no organiser's hold ending can send them.
       auto vacant = impl_->prepare(R"sql(
         UPDATE messages SET status = 'held', hold_reason = ? WHERE id = ? AND status = 'queued')sql");
       vacant->bind(1, p.hold_reason);
-      vacant->bind(2, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
+      vacant->bind(2, static_cast<int64_t>(message_id));
       vacant->exec();
     } else {
-      hold_if_held(s.campaign, p, now);
+      hold_if_held(message_id, s.campaign, p, now);
     }
   }
   if (!duplicates.empty()) {
@@ -177,7 +179,8 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
 
 // A letter accepted while a hold that matches it stands waits as `held`
 // (the oldest such hold's). Searched by rowid, among the few standing holds.
-void Store::hold_if_held(const std::string& campaign, const PlannedMessage& p, const std::string& now) {
+void Store::hold_if_held(long long message_id, const std::string& campaign, const PlannedMessage& p,
+                         const std::string& now) {
   auto q = impl_->prepare(R"sql(
     UPDATE messages SET status = 'held', hold_id = h.id, hold_reason = h.reason
     FROM (SELECT id, reason FROM holds INDEXED BY holds_active
@@ -189,7 +192,7 @@ void Store::hold_if_held(const std::string& campaign, const PlannedMessage& p, c
   q->bind(2, campaign);
   q->bind(3, p.letter);
   q->bind(4, p.target_id);
-  q->bind(5, static_cast<int64_t>(impl_->db.getLastInsertRowid()));
+  q->bind(5, static_cast<int64_t>(message_id));
   q->exec();
 }
 

@@ -14,6 +14,7 @@
 #include "bounce.h"
 #include "notice.h"
 #include "return_path.h"
+#include "review.h"
 #include "status.h"
 #include "submission.h"
 #include "timefmt.h"
@@ -168,11 +169,30 @@ class Store {
     PlannedMessage planned;
     std::string message_id;
     std::string relay;
+    // For a campaign with review rules: what they compare, kept for the
+    // letters after it, and the rule it tripped (its planned.hold_reason says it).
+    std::optional<NoteSketch> note;
+    std::string postcode;
+    std::string review_rule;
   };
   void accept(const Submission& submission, const std::string& source_file, const std::string& digest,
               TimePoint received_at, const std::vector<NewMessage>& messages, const std::string& duplicates);
 
   void add_rejection(const std::string& file, TimePoint at, const std::string& reasons);
+
+  // What the review rules compare a new letter's note and postcode with:
+  // the letters to the same target before it (those held included). Reads
+  // only the notes sharing a run with this one, at most kReviewRunReads a run.
+  ReviewEvidence review_evidence(const std::string& campaign, const std::string& target_id, const NoteSketch& note,
+                                 const std::string& postcode, TimePoint now);
+  static constexpr int kReviewRunReads = 500;
+
+  // The letters held for review, by rule, then target, with their notes.
+  struct ReviewRow {
+    long long id = 0;
+    std::string campaign, letter, target_id, rule, reason, supporter_name, postcode, note, created_at;
+  };
+  std::vector<ReviewRow> held_for_review(const std::string& campaign);
 
   // --- delivery ---
 
@@ -479,7 +499,10 @@ class Store {
   void insert_submission(const Submission& submission, const std::string& source_file, const std::string& digest,
                          const std::string& now, const std::vector<NewMessage>& messages,
                          const std::string& duplicates);
-  void hold_if_held(const std::string& campaign, const PlannedMessage& planned, const std::string& now);
+  // Keeps what the review rules compare of a new letter, and the rule it tripped.
+  void remember_review(long long message_id, const std::string& campaign, const NewMessage& m, const std::string& at);
+  void hold_if_held(long long message_id, const std::string& campaign, const PlannedMessage& planned,
+                    const std::string& now);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

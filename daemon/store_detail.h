@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -217,6 +217,36 @@ UPDATE messages SET notified_at = coalesce(ended_at, created_at) WHERE status IN
 CREATE INDEX messages_to_notify ON messages (id) WHERE status IN ('failed', 'bounced') AND notified_at IS NULL;
 )sql";
 
+// Version 8: review of suspect letters. review_notes keeps, for each letter
+// of a campaign with review rules, what the rules compare: its note's
+// fingerprint, how many runs the note kept, the supporter's postcode and
+// when; review_runs each kept run's hash, so a check reads only the notes
+// that share a run with the new one, never every note to the target.
+// messages.review_rule names the rule a letter held for review tripped.
+inline constexpr const char* kSchemaV8 = R"sql(
+ALTER TABLE messages ADD COLUMN review_rule TEXT;
+CREATE TABLE review_notes (
+  message_id  INTEGER PRIMARY KEY REFERENCES messages (id),
+  campaign    TEXT NOT NULL,
+  target_id   TEXT NOT NULL,
+  fingerprint INTEGER NOT NULL,
+  runs        INTEGER NOT NULL,
+  postcode    TEXT NOT NULL,
+  at          TEXT NOT NULL
+);
+CREATE INDEX review_notes_same ON review_notes (campaign, target_id, fingerprint);
+CREATE INDEX review_notes_postcode ON review_notes (campaign, target_id, postcode, at);
+CREATE TABLE review_runs (
+  campaign   TEXT NOT NULL,
+  target_id  TEXT NOT NULL,
+  hash       INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (campaign, target_id, hash, message_id)
+) WITHOUT ROWID;
+CREATE INDEX review_runs_message ON review_runs (message_id);
+CREATE INDEX messages_review ON messages (campaign) WHERE status = 'held' AND review_rule IS NOT NULL;
+)sql";
+
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
 // it. SQLite cannot alter a constraint; rebuilding the table would copy a
 // log of millions of letters, so the stored definition is edited in place,
@@ -227,6 +257,10 @@ inline constexpr const char* kStatusCheckV3 =
     "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled'))";
 inline constexpr const char* kStatusCheckV6 =
     "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled','bounced'))";
+
+// Erases what the review rules kept of a submission's letters (its note's
+// hashes, the supporter's postcode): done when its personal note is erased.
+void forget_review(SQLite::Database& db, const std::string& campaign, const std::string& submission_id);
 
 inline std::string text_or_empty(const SQLite::Column& c) {
   return c.isNull() ? std::string() : c.getString();
@@ -511,6 +545,12 @@ struct Store::Impl {
       SQLite::Transaction t(db);
       db.exec(kSchemaV7);
       db.exec("PRAGMA user_version = 7");
+      t.commit();
+    }
+    if (version < 8) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV8);
+      db.exec("PRAGMA user_version = 8");
       t.commit();
     }
   }

@@ -96,7 +96,7 @@ int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel) {
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note.bind(1, campaign);
     note.bind(2, id);
-    note.exec();
+    if (note.exec()) forget_review(db, campaign, id);
   }
   return cancelled;
 }

@@ -80,7 +80,10 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note->bind(1, campaign);
     note->bind(2, id);
-    counts.notes += note->exec();
+    if (int erased = note->exec()) {
+      counts.notes += erased;
+      forget_review(impl_->db, campaign, id);
+    }
   }
   t.commit();
   return counts;
@@ -251,6 +254,7 @@ Store::ErasureCounts Store::erase_supporter(const std::string& email, TimePoint 
     people.bind(1, w.campaign);
     people.bind(2, w.id);
     counts.submissions += people.exec();
+    forget_review(db, w.campaign, w.id);
   }
   t.commit();
   checkpoint();

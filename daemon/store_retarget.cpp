@@ -107,7 +107,9 @@ void read_submission(SQLite::Statement& sub, Store::WaitingLetter& w) {
 }  // namespace
 
 std::vector<Store::WaitingLetter> Store::waiting_letters(const WaitingGroup& group, long long after, int limit) {
-  auto q = impl_->prepare("SELECT " + std::string(kStoredMessageColumns) + R"sql(, hold_id IS NOT NULL, hold_reason
+  // A letter held for review waits for an organiser as one an organiser held does.
+  auto q = impl_->prepare("SELECT " + std::string(kStoredMessageColumns) + R"sql(,
+      hold_id IS NOT NULL OR review_rule IS NOT NULL, hold_reason
     FROM messages INDEXED BY messages_waiting_target
     WHERE campaign = :campaign AND letter = :letter AND target_id = :target AND target_row IS :row
       AND status IN ('queued', 'deferred', 'held') AND id > :after

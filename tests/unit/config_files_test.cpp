@@ -58,6 +58,25 @@ TEST_F(ConfigTest, AWindowsMistakesNameTheirKeys) {
       << "every mistake is said at once";
 }
 
+TEST_F(ConfigTest, ReviewRulesAreReadAndTheirMistakesNamed) {
+  Config cfg = load_ok(replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",
+                               "    per_target: { per_hour: 30 }\n"
+                               "    review: { same_note: 5, similar_note: 0.8, per_postcode_day: 10 }\n"));
+  ASSERT_TRUE(cfg.campaign("c")->review);
+  EXPECT_EQ(*cfg.campaign("c")->review, (ReviewRules{.same_note = 5, .similar_note = 0.8, .per_postcode_day = 10}));
+  EXPECT_FALSE(cfg.campaign("d")->review);
+
+  Problems problems = load_bad(replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",
+                                       "    per_target: { per_hour: 30 }\n"
+                                       "    review: { same_note: 0, similar_note: 80, per_postcode: 10 }\n"));
+  EXPECT_EQ(texts(problems), (std::vector<std::string>{
+                                 "campaigns.c.review.same_note: must be a whole number from 1 to 1000000",
+                                 "campaigns.c.review.similar_note: must be a number above 0 and at most 1 (0.8: 80 % "
+                                 "alike)",
+                                 "campaigns.c.review.per_postcode: unknown key",
+                             }));
+}
+
 TEST_F(ConfigTest, AHolidaysFileItCannotReadNamesTheKeyFileAndLine) {
   write("holidays.txt", "2026-12-25\n26/12/2026\n");
   Problems problems = load_bad(replace(std::string(kGoodConfig), "    per_target: { per_hour: 30 }\n",

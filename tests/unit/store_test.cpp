@@ -105,6 +105,15 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   // Intake's search for a standing hold runs with one standing.
   store.hold({.letter = "mp"}, "Parliament dissolved", now + std::chrono::hours(1), now);
   store.accept(supporter(99), "web-99.json", "digest", now, {letter_to("mp-9", 99)}, "");
+  // Sending windows, and a start's or reload's plan of waiting letters again.
+  store.wait_for_window({{1, now + std::chrono::hours(1)}});
+  store.make_queued_due("legal-advocacy", now);
+  // Review: a letter's note kept, and the next one's compared with the notes to its target.
+  auto reviewed = letter_to("mp-9", 98);
+  reviewed.note = sketch_note("A note long enough to be compared by its runs of four words, one run after another.");
+  reviewed.postcode = "SW1A 1AA";
+  store.accept(supporter(98), "web-98.json", "digest", now, {reviewed}, "");
+  store.review_evidence("legal-advocacy", "mp-9", *reviewed.note, "SW1A 1AA", now);
   // Start and reload: which targets have waiting letters, and those letters.
   auto groups = store.waiting_groups();
   ASSERT_FALSE(groups.empty());
