@@ -229,6 +229,20 @@ void read_letter(MapReader& r, LetterConfig& letter, const fs::path& base) {
     }
   }
   letter.window = read_window(r, base);
+  if (YAML::Node digest = r.child("digest", false)) {
+    MapReader d(digest, r.key_path("digest"), r.problems());
+    DigestConfig config;
+    if (auto at = d.string("at", true)) {
+      // "08:00" is read as a window's hours are: a window that opens then.
+      if (auto hours = parse_hours(*at + "-24:00"); hours && at->size() >= 5)
+        config.at = hours->first;
+      else
+        d.problem(d.key_path("at"), "'" + *at + "' is not a time of day (08:00)");
+    }
+    if (auto n = d.positive("max_letters", 100'000)) config.max_letters = static_cast<int>(*n);
+    d.finish();
+    if (d.ok()) letter.digest = config;
+  }
   r.finish();
 }
 

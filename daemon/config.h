@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "digest.h"
 #include "duration.h"
 #include "problem.h"
 #include "review.h"
@@ -72,6 +73,7 @@ struct LetterConfig {
   std::string target_id;                        // with Route::target
   std::shared_ptr<const LetterTemplate> templ;  // set when the template file is read
   std::optional<SendingWindow> window;          // its own; else the campaign's
+  std::optional<DigestConfig> digest;           // its letters to one target go as one email a day
 };
 
 // A short notice to the supporter when a letter of theirs did not arrive:

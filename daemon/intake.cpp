@@ -235,9 +235,10 @@ void Intake::review(const CampaignConfig& campaign, const Submission& submission
                     TimePoint now) {
   message.note = sketch_note(submission.personal_note.value_or(""));
   if (submission.postcode) message.postcode = canonical_postcode(*submission.postcode).value_or(*submission.postcode);
-  if (!message.planned.hold_reason.empty()) return;  // held already, for its target's sake
-  ReviewEvidence evidence =
-      store_.review_evidence(campaign.name, message.planned.target_id, *message.note, message.postcode, now);
+  // Judged even when it is held already (a vacant seat, a bouncing address):
+  // those holds end by themselves, a review's only by an organiser.
+  ReviewEvidence evidence = store_.review_evidence(campaign.name, message.planned.target_id, *message.note,
+                                                   message.postcode, now, *campaign.review);
   if (auto verdict = review_verdict(*campaign.review, evidence)) {
     message.planned.hold_reason = verdict->reason;
     message.review_rule = verdict->rule;
@@ -268,6 +269,11 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
       p.hold_reason = bouncing_reason(p.target_id);
     Store::NewMessage message{std::move(p), new_message_id(campaign.from_address), campaign.relay};
     if (campaign.review && !message.planned.reflect) review(campaign, submission, message, file.received_at);
+    if (const LetterConfig* letter = campaign.letter(message.planned.letter);
+        letter && letter->digest && !message.planned.reflect) {
+      const SendingWindow* window = campaign.window_for(letter->name);
+      message.collect_until = next_digest_time(*letter->digest, window ? window->zone : nullptr, file.received_at);
+    }
     messages.push_back(std::move(message));
   }
   if (messages.empty()) {

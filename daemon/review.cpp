@@ -72,7 +72,6 @@ std::vector<std::uint64_t> note_runs(std::string_view normal) {
   for (std::size_t i = 0; i < normal.size(); ++i)
     if (i == 0 || normal[i - 1] == ' ') starts.push_back(i);
   std::vector<std::uint64_t> out;
-  if (starts.size() < kMinWordsToCompare) return out;
   for (std::size_t w = 0; w + kRunWords <= starts.size(); ++w) {
     std::size_t end = w + kRunWords < starts.size() ? starts[w + kRunWords] - 1 : normal.size();
     std::uint64_t h = mix(fnv1a(normal.substr(starts[w], end - starts[w])));
@@ -80,6 +79,7 @@ std::vector<std::uint64_t> note_runs(std::string_view normal) {
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() < kMinRunsToCompare) out.clear();
   return out;
 }
 
@@ -109,9 +109,10 @@ std::optional<ReviewVerdict> review_verdict(const ReviewRules& rules, const Revi
   if (rules.same_note && evidence.same_note >= *rules.same_note)
     return ReviewVerdict{"same_note", "review: the same note as " + std::to_string(evidence.same_note) +
                                           " other supporter(s) wrote to this target"};
-  if (rules.similar_note && evidence.most_similar >= *rules.similar_note)
-    return ReviewVerdict{"similar_note", "review: a note " +
-                                             std::to_string(static_cast<int>(evidence.most_similar * 100)) +
+  // Without a same_note rule, a copy is as similar as a note can be.
+  const double similar = !rules.same_note && evidence.same_note > 0 ? 1.0 : evidence.most_similar;
+  if (rules.similar_note && similar >= *rules.similar_note)
+    return ReviewVerdict{"similar_note", "review: a note " + std::to_string(static_cast<int>(similar * 100)) +
                                              "% like another supporter's to this target"};
   if (rules.per_postcode_day && evidence.same_postcode_today >= *rules.per_postcode_day)
     return ReviewVerdict{"per_postcode_day", "review: " + std::to_string(evidence.same_postcode_today) +

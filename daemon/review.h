@@ -31,12 +31,13 @@ std::uint64_t note_fingerprint(std::string_view normal);
 // the runs both kept (as Broder's "mod-m" sample).
 inline constexpr std::size_t kRunWords = 4;
 inline constexpr std::uint64_t kRunSample = 4;
-// Notes with fewer words than this are too short to call similar: they
-// are compared whole, by note_fingerprint, and no more.
-inline constexpr std::size_t kMinWordsToCompare = 12;
+// A note that keeps fewer runs than this (about twenty words) is too short
+// to call similar: one shared opener ("I am writing to") would make two
+// notes alike. It is compared whole, by note_fingerprint, and no more.
+inline constexpr std::size_t kMinRunsToCompare = 4;
 
 // The sampled hashes of the note's runs of kRunWords words, distinct and
-// ascending; empty for a note shorter than kMinWordsToCompare words.
+// ascending; empty for a note that keeps fewer than kMinRunsToCompare.
 std::vector<std::uint64_t> note_runs(std::string_view normal);
 
 // The share of runs two notes have in common (Jaccard over the sampled

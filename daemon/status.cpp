@@ -6,7 +6,7 @@ namespace {
 
 constexpr MessageStatus kStatuses[] = {MessageStatus::queued,    MessageStatus::sending, MessageStatus::deferred,
                                        MessageStatus::sent,      MessageStatus::failed,  MessageStatus::held,
-                                       MessageStatus::cancelled, MessageStatus::bounced};
+                                       MessageStatus::cancelled, MessageStatus::bounced, MessageStatus::collecting};
 constexpr Outcome kOutcomes[] = {Outcome::sent, Outcome::deferred, Outcome::failed, Outcome::relay_fault,
                                  Outcome::refused};
 
@@ -30,6 +30,8 @@ const char* to_string(MessageStatus status) {
       return "cancelled";
     case MessageStatus::bounced:
       return "bounced";
+    case MessageStatus::collecting:
+      return "collecting";
   }
   return "unknown";
 }

@@ -10,8 +10,9 @@ namespace letterd {
 
 // held: waiting on an organiser's hold (`letterd hold`), never due until
 // released; cancelled: by an organiser (`letterd cancel`), never sent;
-// bounced: the relay took it, then the recipient's system returned it.
-enum class MessageStatus { queued, sending, deferred, sent, failed, held, cancelled, bounced };
+// bounced: the relay took it, then the recipient's system returned it;
+// collecting: waiting for its target's daily digest, which sends it.
+enum class MessageStatus { queued, sending, deferred, sent, failed, held, cancelled, bounced, collecting };
 
 // What became of one try at a message (an attempts row's outcome).
 enum class Outcome {

@@ -156,6 +156,12 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->reset();
     const long long message_id = impl_->db.getLastInsertRowid();
     if (m.note) remember_review(message_id, s.campaign, m, now);
+    if (m.collect_until) {
+      auto collect = impl_->prepare("UPDATE messages SET status = 'collecting', next_attempt_at = ? WHERE id = ?");
+      collect->bind(1, format_utc(*m.collect_until));
+      collect->bind(2, static_cast<int64_t>(message_id));
+      collect->exec();
+    }
     if (!p.hold_reason.empty()) {
       // A vacant seat's letters are accepted and wait; they never fail for
       // it. With no hold_id, no organiser's hold ending can send them.

@@ -174,6 +174,8 @@ class Store {
     std::optional<NoteSketch> note;
     std::string postcode;
     std::string review_rule;
+    // For a letter with `digest`: it waits as `collecting` for its digest, at this time.
+    std::optional<TimePoint> collect_until;
   };
   void accept(const Submission& submission, const std::string& source_file, const std::string& digest,
               TimePoint received_at, const std::vector<NewMessage>& messages, const std::string& duplicates);
@@ -183,8 +185,10 @@ class Store {
   // What the review rules compare a new letter's note and postcode with:
   // the letters to the same target before it (those held included). Reads
   // only the notes sharing a run with this one, at most kReviewRunReads a run.
+  // Counts go no further than `rules` need, so a note every supporter left
+  // as suggested costs no more to count at the ten-thousandth letter.
   ReviewEvidence review_evidence(const std::string& campaign, const std::string& target_id, const NoteSketch& note,
-                                 const std::string& postcode, TimePoint now);
+                                 const std::string& postcode, TimePoint now, const ReviewRules& rules);
   static constexpr int kReviewRunReads = 500;
 
   // The letters held for review, by rule, then target, with their notes.

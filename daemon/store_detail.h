@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -247,6 +247,17 @@ CREATE INDEX review_runs_message ON review_runs (message_id);
 CREATE INDEX messages_review ON messages (campaign) WHERE status = 'held' AND review_rule IS NOT NULL;
 )sql";
 
+// Version 9: daily digests. A letter of a letter with `digest` waits as
+// `collecting`, due (next_attempt_at) at its digest's time; assembled, it
+// names its digest's Message-ID in digest_message_id, and becomes sent or
+// failed as its digest does. messages_collecting holds only those waiting.
+inline constexpr const char* kSchemaV9 = R"sql(
+ALTER TABLE messages ADD COLUMN digest_message_id TEXT;
+CREATE INDEX messages_collecting ON messages (next_attempt_at, campaign, letter, target_id)
+  WHERE status = 'collecting' AND digest_message_id IS NULL;
+CREATE INDEX messages_in_digest ON messages (digest_message_id) WHERE status = 'collecting';
+)sql";
+
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
 // it. SQLite cannot alter a constraint; rebuilding the table would copy a
 // log of millions of letters, so the stored definition is edited in place,
@@ -257,6 +268,8 @@ inline constexpr const char* kStatusCheckV3 =
     "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled'))";
 inline constexpr const char* kStatusCheckV6 =
     "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled','bounced'))";
+inline constexpr const char* kStatusCheckV9 =
+    "CHECK (status IN ('queued','sending','sent','deferred','failed','held','cancelled','bounced','collecting'))";
 
 // Erases what the review rules kept of a submission's letters (its note's
 // hashes, the supporter's postcode): done when its personal note is erased.
@@ -551,6 +564,13 @@ struct Store::Impl {
       SQLite::Transaction t(db);
       db.exec(kSchemaV8);
       db.exec("PRAGMA user_version = 8");
+      t.commit();
+    }
+    if (version < 9) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV9);
+      replace_status_check(kStatusCheckV6, kStatusCheckV9);
+      db.exec("PRAGMA user_version = 9");
       t.commit();
     }
   }

@@ -96,7 +96,13 @@ int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel) {
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note.bind(1, campaign);
     note.bind(2, id);
-    if (note.exec()) forget_review(db, campaign, id);
+    note.exec();
+    SQLite::Statement done(db, R"sql(
+      SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
+        AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
+    done.bind(1, campaign);
+    done.bind(2, id);
+    if (done.executeStep() && done.getColumn(0).getInt()) forget_review(db, campaign, id);
   }
   return cancelled;
 }

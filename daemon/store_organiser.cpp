@@ -80,10 +80,14 @@ Store::PurgeCounts Store::purge_bodies(TimePoint ended_before, int limit) {
           AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
     note->bind(1, campaign);
     note->bind(2, id);
-    if (int erased = note->exec()) {
-      counts.notes += erased;
-      forget_review(impl_->db, campaign, id);
-    }
+    counts.notes += note->exec();
+    // What review keeps goes when no letter needs the note, whether or not there was one.
+    auto done = impl_->prepare(R"sql(
+      SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign = ?1 AND m.submission_id = ?2
+        AND (m.body IS NOT NULL OR m.status NOT IN ('sent', 'failed', 'cancelled', 'bounced'))))sql");
+    done->bind(1, campaign);
+    done->bind(2, id);
+    if (done->executeStep() && done->getColumn(0).getInt()) forget_review(impl_->db, campaign, id);
   }
   t.commit();
   return counts;

@@ -32,15 +32,16 @@ void store_detail::forget_review(SQLite::Database& db, const std::string& campai
 }
 
 ReviewEvidence Store::review_evidence(const std::string& campaign, const std::string& target_id, const NoteSketch& note,
-                                      const std::string& postcode, TimePoint now) {
+                                      const std::string& postcode, TimePoint now, const ReviewRules& rules) {
   ReviewEvidence evidence;
   if (note.fingerprint) {
     auto same = impl_->prepare(
-        "SELECT count(*) FROM review_notes INDEXED BY review_notes_same "
-        "WHERE campaign = ? AND target_id = ? AND fingerprint = ?");
+        "SELECT count(*) FROM (SELECT 1 FROM review_notes INDEXED BY review_notes_same "
+        "WHERE campaign = ? AND target_id = ? AND fingerprint = ? LIMIT ?)");
     same->bind(1, campaign);
     same->bind(2, target_id);
     same->bind(3, as_stored(note.fingerprint));
+    same->bind(4, rules.same_note.value_or(1));
     if (same->executeStep()) evidence.same_note = same->getColumn(0).getInt();
   }
   if (!note.runs.empty()) {
@@ -73,14 +74,15 @@ ReviewEvidence Store::review_evidence(const std::string& campaign, const std::st
       other->reset();
     }
   }
-  if (!postcode.empty()) {
+  if (!postcode.empty() && rules.per_postcode_day) {
     auto day = impl_->prepare(
-        "SELECT count(*) FROM review_notes INDEXED BY review_notes_postcode "
-        "WHERE campaign = ? AND target_id = ? AND postcode = ? AND at > ?");
+        "SELECT count(*) FROM (SELECT 1 FROM review_notes INDEXED BY review_notes_postcode "
+        "WHERE campaign = ? AND target_id = ? AND postcode = ? AND at > ? LIMIT ?)");
     day->bind(1, campaign);
     day->bind(2, target_id);
     day->bind(3, postcode);
     day->bind(4, format_utc(now - std::chrono::hours(24)));
+    day->bind(5, rules.per_postcode_day.value_or(0));
     if (day->executeStep()) evidence.same_postcode_today = day->getColumn(0).getInt();
   }
   return evidence;

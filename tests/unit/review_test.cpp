@@ -44,6 +44,23 @@ TEST(Review, ANoteWithAFewWordsChangedIsSimilarADifferentOneIsNot) {
 TEST(Review, AShortNoteIsComparedWholeOnly) {
   EXPECT_TRUE(note_runs(normal_note("Please act now. Thank you.")).empty());
   EXPECT_EQ(note_similarity({}, note_runs(normal_note(kNote))), 0.0);
+  // Two different short notes that open alike are not similar for it.
+  EXPECT_TRUE(
+      note_runs(normal_note("I am writing to you because my sister was failed by the courts last year.")).empty());
+}
+
+TEST(Review, EachRuleHoldsPastItsLimitAndACopyIsSimilarWhenCopiesAreNotCounted) {
+  ReviewRules rules{.same_note = 5, .similar_note = 0.8, .per_postcode_day = 10};
+  EXPECT_EQ(review_verdict(rules, {.same_note = 4}), std::nullopt);
+  EXPECT_EQ(review_verdict(rules, {.same_note = 5})->rule, "same_note");
+  EXPECT_EQ(review_verdict(rules, {.same_note = 1, .most_similar = 0.5}), std::nullopt) << "a copy is same_note's";
+  EXPECT_EQ(review_verdict(rules, {.most_similar = 0.85})->reason,
+            "review: a note 85% like another supporter's to "
+            "this target");
+  EXPECT_EQ(review_verdict(rules, {.same_postcode_today = 10})->rule, "per_postcode_day");
+  ReviewRules similar_only{.similar_note = 0.8};
+  EXPECT_EQ(review_verdict(similar_only, {.same_note = 1})->rule, "similar_note") << "a copy is 100 % alike";
+  EXPECT_EQ(review_verdict({}, {.same_note = 100, .most_similar = 1, .same_postcode_today = 100}), std::nullopt);
 }
 
 }  // namespace

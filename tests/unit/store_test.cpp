@@ -113,7 +113,8 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   reviewed.note = sketch_note("A note long enough to be compared by its runs of four words, one run after another.");
   reviewed.postcode = "SW1A 1AA";
   store.accept(supporter(98), "web-98.json", "digest", now, {reviewed}, "");
-  store.review_evidence("legal-advocacy", "mp-9", *reviewed.note, "SW1A 1AA", now);
+  store.review_evidence("legal-advocacy", "mp-9", *reviewed.note, "SW1A 1AA", now,
+                        {.same_note = 5, .similar_note = 0.8, .per_postcode_day = 10});
   // Start and reload: which targets have waiting letters, and those letters.
   auto groups = store.waiting_groups();
   ASSERT_FALSE(groups.empty());
