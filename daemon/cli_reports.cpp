@@ -87,13 +87,13 @@ int cmd_status(const Args& args) {
   }
   std::printf("files waiting in %s/new: %zu\n\n", config->queue_dir.c_str(), waiting);
   // New columns go at the end: scripts read the first five by position.
-  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s %8s\n", "campaign", "queued", "sending", "deferred", "sent", "failed",
-              "held", "cancelled", "bounced");
+  std::printf("%-24s %8s %8s %8s %8s %8s %8s %9s %8s %10s\n", "campaign", "queued", "sending", "deferred", "sent",
+              "failed", "held", "cancelled", "bounced", "collecting");
   for (auto& [campaign, by] : counts)
-    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %9lld %8lld\n", campaign.c_str(), by[MessageStatus::queued],
-                by[MessageStatus::sending], by[MessageStatus::deferred], by[MessageStatus::sent],
-                by[MessageStatus::failed], by[MessageStatus::held], by[MessageStatus::cancelled],
-                by[MessageStatus::bounced]);
+    std::printf("%-24s %8lld %8lld %8lld %8lld %8lld %8lld %9lld %8lld %10lld\n", campaign.c_str(),
+                by[MessageStatus::queued], by[MessageStatus::sending], by[MessageStatus::deferred],
+                by[MessageStatus::sent], by[MessageStatus::failed], by[MessageStatus::held],
+                by[MessageStatus::cancelled], by[MessageStatus::bounced], by[MessageStatus::collecting]);
   TimePoint now = now_ms();
   std::printf("\nsent in the last minute: %lld, last hour: %lld\n", store.sent_since(now - std::chrono::minutes(1)),
               store.sent_since(now - std::chrono::hours(1)));

@@ -31,6 +31,7 @@ struct DigestLetter {
   long long id = 0;
   std::string supporter_name, supporter_email, postcode, address;
   std::string subject, body;
+  std::string recipient, recipient_name;  // the target's address as the letter was written for it
 };
 
 struct DigestText {

@@ -78,6 +78,7 @@ class Daemon {
   void end_holds(TimePoint now);
   void poll_bounces(TimePoint now);
   void decide_notices(TimePoint now);
+  void assemble_digests(TimePoint now);
   bool retarget();
   TimePoint dispatch(TimePoint now);
   bool changed_elsewhere();
@@ -112,6 +113,7 @@ class Daemon {
   bool listing_full_ = false;       // the last listing stopped at kListAhead: more may wait
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
+  bool digests_pending_ = false;        // more digests are due than a turn assembles
   bool notices_pending_ = false;        // more failed or bounced letters wait for their notice to be decided
   bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
   TimePoint resolve_after_{};           // not before: the last try could not resolve some letters
@@ -194,6 +196,7 @@ TimePoint Daemon::step(TimePoint now) {
   end_holds(now);
   poll_bounces(now);
   decide_notices(now);
+  assemble_digests(now);
   if (resolve_targets_ && now >= resolve_after_) {
     resolve_targets_ = false;
     if (!retarget()) resolve_after_ = now + kResolveAgainAfter;
@@ -204,7 +207,11 @@ TimePoint Daemon::step(TimePoint now) {
   turns_.lap("delivery");
   turns_.end();
   // More files or more housekeeping slices: at once.
-  if (scan_ || housekeeping_pending_ || notices_pending_) return now;
+  if (scan_ || housekeeping_pending_ || notices_pending_ || digests_pending_) return now;
+  try {
+    if (auto digest = store_->next_digest_at()) wake = std::min(wake, std::max(now, *digest));
+  } catch (const std::exception&) {  // the next turn meets the trouble and says it
+  }
   if (engine_.config().bounces.configured()) wake = std::min(wake, next_bounce_poll_);
   return resolve_targets_ ? std::min(wake, std::max(now, resolve_after_)) : wake;
 }
@@ -351,6 +358,45 @@ void Daemon::decide_notices(TimePoint now) {
   }
 }
 
+// The digests whose time has come: each a target's collecting letters as
+// one email, queued like a letter, a few a turn.
+void Daemon::assemble_digests(TimePoint now) {
+  constexpr int kPerTurn = 8;
+  digests_pending_ = false;
+  try {
+    for (int n = 0; n < kPerTurn; ++n) {
+      auto group = store_->digest_due(now);
+      if (!group) return;
+      const CampaignConfig* campaign = engine_.config().campaign(group->campaign);
+      const LetterConfig* letter = campaign ? campaign->letter(group->letter) : nullptr;
+      const int max_letters = letter && letter->digest ? letter->digest->max_letters : DigestConfig{}.max_letters;
+      auto make = [&](const std::vector<DigestLetter>& letters) {
+        PlannedMessage p;
+        p.letter = digest_letter_name(group->letter);
+        p.target_id = group->target_id;
+        // The target's address as the targets file now has it, else as the letters were written for.
+        const Target* target = campaign && campaign->targets ? campaign->targets->by_id(group->target_id) : nullptr;
+        p.to = target ? Mailbox{target->name(), target->email()}
+                      : Mailbox{letters.front().recipient_name, letters.front().recipient};
+        const std::string from = campaign ? campaign->from_address : "";
+        p.from = Mailbox{"", from};
+        DigestText text = render_digest(letters, p.to.display_name.empty() ? p.to.address : p.to.display_name);
+        p.subject = text.subject;
+        p.body = text.body;
+        return Store::NewMessage{std::move(p), new_message_id(from), campaign ? campaign->relay : ""};
+      };
+      int in = store_->assemble_digest(*group, max_letters, now, make);
+      log_.info("campaign {}, letter {}, target {}: a digest of {} letter(s) is queued", group->campaign, group->letter,
+                group->target_id, in);
+    }
+    digests_pending_ = true;
+  } catch (const std::exception& e) {
+    long long repeats = 0;
+    if (housekeeping_trouble_.due(e.what(), now, repeats))
+      log_.warn("daily digests: {}; trying again in a turn{}", e.what(), repeated(repeats));
+  }
+}
+
 bool Daemon::changed_elsewhere() {
   try {
     return store_->changed_elsewhere();
@@ -401,7 +447,7 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
       wake = std::min(wake, now + std::chrono::milliseconds(50));
       return false;
     }
-    if (notices_pending_ || engine_.busy() || engine_.has_due(now)) return false;
+    if (notices_pending_ || digests_pending_ || engine_.busy() || engine_.has_due(now)) return false;
     // What is left waits for a retry, a paused relay, or a rate slot: a
     // near slot is waited for, a far one left to the daemon.
     if (!rate_hold_) return true;

@@ -358,6 +358,23 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     a->bind(6, still_sending ? r.smtp_response : redact_addresses(r.smtp_response));
     a->bind(7, static_cast<int64_t>(r.duration_ms));
     a->exec();
+    if (still_sending && (r.status == MessageStatus::sent || r.status == MessageStatus::failed)) {
+      // A digest's letters end as it does, in the same commit.
+      auto letters = impl_->prepare(R"sql(
+        UPDATE messages INDEXED BY messages_in_digest
+        SET status = ?1, sent_at = CASE WHEN ?1 = 'sent' THEN ?2 ELSE sent_at END, ended_at = ?2,
+            next_attempt_at = NULL, smtp_code = ?3, smtp_response = ?4
+        WHERE status = 'collecting' AND digest_message_id = (SELECT message_id FROM messages WHERE id = ?5))sql");
+      letters->bind(1, to_string(r.status));
+      letters->bind(2, format_utc(r.at + std::chrono::milliseconds(r.duration_ms)));
+      if (r.smtp_code)
+        letters->bind(3, r.smtp_code);
+      else
+        letters->bind(3);
+      letters->bind(4, "in its digest: " + r.smtp_response);
+      letters->bind(5, static_cast<int64_t>(r.message));
+      letters->exec();
+    }
   }
   batch.commit();
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bounce.h"
+#include "digest.h"
 #include "notice.h"
 #include "return_path.h"
 #include "review.h"
@@ -181,6 +182,21 @@ class Store {
               TimePoint received_at, const std::vector<NewMessage>& messages, const std::string& duplicates);
 
   void add_rejection(const std::string& file, TimePoint at, const std::string& reasons);
+
+  // --- daily digests (store_digests.cpp) ---
+
+  // Letters collecting for one target's digest.
+  struct DigestGroup {
+    std::string campaign, letter, target_id;
+  };
+  // A group whose digest time has come, or nullopt; and when the next one comes.
+  std::optional<DigestGroup> digest_due(TimePoint now);
+  std::optional<TimePoint> next_digest_at();
+  // In one commit: the group's letters due at `now`, at most `max_letters`,
+  // oldest first, go to `make`, and the digest it returns is queued, each
+  // of them naming its Message-ID. Returns how many went in.
+  using MakeDigest = std::function<NewMessage(const std::vector<DigestLetter>& letters)>;
+  int assemble_digest(const DigestGroup& group, int max_letters, TimePoint now, const MakeDigest& make);
 
   // What the review rules compare a new letter's note and postcode with:
   // the letters to the same target before it (those held included). Reads

@@ -255,6 +255,8 @@ inline constexpr const char* kSchemaV9 = R"sql(
 ALTER TABLE messages ADD COLUMN digest_message_id TEXT;
 CREATE INDEX messages_collecting ON messages (next_attempt_at, campaign, letter, target_id)
   WHERE status = 'collecting' AND digest_message_id IS NULL;
+CREATE INDEX messages_collecting_target ON messages (campaign, letter, target_id, next_attempt_at)
+  WHERE status = 'collecting' AND digest_message_id IS NULL;
 CREATE INDEX messages_in_digest ON messages (digest_message_id) WHERE status = 'collecting';
 )sql";
 

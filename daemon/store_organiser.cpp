@@ -283,16 +283,16 @@ std::vector<ReportRow> Store::report(const std::string& campaign) {
   std::vector<ReportRow> out;
   SQLite::Statement by_target(impl_->db, R"sql(
     SELECT 'target', target_id, max(recipient_name),
-           sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
+           sum(status IN ('queued', 'sending', 'collecting')), sum(status = 'deferred'),
            sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled'),
            sum(status = 'bounced'), sum(acknowledged_at IS NOT NULL)
-    FROM messages WHERE campaign = ? AND reflect = 0 AND notice_for IS NULL GROUP BY target_id ORDER BY target_id)sql");
+    FROM messages WHERE campaign = ? AND reflect = 0 AND notice_for IS NULL AND letter NOT LIKE 'digest/%' GROUP BY target_id ORDER BY target_id)sql");
   SQLite::Statement by_day(impl_->db, R"sql(
     SELECT 'day', substr(coalesce(ended_at, created_at), 1, 10), '',
-           sum(status = 'queued' OR status = 'sending'), sum(status = 'deferred'),
+           sum(status IN ('queued', 'sending', 'collecting')), sum(status = 'deferred'),
            sum(status = 'sent'), sum(status = 'failed'), sum(status = 'held'), sum(status = 'cancelled'),
            sum(status = 'bounced'), sum(acknowledged_at IS NOT NULL)
-    FROM messages WHERE campaign = ? AND reflect = 0 AND notice_for IS NULL GROUP BY 2 ORDER BY 2)sql");
+    FROM messages WHERE campaign = ? AND reflect = 0 AND notice_for IS NULL AND letter NOT LIKE 'digest/%' GROUP BY 2 ORDER BY 2)sql");
   for (SQLite::Statement* q : {&by_target, &by_day}) {
     q->bind(1, campaign);
     while (q->executeStep()) {

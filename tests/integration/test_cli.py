@@ -169,8 +169,8 @@ class Cli(RelayTestCase):
         self.letterd.run_once()
         out = self.letterd.cli("status", check=True).stdout
         line = next(l for l in out.splitlines() if l.startswith("legal-advocacy"))
-        queued, sending, deferred, sent, failed, held, cancelled, bounced = [int(x) for x in line.split()[1:]]
-        self.assertEqual((deferred, sent, failed, held, cancelled, bounced), (1, 1, 0, 0, 0, 0))
+        queued, sending, deferred, sent, failed, held, cancelled, bounced, collecting = [int(x) for x in line.split()[1:]]
+        self.assertEqual((deferred, sent, failed, held, cancelled, bounced, collecting), (1, 1, 0, 0, 0, 0, 0))
         self.assertIn("greylisted", out)
         self.assertIn("sent in the last minute: 1", out)
         self.assertRegex(out, r"local +smtp://127\.0\.0\.1:\d+, ok: last try")
