@@ -358,8 +358,9 @@ void Store::record_attempts(const std::vector<AttemptRecord>& records) {
     a->bind(6, still_sending ? r.smtp_response : redact_addresses(r.smtp_response));
     a->bind(7, static_cast<int64_t>(r.duration_ms));
     a->exec();
-    if (still_sending && (r.status == MessageStatus::sent || r.status == MessageStatus::failed)) {
-      // A digest's letters end as it does, in the same commit.
+    if (r.status == MessageStatus::sent || (still_sending && r.status == MessageStatus::failed)) {
+      // A digest's letters end as it does, in the same commit (sent, even
+      // when an erasure cancelled it on the wire: the relay had it).
       auto letters = impl_->prepare(R"sql(
         UPDATE messages INDEXED BY messages_in_digest
         SET status = ?1, sent_at = CASE WHEN ?1 = 'sent' THEN ?2 ELSE sent_at END, ended_at = ?2,

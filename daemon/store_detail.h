@@ -277,6 +277,12 @@ inline constexpr const char* kStatusCheckV9 =
 // hashes, the supporter's postcode): done when its personal note is erased.
 void forget_review(SQLite::Database& db, const std::string& campaign, const std::string& submission_id);
 
+// A letter in the digest `digest_message_id` was cancelled or erased: a
+// digest not yet on the wire is cancelled (its body, with the letter in
+// it, erased) and its other letters go in the next one; with `erase`, one
+// already sent loses its body. One on the wire goes as it is.
+void withdraw_digest(SQLite::Database& db, const std::string& digest_message_id, const std::string& now, bool erase);
+
 inline std::string text_or_empty(const SQLite::Column& c) {
   return c.isNull() ? std::string() : c.getString();
 }

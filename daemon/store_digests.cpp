@@ -8,6 +8,28 @@
 
 namespace letterd {
 
+void store_detail::withdraw_digest(SQLite::Database& db, const std::string& digest_message_id, const std::string& now,
+                                   bool erase) {
+  SQLite::Statement cancel(db, R"sql(
+    UPDATE messages SET status = 'cancelled', next_attempt_at = NULL, ended_at = ?2, body = NULL,
+           smtp_response = 'cancelled: a letter in it was withdrawn; the others go in the next digest'
+    WHERE message_id = ?1 AND status IN ('queued', 'deferred', 'held'))sql");
+  cancel.bind(1, digest_message_id);
+  cancel.bind(2, now);
+  if (cancel.exec()) {
+    SQLite::Statement others(db, R"sql(
+      UPDATE messages INDEXED BY messages_in_digest SET digest_message_id = NULL
+      WHERE digest_message_id = ? AND status = 'collecting')sql");
+    others.bind(1, digest_message_id);
+    others.exec();
+  } else if (erase) {
+    SQLite::Statement ended(db, R"sql(
+      UPDATE messages SET body = NULL WHERE message_id = ? AND status IN ('sent', 'failed', 'bounced', 'cancelled'))sql");
+    ended.bind(1, digest_message_id);
+    ended.exec();
+  }
+}
+
 std::optional<Store::DigestGroup> Store::digest_due(TimePoint now) {
   auto q = impl_->prepare(R"sql(
     SELECT campaign, letter, target_id FROM messages INDEXED BY messages_collecting

@@ -75,19 +75,22 @@ int release_letters_of(SQLite::Database& db, long long id, const std::string& no
 constexpr const char* kCancel = R"sql(
   status = 'cancelled', next_attempt_at = NULL, ended_at = :now, body = NULL, hold_id = NULL, hold_reason = NULL,
   smtp_code = NULL, smtp_response = 'cancelled by an organiser: ' || :reason)sql";
-constexpr const char* kReturning = " RETURNING campaign, submission_id";
+constexpr const char* kReturning = " RETURNING campaign, submission_id, digest_message_id";
 
 // Runs a cancelling UPDATE (ending in RETURNING campaign, submission_id)
 // and erases the personal notes of those submissions that no letter still
 // needs: retention erases notes as it erases bodies, and so would never
 // meet a letter whose body is already gone. Returns how many it cancelled.
-int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel) {
+int cancel_and_forget_notes(SQLite::Database& db, SQLite::Statement& cancel, const std::string& now) {
   std::set<std::pair<std::string, std::string>> submissions;
+  std::set<std::string> digests;
   int cancelled = 0;
   while (cancel.executeStep()) {
     ++cancelled;
     submissions.emplace(cancel.getColumn(0).getString(), cancel.getColumn(1).getString());
+    if (!cancel.getColumn(2).isNull()) digests.insert(cancel.getColumn(2).getString());
   }
+  for (const auto& digest : digests) withdraw_digest(db, digest, now, false);
   for (const auto& [campaign, id] : submissions) {
     SQLite::Statement note(db, R"sql(
       UPDATE submissions SET personal_note = NULL, fields = NULL
@@ -220,12 +223,13 @@ Store::CancelResult Store::cancel(long long id, const std::string& reason, TimeP
   auto& db = impl_->db;
   SQLite::Transaction t(db, SQLite::TransactionBehavior::IMMEDIATE);
   SQLite::Statement u(db, std::string("UPDATE messages SET ") + kCancel +
-                              " WHERE id = :id AND status IN ('queued', 'deferred', 'held', 'sending')" + kReturning);
+                              " WHERE id = :id AND status IN ('queued', 'deferred', 'held', 'sending', 'collecting')" +
+                              kReturning);
   std::string at = format_utc(now);
   u.bind(":now", at);
   u.bind(":reason", reason);
   u.bind(":id", static_cast<int64_t>(id));
-  if (cancel_and_forget_notes(db, u) != 1) {
+  if (cancel_and_forget_notes(db, u, at) != 1) {
     SQLite::Statement q(db, "SELECT 1 FROM messages WHERE id = ?");
     q.bind(1, static_cast<int64_t>(id));
     return q.executeStep() ? CancelResult::already_ended : CancelResult::no_such_message;
@@ -241,13 +245,13 @@ int Store::cancel_matching(const LetterFilter& filter, const std::string& reason
   // Waiting letters through messages_target, held ones through messages_held,
   // claimed ones through messages_sending: never a read of the whole log.
   int cancelled = 0;
-  for (const char* statuses : {"('queued', 'deferred')", "('held')", "('sending')"}) {
+  for (const char* statuses : {"('queued', 'deferred')", "('held')", "('sending')", "('collecting')"}) {
     SQLite::Statement u(db, std::string("UPDATE messages SET ") + kCancel + " WHERE status IN " + statuses +
                                 filter_sql(filter) + kReturning);
     u.bind(":now", at);
     u.bind(":reason", reason);
     bind_filter(u, filter);
-    cancelled += cancel_and_forget_notes(db, u);
+    cancelled += cancel_and_forget_notes(db, u, at);
   }
   t.commit();
   return cancelled;

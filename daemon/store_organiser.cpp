@@ -198,10 +198,19 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
   SQLite::Statement cancel(db, R"sql(
     UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3, hold_id = NULL, hold_reason = NULL,
            notified_at = ?3, smtp_response = 'cancelled: the supporter asked for their data to be erased'
-    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held'))sql");
+    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held', 'collecting'))sql");
   cancel.bind(1, w.campaign);
   cancel.bind(2, w.id);
   cancel.bind(3, format_utc(now));
+  // Their letters' text in a digest goes too: before the cancel, while the letters still name it.
+  SQLite::Statement in_digests(db, R"sql(
+    SELECT DISTINCT digest_message_id FROM messages
+    WHERE campaign = ? AND submission_id = ? AND digest_message_id IS NOT NULL)sql");
+  in_digests.bind(1, w.campaign);
+  in_digests.bind(2, w.id);
+  std::vector<std::string> digests;
+  while (in_digests.executeStep()) digests.push_back(in_digests.getColumn(0).getString());
+  for (const auto& digest : digests) withdraw_digest(db, digest, format_utc(now), true);
   counts.cancelled += cancel.exec();
 
   SQLite::Statement letters(db, R"sql(

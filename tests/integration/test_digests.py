@@ -99,6 +99,28 @@ class Digests(RelayTestCase):
         self.assertEqual({w: len(ids) for w, ids in digests_of.items() if len(ids) != 1}, {},
                          "every letter in exactly one digest")
 
+    def test_a_supporters_erasure_takes_their_letter_out_of_a_digest_waiting_to_go(self):
+        self.configure(seconds_ahead(3))
+        self.server.fail_next(1000, 451, "4.3.0 try later")
+        self.letterd.start()
+        self.drop(5)
+        self.letterd.wait_for_status("collecting", 5)
+        deadline = time.time() + 15
+        while not self.letterd.query("SELECT id FROM messages WHERE letter = 'digest/justice-secretary' "
+                                     "AND status = 'deferred'"):
+            self.assertLess(time.time(), deadline, "the digest was never tried")
+            time.sleep(0.1)
+        self.letterd.cli("purge", "--supporter", "d2@example.org", check=True)
+        self.server.clear_faults()
+        message = parse(self.server.wait_for(1, timeout=15)[0]["data"])
+        text = message.get_content().replace("\r\n", "\n")
+        self.assertEqual(sorted(re.findall(r"^Letter \d+ of 4, from (Writer \d\d)$", text, re.M)),
+                         ["Writer 00", "Writer 01", "Writer 03", "Writer 04"], "the erased supporter's letter is out")
+        self.assertTrue(message["Subject"].startswith("4 constituents"))
+        digests = self.letterd.query("SELECT status, body IS NULL AS erased FROM messages "
+                                     "WHERE letter = 'digest/justice-secretary' ORDER BY id")
+        self.assertEqual(digests[0], {"status": "cancelled", "erased": 1}, "the first digest, with the letter in it")
+
 
 if __name__ == "__main__":
     unittest.main()
