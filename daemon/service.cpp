@@ -114,6 +114,7 @@ class Daemon {
   bool intake_progress_ = true;
   bool housekeeping_pending_ = false;
   bool digests_pending_ = false;        // more digests are due than a turn assembles
+  TimePoint digests_after_{};           // after a failure to assemble, not before this
   bool notices_pending_ = false;        // more failed or bounced letters wait for their notice to be decided
   bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
   TimePoint resolve_after_{};           // not before: the last try could not resolve some letters
@@ -209,7 +210,7 @@ TimePoint Daemon::step(TimePoint now) {
   // More files or more housekeeping slices: at once.
   if (scan_ || housekeeping_pending_ || notices_pending_ || digests_pending_) return now;
   try {
-    if (auto digest = store_->next_digest_at()) wake = std::min(wake, std::max(now, *digest));
+    if (auto digest = store_->next_digest_at()) wake = std::min(wake, std::max({now, *digest, digests_after_}));
   } catch (const std::exception&) {  // the next turn meets the trouble and says it
   }
   if (engine_.config().bounces.configured()) wake = std::min(wake, next_bounce_poll_);
@@ -363,6 +364,7 @@ void Daemon::decide_notices(TimePoint now) {
 void Daemon::assemble_digests(TimePoint now) {
   constexpr int kPerTurn = 8;
   digests_pending_ = false;
+  if (now < digests_after_) return;
   try {
     for (int n = 0; n < kPerTurn; ++n) {
       auto group = store_->digest_due(now);
@@ -393,7 +395,8 @@ void Daemon::assemble_digests(TimePoint now) {
   } catch (const std::exception& e) {
     long long repeats = 0;
     if (housekeeping_trouble_.due(e.what(), now, repeats))
-      log_.warn("daily digests: {}; trying again in a turn{}", e.what(), repeated(repeats));
+      log_.warn("daily digests: {}; trying again in a minute{}", e.what(), repeated(repeats));
+    digests_after_ = now + std::chrono::minutes(1);
   }
 }
 
