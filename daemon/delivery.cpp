@@ -35,7 +35,11 @@ Windows windows_of(const Config& config, const std::string& relay) {
   for (const auto& [name, campaign] : config.campaigns) {
     if (campaign.relay != relay) continue;
     for (const auto& letter : campaign.letters)
-      if (const SendingWindow* w = campaign.window_for(letter.name)) windows.emplace(std::pair{name, letter.name}, *w);
+      if (const SendingWindow* w = campaign.window_for(letter.name)) {
+        windows.emplace(std::pair{name, letter.name}, *w);
+        // A digest of the letter goes in the letter's window too.
+        if (letter.digest) windows.emplace(std::pair{name, digest_letter_name(letter.name)}, *w);
+      }
   }
   return windows;
 }

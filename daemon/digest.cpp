@@ -6,12 +6,13 @@
 
 namespace letterd {
 
-TimePoint next_digest_time(const DigestConfig& digest, const date::time_zone* zone, TimePoint now) {
-  // A window open one second a day at `at`, every day: its next opening.
+TimePoint next_digest_time(const DigestConfig& digest, const SendingWindow* window, TimePoint now) {
+  // A window open one second at `at` on the window's days: its next opening.
   SendingWindow moment;
+  if (window) moment = *window;
   moment.opens = digest.at;
   moment.closes = digest.at + std::chrono::seconds(1);
-  moment.zone = zone ? zone : date::locate_zone("UTC");
+  if (!moment.zone) moment.zone = date::locate_zone("UTC");
   auto next = moment.next_opening(now);
   if (!next) throw std::logic_error("a digest time that never comes");
   return *next;

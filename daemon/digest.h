@@ -22,9 +22,10 @@ struct DigestConfig {
   bool operator==(const DigestConfig&) const = default;
 };
 
-// The digest time a letter accepted at `now` goes at: today's `at` in
-// `zone` if it is still to come, else the next day's.
-TimePoint next_digest_time(const DigestConfig& digest, const date::time_zone* zone, TimePoint now);
+// The digest time a letter accepted at `now` goes at: today's `at` if it
+// is still to come, else the next day's, on the days and holidays of
+// `window` and in its zone (without one: every day, UTC).
+TimePoint next_digest_time(const DigestConfig& digest, const SendingWindow* window, TimePoint now);
 
 // One letter in a digest, as its writer wrote it.
 struct DigestLetter {

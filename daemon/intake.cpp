@@ -272,7 +272,7 @@ bool Intake::commit_one(Checked& file, IntakeCounts& counts) {
     if (const LetterConfig* letter = campaign.letter(message.planned.letter);
         letter && letter->digest && !message.planned.reflect) {
       const SendingWindow* window = campaign.window_for(letter->name);
-      message.collect_until = next_digest_time(*letter->digest, window ? window->zone : nullptr, file.received_at);
+      message.collect_until = next_digest_time(*letter->digest, window, file.received_at);
     }
     messages.push_back(std::move(message));
   }

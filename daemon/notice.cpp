@@ -6,7 +6,8 @@ namespace letterd {
 
 bool wants_notice(const UndeliveredLetter& letter, const CampaignConfig& campaign) {
   return campaign.notify && campaign.notify->templ && campaign.notify->on.count(letter.status) &&
-         !letter.letter.starts_with("notice/") && !letter.reflect && letter.supporter_email != "[erased]";
+         !letter.letter.starts_with("notice/") && !letter.letter.starts_with("digest/") && !letter.reflect &&
+         letter.supporter_email != "[erased]";
 }
 
 std::optional<PlannedMessage> plan_notice(const UndeliveredLetter& letter, const CampaignConfig& campaign,

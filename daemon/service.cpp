@@ -388,6 +388,7 @@ void Daemon::assemble_digests(TimePoint now) {
         return Store::NewMessage{std::move(p), new_message_id(from), campaign ? campaign->relay : ""};
       };
       int in = store_->assemble_digest(*group, max_letters, now, make);
+      if (in == 0) break;
       log_.info("campaign {}, letter {}, target {}: a digest of {} letter(s) is queued", group->campaign, group->letter,
                 group->target_id, in);
     }

@@ -156,7 +156,8 @@ void Store::insert_submission(const Submission& s, const std::string& source_fil
     msg->reset();
     const long long message_id = impl_->db.getLastInsertRowid();
     if (m.note) remember_review(message_id, s.campaign, m, now);
-    if (m.collect_until) {
+    if (m.collect_until && p.hold_reason.empty()) {
+      // A letter held (review, a vacant seat, a bouncing address) waits held, never in a digest.
       auto collect = impl_->prepare("UPDATE messages SET status = 'collecting', next_attempt_at = ? WHERE id = ?");
       collect->bind(1, format_utc(*m.collect_until));
       collect->bind(2, static_cast<int64_t>(message_id));

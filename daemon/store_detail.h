@@ -18,7 +18,7 @@
 
 namespace letterd::store_detail {
 
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 
 inline constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE submissions (
@@ -258,6 +258,20 @@ CREATE INDEX messages_collecting ON messages (next_attempt_at, campaign, letter,
 CREATE INDEX messages_collecting_target ON messages (campaign, letter, target_id, next_attempt_at)
   WHERE status = 'collecting' AND digest_message_id IS NULL;
 CREATE INDEX messages_in_digest ON messages (digest_message_id) WHERE status = 'collecting';
+)sql";
+
+// Version 10: a digest cancelled before it went lets its letters go in the
+// next one (never stuck collecting, pointing at a digest that will not go);
+// collecting letters are found by campaign and target for a cancel or hold.
+inline constexpr const char* kSchemaV10 = R"sql(
+CREATE INDEX IF NOT EXISTS messages_collecting_target ON messages (campaign, letter, target_id, next_attempt_at)
+  WHERE status = 'collecting' AND digest_message_id IS NULL;
+CREATE INDEX messages_collecting_by_target ON messages (campaign, target_id) WHERE status = 'collecting';
+CREATE TRIGGER digest_cancelled AFTER UPDATE OF status ON messages
+  WHEN NEW.status = 'cancelled' AND OLD.status != 'cancelled' AND NEW.letter LIKE 'digest/%'
+BEGIN
+  UPDATE messages SET digest_message_id = NULL WHERE digest_message_id = NEW.message_id AND status = 'collecting';
+END;
 )sql";
 
 // messages.status's CHECK as version 1 wrote it, and as version 3 widens
@@ -579,6 +593,12 @@ struct Store::Impl {
       db.exec(kSchemaV9);
       replace_status_check(kStatusCheckV6, kStatusCheckV9);
       db.exec("PRAGMA user_version = 9");
+      t.commit();
+    }
+    if (version < 10) {
+      SQLite::Transaction t(db);
+      db.exec(kSchemaV10);
+      db.exec("PRAGMA user_version = 10");
       t.commit();
     }
   }

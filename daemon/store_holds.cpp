@@ -133,7 +133,15 @@ Store::NewHold Store::hold(const LetterFilter& filter, const std::string& reason
   take.bind(":hold", static_cast<int64_t>(made.id));
   take.bind(":reason", reason);
   bind_filter(take, filter);
-  made.letters = take.exec();
+  // Letters collecting for a digest not yet put together are held too.
+  SQLite::Statement collecting(db, R"sql(
+    UPDATE messages SET status = 'held', hold_id = :hold, hold_reason = :reason
+    WHERE status = 'collecting' AND digest_message_id IS NULL)sql" +
+                                       filter_sql(filter));
+  collecting.bind(":hold", static_cast<int64_t>(made.id));
+  collecting.bind(":reason", reason);
+  bind_filter(collecting, filter);
+  made.letters = take.exec() + collecting.exec();
   t.commit();
   return made;
 }
@@ -245,9 +253,10 @@ int Store::cancel_matching(const LetterFilter& filter, const std::string& reason
   // Waiting letters through messages_target, held ones through messages_held,
   // claimed ones through messages_sending: never a read of the whole log.
   int cancelled = 0;
-  for (const char* statuses : {"('queued', 'deferred')", "('held')", "('sending')", "('collecting')"}) {
-    SQLite::Statement u(db, std::string("UPDATE messages SET ") + kCancel + " WHERE status IN " + statuses +
-                                filter_sql(filter) + kReturning);
+  for (const char* which :
+       {"status IN ('queued', 'deferred')", "status IN ('held')", "status IN ('sending')", "status = 'collecting'"}) {
+    SQLite::Statement u(
+        db, std::string("UPDATE messages SET ") + kCancel + " WHERE " + which + filter_sql(filter) + kReturning);
     u.bind(":now", at);
     u.bind(":reason", reason);
     bind_filter(u, filter);

@@ -28,12 +28,21 @@ Store::RetryResult Store::retry(long long id, TimePoint now) {
     WHERE id = ?2 AND status IN ('failed', 'bounced'))sql");
   u.bind(1, format_utc(now));
   u.bind(2, static_cast<int64_t>(id));
-  return u.exec() == 1 ? RetryResult::queued : RetryResult::not_failed;
+  // A digest retried takes its letters back with it: they end as it does.
+  SQLite::Statement letters(db, R"sql(
+    UPDATE messages SET status = 'collecting', ended_at = NULL
+    WHERE digest_message_id = (SELECT message_id FROM messages WHERE id = ?1 AND letter LIKE 'digest/%')
+      AND status = 'failed')sql");
+  letters.bind(1, static_cast<int64_t>(id));
+  if (u.exec() != 1) return RetryResult::not_failed;
+  letters.exec();
+  return RetryResult::queued;
 }
 
 std::vector<long long> Store::failed_messages() {
   SQLite::Statement q(impl_->db, R"sql(
-    SELECT id FROM messages INDEXED BY messages_failed WHERE status = 'failed' AND body IS NOT NULL ORDER BY id)sql");
+    SELECT id FROM messages INDEXED BY messages_failed
+    WHERE status = 'failed' AND body IS NOT NULL AND digest_message_id IS NULL ORDER BY id)sql");
   std::vector<long long> ids;
   while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
   return ids;
@@ -198,7 +207,8 @@ void erase_letters(SQLite::Database& db, const Writer& w, const Scrub& scrub, Ti
   SQLite::Statement cancel(db, R"sql(
     UPDATE messages SET status = 'failed', next_attempt_at = NULL, ended_at = ?3, hold_id = NULL, hold_reason = NULL,
            notified_at = ?3, smtp_response = 'cancelled: the supporter asked for their data to be erased'
-    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held', 'collecting'))sql");
+    WHERE campaign = ?1 AND submission_id = ?2 AND status IN ('queued', 'deferred', 'sending', 'held', 'collecting')
+      AND letter NOT LIKE 'digest/%')sql");
   cancel.bind(1, w.campaign);
   cancel.bind(2, w.id);
   cancel.bind(3, format_utc(now));

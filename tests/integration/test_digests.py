@@ -121,6 +121,33 @@ class Digests(RelayTestCase):
                                      "WHERE letter = 'digest/justice-secretary' ORDER BY id")
         self.assertEqual(digests[0], {"status": "cancelled", "erased": 1}, "the first digest, with the letter in it")
 
+    def test_a_failed_digest_fails_its_letters_and_retry_sends_the_digest_again_not_the_letters(self):
+        self.configure(seconds_ahead(2))
+        self.server.fail_next(1, 550, "5.7.1 refused")
+        self.drop(3)
+        self.assertEqual(self.letterd.run_once().returncode, 0)  # takes the files; the digest's time is to come
+        time.sleep(2.5)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        statuses = {(r["letter"], r["status"]) for r in self.letterd.query("SELECT letter, status FROM messages")}
+        self.assertEqual(statuses, {("justice-secretary", "failed"), ("digest/justice-secretary", "failed")})
+        self.letterd.cli("retry", "--failed", check=True)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        delivered = self.server.wait_for(1)
+        time.sleep(0.3)
+        self.assertEqual(len(self.server.messages), 1, "the digest again, never its letters one by one")
+        self.assertTrue(parse(delivered[0]["data"])["Subject"].startswith("3 constituents"))
+        self.assertEqual({r["status"] for r in self.letterd.query("SELECT status FROM messages")}, {"sent"})
+
+    def test_an_organisers_hold_keeps_collecting_letters_out_of_the_digest(self):
+        self.configure(seconds_ahead(2))
+        self.drop(2)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.letterd.cli("hold", "--letter", "justice-secretary", "--reason", "reshuffle", check=True)
+        time.sleep(2.5)
+        self.assertEqual(self.letterd.run_once().returncode, 0)
+        self.assertEqual(self.server.messages, [], "no digest of held letters")
+        self.assertEqual({r["status"] for r in self.letterd.query("SELECT status FROM messages")}, {"held"})
+
 
 if __name__ == "__main__":
     unittest.main()

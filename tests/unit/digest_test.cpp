@@ -14,13 +14,18 @@ TimePoint at(const char* rfc3339) {
 
 TEST(Digest, ALetterGoesInTheNextDigestAtItsHourInTheOfficesZone) {
   DigestConfig digest{.at = std::chrono::hours(8)};
-  const date::time_zone* london = find_zone("Europe/London");
-  EXPECT_EQ(next_digest_time(digest, london, at("2026-12-01T07:59:59Z")), at("2026-12-01T08:00:00Z"));
-  EXPECT_EQ(next_digest_time(digest, london, at("2026-12-01T08:00:01Z")), at("2026-12-02T08:00:00Z"));
-  EXPECT_EQ(next_digest_time(digest, london, at("2026-07-01T09:00:00Z")), at("2026-07-02T07:00:00Z"))
+  SendingWindow in_london;
+  in_london.zone_name = "Europe/London";
+  in_london.zone = find_zone(in_london.zone_name);
+  EXPECT_EQ(next_digest_time(digest, &in_london, at("2026-12-01T07:59:59Z")), at("2026-12-01T08:00:00Z"));
+  EXPECT_EQ(next_digest_time(digest, &in_london, at("2026-12-01T08:00:01Z")), at("2026-12-02T08:00:00Z"));
+  EXPECT_EQ(next_digest_time(digest, &in_london, at("2026-07-01T09:00:00Z")), at("2026-07-02T07:00:00Z"))
       << "08:00 in London in summer is 07:00 UTC";
   EXPECT_EQ(next_digest_time(digest, nullptr, at("2026-07-01T09:00:00Z")), at("2026-07-02T08:00:00Z"))
       << "without a window, UTC";
+  // On the window's days only: Friday after eight, then Monday.
+  in_london.days = *parse_days("Mon-Fri");
+  EXPECT_EQ(next_digest_time(digest, &in_london, at("2026-12-04T09:00:00Z")), at("2026-12-07T08:00:00Z"));
 }
 
 TEST(Digest, TheOfficeReadsWhoWroteThenEachLetterWholeWithItsWritersDetails) {
