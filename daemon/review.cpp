@@ -107,16 +107,18 @@ NoteSketch sketch_note(std::string_view note) {
 
 std::optional<ReviewVerdict> review_verdict(const ReviewRules& rules, const ReviewEvidence& evidence) {
   if (rules.same_note && evidence.same_note >= *rules.same_note)
-    return ReviewVerdict{"same_note", "review: the same note as " + std::to_string(evidence.same_note) +
+    return ReviewVerdict{"same_note", "review (same_note): the same note as " + std::to_string(evidence.same_note) +
                                           " other supporter(s) wrote to this target"};
   // Without a same_note rule, a copy is as similar as a note can be.
   const double similar = !rules.same_note && evidence.same_note > 0 ? 1.0 : evidence.most_similar;
   if (rules.similar_note && similar >= *rules.similar_note)
-    return ReviewVerdict{"similar_note", "review: a note " + std::to_string(static_cast<int>(similar * 100)) +
+    return ReviewVerdict{"similar_note", "review (similar_note): a note " +
+                                             std::to_string(static_cast<int>(similar * 100)) +
                                              "% like another supporter's to this target"};
   if (rules.per_postcode_day && evidence.same_postcode_today >= *rules.per_postcode_day)
-    return ReviewVerdict{"per_postcode_day", "review: " + std::to_string(evidence.same_postcode_today) +
-                                                 " other supporter(s) from this postcode wrote to this target today"};
+    return ReviewVerdict{"per_postcode_day",
+                         "review (per_postcode_day): " + std::to_string(evidence.same_postcode_today) +
+                             " other supporter(s) from this postcode wrote to this target today"};
   return std::nullopt;
 }
 

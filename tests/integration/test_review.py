@@ -45,7 +45,8 @@ class Review(RelayTestCase):
         sixth = self.accepted_order()[5]
         self.assertEqual([(r["submission_id"], r["review_rule"]) for r in held],
                          [(sixth, "same_note"), (sixth, "same_note")], "both of the sixth's letters, to each target")
-        self.assertEqual(held[0]["hold_reason"], "review: the same note as 5 other supporter(s) wrote to this target")
+        self.assertEqual(held[0]["hold_reason"],
+                         "review (same_note): the same note as 5 other supporter(s) wrote to this target")
         self.assertEqual(len(self.server.wait_for(10)), 10)
 
         shown = self.letterd.cli("review", check=True).stdout
@@ -73,7 +74,8 @@ class Review(RelayTestCase):
                                               postcode="E1 3AA"))
         self.assertEqual(self.letterd.run_once().returncode, 0)
         self.assertEqual({(r["submission_id"], r["review_rule"]) for r in self.held()}, {("s3", "similar_note")})
-        self.assertRegex(self.held()[0]["hold_reason"], r"^review: a note \d+% like another supporter's to this target$")
+        self.assertRegex(self.held()[0]["hold_reason"],
+                         r"^review \(similar_note\): a note \d+% like another supporter's to this target$")
 
     def test_more_supporters_from_one_postcode_in_a_day_than_the_limit_are_held(self):
         for n in range(1, 13):

@@ -55,7 +55,7 @@ TEST(Review, EachRuleHoldsPastItsLimitAndACopyIsSimilarWhenCopiesAreNotCounted) 
   EXPECT_EQ(review_verdict(rules, {.same_note = 5})->rule, "same_note");
   EXPECT_EQ(review_verdict(rules, {.same_note = 1, .most_similar = 0.5}), std::nullopt) << "a copy is same_note's";
   EXPECT_EQ(review_verdict(rules, {.most_similar = 0.85})->reason,
-            "review: a note 85% like another supporter's to "
+            "review (similar_note): a note 85% like another supporter's to "
             "this target");
   EXPECT_EQ(review_verdict(rules, {.same_postcode_today = 10})->rule, "per_postcode_day");
   ReviewRules similar_only{.similar_note = 0.8};
