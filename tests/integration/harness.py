@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -22,6 +23,25 @@ logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 LETTERD = os.environ.get("LETTERD_BIN", "letterd")
 SOURCE = os.environ.get("LETTERD_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+
+def free_port():
+    """A port on 127.0.0.1 nothing listens on, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, what, log, timeout=15):
+    """Waits until something accepts connections on 127.0.0.1:`port`; else fails with `log()`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{what} did not listen:\n" + log())
 
 
 def largest_window(times, span=1.0):

@@ -4,20 +4,15 @@ with a certificate made for it, one passwd-file user and a Maildir the
 tests deliver into. It relies on no system service; stop() ends it."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
+from harness import free_port, wait_listening
+
 DOVECOT = "/usr/sbin/dovecot"
 USER = "bounces@campaign.example.org"
 PASSWORD = "imap-secret-for-tests"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Dovecot:
@@ -90,14 +85,7 @@ service anvil {{
         # Dovecot forks into the background: its output goes to its log, never a pipe the test waits on.
         subprocess.run([DOVECOT, "-c", self.config], check=True, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("dovecot did not listen:\n" + self.log())
+        wait_listening(self.port, "dovecot", self.log)
 
     def deliver(self, name, text, own=True):
         """Delivers a mail into the user's Maildir, as Dovecot's LDA would;

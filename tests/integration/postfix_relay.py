@@ -13,21 +13,14 @@ Postfix's master runs as root and its daemons as the system's `mail` user;
 not root, the tests that need it are skipped with that reason."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
-from harness import SOURCE
+from harness import SOURCE, free_port, wait_listening
 
 UNPACKED = os.environ.get("LETTERD_POSTFIX_ROOT", os.path.join(SOURCE, "build", "peers", "postfix"))
 UNKNOWN_USERS_DOMAIN = "mp.example.org"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def why_not_runnable():
@@ -121,14 +114,7 @@ biff = no
         started = self.postfix("start")
         if started.returncode != 0:
             raise AssertionError(f"postfix did not start:\n{started.stdout}{started.stderr}{self.log()}")
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("postfix did not listen:\n" + self.log())
+        wait_listening(self.port, "postfix", self.log)
 
     def delivered(self, folder, count, timeout=20):
         """Waits until the Maildir `folder` holds `count` mails, read or not; returns their bytes, oldest first."""

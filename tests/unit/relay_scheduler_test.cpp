@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "scheduler.h"
+#include "test_support.h"
 
 namespace letterd {
 namespace {
@@ -137,14 +138,7 @@ TEST(RelayScheduler, ACopyThatNeverWentGivesItsPlaceBack) {
   EXPECT_EQ(t.plan(kNoon, {due[1]}, 10).send.size(), 1u);
 }
 
-SendingWindow office_hours() {
-  SendingWindow w;
-  w.days = *parse_days("Mon-Fri");
-  std::tie(w.opens, w.closes) = *parse_hours("09:00-17:30");
-  w.zone_name = "Europe/London";
-  w.zone = find_zone(w.zone_name);
-  return w;
-}
+using testing::office_hours;
 
 TEST(RelayScheduler, ALetterOutsideItsWindowWaitsForTheOpeningWhileOthersGo) {
   RelayScheduler s(relay(), retry(), no_jitter());

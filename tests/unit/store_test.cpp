@@ -115,6 +115,19 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   store.accept(supporter(98), "web-98.json", "digest", now, {reviewed}, "");
   store.review_evidence("legal-advocacy", "mp-9", *reviewed.note, "SW1A 1AA", now,
                         {.same_note = 5, .similar_note = 0.8, .per_postcode_day = 10});
+  // Digests: each turn's look for one due and for the next time, and a digest put together.
+  auto collecting = letter_to("justice-secretary", 97);  // the standing hold is of the MPs' letters
+  collecting.collect_until = now;
+  store.accept(supporter(97), "web-97.json", "digest", now, {collecting}, "");
+  store.next_digest_at();
+  ASSERT_TRUE(store.digest_due(now));
+  EXPECT_EQ(store.assemble_digest({"legal-advocacy", "justice-secretary", "justice-secretary"}, 10, now,
+                                  [](const std::vector<DigestLetter>&) {
+                                    auto digest = letter_to("justice-secretary", 96);
+                                    digest.planned.letter = "digest/justice-secretary";
+                                    return digest;
+                                  }),
+            1);
   // Start and reload: which targets have waiting letters, and those letters.
   auto groups = store.waiting_groups();
   ASSERT_FALSE(groups.empty());

@@ -27,6 +27,16 @@ inline constexpr std::string_view kTargetsCsv =
     "mp-bristol-central,Robin Fictional MP,robin.fictional.mp@example.org,Bristol Central\n"
     "justice-secretary,Justice Secretary,justice.secretary@example.org,\n";
 
+// An MP's office: Monday to Friday, 09:00-17:30, London time.
+inline SendingWindow office_hours() {
+  SendingWindow w;
+  w.days = *parse_days("Mon-Fri");
+  std::tie(w.opens, w.closes) = *parse_hours("09:00-17:30");
+  w.zone_name = "Europe/London";
+  w.zone = find_zone(w.zone_name);
+  return w;
+}
+
 inline std::vector<std::string> texts(const Problems& problems) {
   std::vector<std::string> out;
   for (const auto& p : problems) out.push_back(p.text());

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 namespace letterd {
 namespace {
 
@@ -12,14 +14,7 @@ TimePoint at(const char* rfc3339) {
   return *parse_rfc3339(rfc3339);
 }
 
-SendingWindow office_hours() {
-  SendingWindow w;
-  w.days = *parse_days("Mon-Fri");
-  std::tie(w.opens, w.closes) = *parse_hours("09:00-17:30");
-  w.zone_name = "Europe/London";
-  w.zone = find_zone(w.zone_name);
-  return w;
-}
+using testing::office_hours;
 
 TEST(Window, DaysAndHoursAreReadAsWritten) {
   EXPECT_EQ(parse_days("Mon-Fri"), (std::array<bool, 7>{true, true, true, true, true, false, false}));
