@@ -181,7 +181,8 @@ def scale_point(letterd, sink, log_path, letters, timeout):
         # The daemon's own retention at start, half of the bodies left past it: its turns while it erases.
         retention = half_the_bodies(database)
         config = letterd_config(work, sink.port, connections=2, letters=BOTH_LETTERS, retention=retention)
-        r["housekeeping"] = housekeeping_run(letterd, config, os.path.join(work, "housekeeping.log"), timeout, env)
+        r["housekeeping"] = housekeeping_run(letterd, config, work, os.path.join(work, "housekeeping.log"), timeout,
+                                             env, letters)
         r["housekeeping"]["retention"] = retention
         print(f"bench: scale {r['in_log']:,}: the daemon's retention: {r['housekeeping']}", flush=True)
         return r
@@ -193,9 +194,16 @@ def scale_point(letterd, sink, log_path, letters, timeout):
 RETENTION_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) \S+ retention: erased (\d+) letter bodies", re.M)
 
 
-def housekeeping_run(letterd, config, log_path, timeout, env):
-    """`letterd run` until its retention at start has finished (its log says what it erased), then SIGTERM:
-    how long the erasing took and the loop's longest turn meanwhile."""
+def housekeeping_run(letterd, config, work, log_path, timeout, env, letters):
+    """`letterd run` with `letters` new letters waiting, until its retention at start has finished (its log says
+    what it erased), then SIGTERM: how long the erasing took, the loop's longest turn meanwhile, and the letters
+    sent while it erased."""
+    database = os.path.join(work, "letterd.db")
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    top = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    db.close()
+    write_submissions(os.path.join(work, "queue", "new"), letters, prefix="hk")
+    subprocess.run(["sync"], check=False)
     with open(log_path, "w") as log:
         process = subprocess.Popen([letterd, "-c", config, "run"], stdout=subprocess.DEVNULL, stderr=log, env=env)
         deadline = time.time() + timeout
@@ -215,10 +223,17 @@ def housekeeping_run(letterd, config, log_path, timeout, env):
     started, erased = STARTED_RE.search(text), RETENTION_RE.search(text)
     longest = LONGEST_RE.search(text)
     slow = [int(x) for x in SLOW_TURN_RE.findall(text)]
-    return {"code": code, "bodies": int(erased.group(2)) if erased else None,
-            "took": utc(erased.group(1)) - utc(started.group(1)) if started and erased else None,
+    took = utc(erased.group(1)) - utc(started.group(1)) if started and erased else None
+    sent = None
+    if started and erased:
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        sent = db.execute("SELECT count(*) FROM messages WHERE id > ? AND status = 'sent' AND sent_at <= ?",
+                          (top, erased.group(1) + "Z")).fetchone()[0]
+        db.close()
+    return {"code": code, "bodies": int(erased.group(2)) if erased else None, "took": took,
             "longest_turn": int(longest.group(1)) if longest else None, "slow_turns": len(slow),
-            "slowest_warned": max(slow) if slow else None}
+            "slowest_warned": max(slow) if slow else None, "letters": letters, "sent_meanwhile": sent,
+            "rate_meanwhile": sent / took if sent is not None and took else None}
 
 
 def scale(letterd, letters, messages, log_path, timeout):
@@ -242,6 +257,7 @@ def git_rev():
 def render_scale(s, letterd, started):
     empty, full = s["points"]
     timeout = s["timeout"]
+    letters = s["letters"]
 
     def secs(x, digits=2):
         return "–" if x is None else f"{x:.{digits}f} s"
@@ -307,6 +323,8 @@ def render_scale(s, letterd, started):
                  + ("not reported" if h["longest_turn"] is None else f"{h['longest_turn']:,} ms"))
         if h["slow_turns"]:
             shown += f"; {h['slow_turns']} turn(s) over 100 ms warned, slowest {h['slowest_warned']:,} ms"
+        if h.get("sent_meanwhile") is not None:
+            shown += f"; {h['sent_meanwhile']:,} of {h['letters']:,} new letters sent meanwhile"
         return shown
 
     def ok(flag):
@@ -369,8 +387,10 @@ def render_scale(s, letterd, started):
         f"| peak RSS of that run | {command_rss(empty)} | {command_rss(full)} | GNU time |",
         f"| the daemon's retention at start | {housekeeping(empty)} | {housekeeping(full)} | `letterd run` after "
         "`letterd purge` below, `retention.bodies` set so about half the bodies left are past it "
-        f"({empty['housekeeping']['retention']} / {full['housekeeping']['retention']}); from `letterd started` to "
-        "its line `retention: erased N letter bodies`, and the longest turn of the loop meanwhile |",
+        f"({empty['housekeeping']['retention']} / {full['housekeeping']['retention']}), with "
+        f"{letters:,} new letters waiting in `new/`; from `letterd started` to its line `retention: "
+        "erased N letter bodies`, the longest turn of the loop meanwhile, and how many of the new letters were "
+        "sent by then |",
         *[f"| `letterd {how}` | {command(empty, name)} | {command(full, name)} | wall time and peak RSS (GNU time)"
           f"{note} |" for name, how, note in (
               ("status", "status", ""), ("log", "log --format csv", ", output to /dev/null"),

@@ -11,6 +11,7 @@
 
 #include "cli_detail.h"
 #include "config.h"
+#include "housekeeping.h"
 #include "logging.h"
 #include "queue.h"
 #include "queue_retention.h"
@@ -288,23 +289,24 @@ int cmd_purge(Args args) {
   Store store(config->database, Store::Access::existing);
   if (opts.count("supporter")) return erase_one_supporter(*config, store, opts["supporter"]);
 
-  // Slices of a few hundred letters, each its own transaction: a running
-  // daemon is never locked out for longer than one.
+  // Slices the daemon's retention takes, each its own transaction: a
+  // running daemon is never locked out for longer than one.
   const TimePoint cutoff = now_ms() - config->retention_bodies;
   Store::PurgeCounts total;
   Progress progress("letter bodies erased");
+  auto letters = SliceSize::letters(), files = SliceSize::files(), pages = SliceSize::pages();
   for (Store::PurgeCounts slice{.more = true}; slice.more;) {
-    slice = store.purge_bodies(cutoff, Store::kRetentionSlice);
+    slice = letters.run([&](int limit) { return store.purge_bodies(cutoff, limit); });
     total.bodies += slice.bodies;
     total.notes += slice.notes;
     progress.update(total.bodies);
   }
   KeptFilesSweep sweep(config->queue_dir, cutoff);
-  while (sweep.step(Store::kRetentionSlice)) {
+  while (files.run([&](int entries) { return sweep.step(entries); })) {
   }
   store.checkpoint();
   auto before = store.space_use();
-  while (store.return_free_pages(Store::kVacuumSlicePages)) {
+  while (pages.run([&](int count) { return store.return_free_pages(count); })) {
   }
   bool emptied = store.checkpoint();
   auto after = store.space_use();

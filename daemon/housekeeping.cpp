@@ -1,14 +1,28 @@
 #include "housekeeping.h"
 
+#include <algorithm>
+#include <memory>
+
+#include "process.h"
+#include "queue_retention.h"
+
 namespace letterd {
 
 namespace {
 
 constexpr auto kEvery = std::chrono::hours(1);
+// After a run that failed (a database that could not be opened, a disk
+// error), when the next is tried.
+constexpr auto kAgainAfterTrouble = std::chrono::minutes(1);
+// After each slice, the lock is left free this long: a commit of the loop's
+// or a session's that waited through the slice takes it meanwhile (SQLite's
+// busy handler here looks again at least every millisecond).
+constexpr auto kBetweenSlices = std::chrono::milliseconds(5);
 // The daemon's sessions and intake write all the time: the checkpoint that
 // empties the write-ahead log waits for them only this long, and is tried
-// again at the next run.
+// again a minute later until it finishes.
 constexpr auto kCheckpointWait = std::chrono::milliseconds(50);
+constexpr auto kCheckpointAgain = std::chrono::minutes(1);
 
 double mebibytes(long long bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
@@ -16,69 +30,112 @@ double mebibytes(long long bytes) {
 
 }  // namespace
 
-Housekeeping::Housekeeping(Store& store, spdlog::logger& log) : store_(store), log_(log) {}
+SliceSize::SliceSize(int first, int least, int most, std::chrono::milliseconds aim)
+    : size_(first), least_(least), most_(most), aim_(aim) {}
 
-Housekeeping::~Housekeeping() = default;
-
-bool Housekeeping::step(TimePoint now, const Config& config) {
-  switch (phase_) {
-    case Phase::idle:
-      if (checkpoint_pending_ && now >= next_checkpoint_try_) empty_the_log(now);
-      if (now < next_run_) return false;
-      begin(now, config);
-      return true;
-    case Phase::bodies: {
-      auto slice = store_.purge_bodies(cutoff_, Store::kRetentionSlice);
-      erased_.bodies += slice.bodies;
-      erased_.notes += slice.notes;
-      if (!slice.more) {
-        sweep_ = std::make_unique<KeptFilesSweep>(config.queue_dir, cutoff_);
-        phase_ = Phase::files;
-      }
-      return true;
-    }
-    case Phase::files:
-      if (sweep_->step(Store::kRetentionSlice)) return true;
-      before_ = store_.space_use();
-      phase_ = Phase::space;
-      return true;
-    case Phase::space:
-      if (before_.returns_free_pages && before_.free_bytes > 0 && store_.return_free_pages(Store::kVacuumSlicePages))
-        return true;
-      finish();
-      return false;
+void SliceSize::took(std::chrono::steady_clock::duration elapsed) {
+  if (elapsed > aim_) {
+    size_ = static_cast<int>(static_cast<double>(size_) * static_cast<double>(aim_.count()) /
+                             static_cast<double>(elapsed.count()));
+  } else if (elapsed * 2 < aim_) {
+    size_ *= 2;
   }
-  return false;
+  size_ = std::clamp(size_, least_, most_);
 }
 
-void Housekeeping::begin(TimePoint now, const Config& config) {
+Housekeeping::Housekeeping(std::string database, std::string queue_dir, Duration retention, spdlog::logger& log)
+    : database_(std::move(database)),
+      queue_dir_(std::move(queue_dir)),
+      log_(log),
+      retention_(retention),
+      thread_([this] { run(); }) {}
+
+Housekeeping::~Housekeeping() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void Housekeeping::use(Duration retention) {
+  std::lock_guard lock(mutex_);
+  retention_ = retention;
+}
+
+bool Housekeeping::pause(std::chrono::milliseconds pause) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, pause, [this] { return stop_; });
+}
+
+void Housekeeping::run() {
+  std::unique_ptr<Store> store;
+  TimePoint next_run = now_ms();
+  constexpr TimePoint kNone = TimePoint::max();
+  TimePoint next_checkpoint = kNone;  // a checkpoint a reader held up is tried again then
+  while (true) {
+    TimePoint wake = std::min(next_run, next_checkpoint);
+    if (!pause(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(Duration(0), wake - now_ms())))) return;
+    TimePoint now = now_ms();
+    try {
+      if (!store) store = std::make_unique<Store>(database_, Store::Access::existing);
+      if (now >= next_checkpoint) next_checkpoint = empty_the_log(*store) ? kNone : now + kCheckpointAgain;
+      if (now < next_run) continue;
+      next_run = now + kEvery;
+      auto ran = apply_retention(*store, now);
+      if (ran == Run::stopped) return;
+      if (ran == Run::erased && !empty_the_log(*store)) next_checkpoint = now_ms() + kCheckpointAgain;
+      trouble_.clear();
+    } catch (const std::exception& e) {
+      long long repeats = 0;
+      if (trouble_.due(e.what(), now, repeats))
+        log_.warn("housekeeping: {}; trying again in {}{}", e.what(), format_duration(kAgainAfterTrouble),
+                  repeated(repeats));
+      store.reset();  // a connection that failed is opened afresh
+      next_run = now + kAgainAfterTrouble;
+    }
+  }
+}
+
+Housekeeping::Run Housekeeping::apply_retention(Store& store, TimePoint now) {
+  Duration retention;
+  {
+    std::lock_guard lock(mutex_);
+    retention = retention_;
+  }
   // retention.bodies: letters and notes are not kept longer than promised.
-  cutoff_ = now - config.retention_bodies;
-  next_run_ = now + kEvery;
-  erased_ = {};
-  phase_ = Phase::bodies;
-}
+  const TimePoint cutoff = now - retention;
+  Store::PurgeCounts erased;
+  auto letters = SliceSize::letters(), files = SliceSize::files(), pages = SliceSize::pages();
+  for (Store::PurgeCounts slice{.more = true}; slice.more;) {
+    slice = letters.run([&](int limit) { return store.purge_bodies(cutoff, limit); });
+    erased.bodies += slice.bodies;
+    erased.notes += slice.notes;
+    // Copied back slice by slice, so the log stays short (a long one slows
+    // every read of the database) and no commit of the daemon's meets a
+    // thousand pages to copy when SQLite's automatic checkpoint comes due.
+    store.copy_log_back();
+    if (!pause(kBetweenSlices)) return Run::stopped;
+  }
+  KeptFilesSweep sweep(queue_dir_, cutoff);
+  while (files.run([&](int entries) { return sweep.step(entries); }))
+    if (!pause(kBetweenSlices)) return Run::stopped;
 
-void Housekeeping::empty_the_log(TimePoint now) {
-  // Erased pages' old copies stay in the write-ahead log until a checkpoint
-  // empties it; a reader holding a snapshot (letterd log at a pager) keeps
-  // it from finishing, so it is tried again each minute until it does.
-  checkpoint_pending_ = !store_.checkpoint(kCheckpointWait);
-  next_checkpoint_try_ = now + std::chrono::minutes(1);
-}
-
-void Housekeeping::finish() {
-  phase_ = Phase::idle;
-  int files = sweep_ ? sweep_->removed() : 0;
-  sweep_.reset();
-  bool returned_space = before_.returns_free_pages && before_.free_bytes > 0;
-  if (!erased_.bodies && !erased_.notes && !files && !returned_space) return;
-  empty_the_log(now_ms());
-  auto after = store_.space_use();
+  auto before = store.space_use();
+  bool returns_space = before.returns_free_pages && before.free_bytes > 0;
+  if (returns_space) {
+    while (pages.run([&](int count) { return store.return_free_pages(count); })) {
+      store.copy_log_back();
+      if (!pause(kBetweenSlices)) return Run::stopped;
+    }
+  }
+  if (!erased.bodies && !erased.notes && !sweep.removed() && !returns_space) return Run::nothing_to_do;
+  auto after = store.space_use();
   log_.info(
       "retention: erased {} letter bodies, {} personal notes and {} kept queue files; the database is {:.1f} MiB "
       "(was {:.1f} MiB)",
-      erased_.bodies, erased_.notes, files, mebibytes(after.file_bytes), mebibytes(before_.file_bytes));
+      erased.bodies, erased.notes, sweep.removed(), mebibytes(after.file_bytes), mebibytes(before.file_bytes));
   if (!after.returns_free_pages && !warned_no_auto_vacuum_) {
     warned_no_auto_vacuum_ = true;
     log_.warn(
@@ -86,6 +143,16 @@ void Housekeeping::finish() {
         "stay free inside it and are reused (README: Retention)",
         mebibytes(after.free_bytes));
   }
+  return Run::erased;
+}
+
+bool Housekeeping::empty_the_log(Store& store) {
+  // What can be copied without holding anyone up goes first; the
+  // checkpoint that empties the log, which writers wait for, has little
+  // left to do. A reader holding a snapshot (letterd log at a pager) keeps
+  // it from finishing.
+  store.copy_log_back();
+  return store.checkpoint(kCheckpointWait);
 }
 
 }  // namespace letterd

@@ -57,8 +57,8 @@ class Daemon {
   // it cannot, having started nothing.
   Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<Config> config);
 
-  // One turn at `now`: a batch of files, a slice of housekeeping, the
-  // letters due handed out. Returns when the next turn is wanted.
+  // One turn at `now`: a batch of files, the holds, notices and digests
+  // due, the letters due handed out. Returns when the next turn is wanted.
   TimePoint step(TimePoint now);
   // Asked by --once after a step: is all that this run can send sent?
   // Otherwise `wake` may come nearer, to a rate slot worth waiting for.
@@ -74,7 +74,7 @@ class Daemon {
  private:
   void take_files(TimePoint now);
   PostcodeFinder postcodes();
-  void housekeep(TimePoint now);
+  void tell_systemd(TimePoint now);
   void end_holds(TimePoint now);
   void poll_bounces(TimePoint now);
   void decide_notices(TimePoint now);
@@ -96,9 +96,9 @@ class Daemon {
   std::unique_ptr<QueueWatch> watch_;
   Engine engine_;
   Notifier notifier_;
-  Housekeeping housekeeping_;
+  std::unique_ptr<Housekeeping> housekeeping_;  // its own thread and connection; started last
   TurnClock turns_;
-  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_;
+  LogOnce scan_trouble_, intake_trouble_, housekeeping_trouble_, delivery_trouble_, status_trouble_;
   TimePoint next_bounce_poll_{};  // when the bounce mailbox is read next
   std::future<void> bounce_job_;  // the read in progress, on its own thread
   // Set at stop: the read ends after the batch in hand rather than read a large mailbox to its end.
@@ -112,7 +112,6 @@ class Daemon {
   std::deque<std::string> listed_;  // names in new/ not yet taken
   bool listing_full_ = false;       // the last listing stopped at kListAhead: more may wait
   bool intake_progress_ = true;
-  bool housekeeping_pending_ = false;
   bool digests_pending_ = false;        // more digests are due than a turn assembles
   TimePoint digests_after_{};           // after a failure to assemble, not before this
   bool notices_pending_ = false;        // more failed or bounced letters wait for their notice to be decided
@@ -133,7 +132,6 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
       store_(open_store(database_)),
       queue_(queue_dir_),
       engine_(*store_, database_, log, wake_fd_.fd()),
-      housekeeping_(*store_, log),
       turns_(log) {
   queue_.ensure_layout();
   watch_ = std::make_unique<QueueWatch>(queue_.new_dir());
@@ -146,6 +144,7 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
   }
   if (resolve_targets_) resolve_after_ = now_ms() + kResolveAgainAfter;
   log_.info("letterd started: queue {}, database {}", queue_dir_, database_);
+  housekeeping_ = std::make_unique<Housekeeping>(database_, queue_dir_, engine_.config().retention_bodies, log_);
 }
 
 // Letters not yet sent follow their targets as the config now has them,
@@ -193,22 +192,25 @@ TimePoint Daemon::step(TimePoint now) {
     sd_notify(0, "READY=1");
     ready_ = true;
   }
-  housekeep(now);
+  tell_systemd(now);
   end_holds(now);
   poll_bounces(now);
+  turns_.lap("holds and bounces");
   decide_notices(now);
+  turns_.lap("notices");
   assemble_digests(now);
+  turns_.lap("digests");
   if (resolve_targets_ && now >= resolve_after_) {
     resolve_targets_ = false;
     if (!retarget()) resolve_after_ = now + kResolveAgainAfter;
   }
-  turns_.lap("housekeeping");
+  turns_.lap("resolving targets");
   TimePoint wake = dispatch(now);
   if (hold_ends_) wake = std::min(wake, *hold_ends_);
   turns_.lap("delivery");
   turns_.end();
-  // More files or more housekeeping slices: at once.
-  if (scan_ || housekeeping_pending_ || notices_pending_ || digests_pending_) return now;
+  // More files, notices or digests: at once.
+  if (scan_ || notices_pending_ || digests_pending_) return now;
   try {
     if (auto digest = store_->next_digest_at()) wake = std::min(wake, std::max({now, *digest, digests_after_}));
   } catch (const std::exception&) {  // the next turn meets the trouble and says it
@@ -278,16 +280,15 @@ PostcodeFinder Daemon::postcodes() {
   };
 }
 
-void Daemon::housekeep(TimePoint now) {
+void Daemon::tell_systemd(TimePoint now) {
   try {
     notifier_.tick(now, *store_);
-    housekeeping_pending_ = housekeeping_.step(now, engine_.config());
-    housekeeping_trouble_.clear();
+    status_trouble_.clear();
   } catch (const std::exception& e) {
     long long repeats = 0;
-    if (housekeeping_trouble_.due(e.what(), now, repeats)) log_.warn("housekeeping: {}{}", e.what(), repeated(repeats));
-    housekeeping_pending_ = false;
+    if (status_trouble_.due(e.what(), now, repeats)) log_.warn("status: {}{}", e.what(), repeated(repeats));
   }
+  turns_.lap("the status count");
 }
 
 // Holds whose --until has come release their letters before this turn's
@@ -471,7 +472,7 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
 
 void Daemon::wait(TimePoint wake) {
   TimePoint now = now_ms();
-  if (signals_.reload || scan_ || housekeeping_pending_) wake = now;  // a SIGHUP read during the step: at once
+  if (signals_.reload || scan_) wake = now;  // a SIGHUP read during the step: at once
   TimePoint until = std::min(wake, now + notifier_.longest_sleep(now));
   pollfd fds[] = {{watch_->fd(), POLLIN, 0}, {signals_.fd(), POLLIN, 0}, {wake_fd_.fd(), POLLIN, 0}};
   // In slices, between which a read of PRAGMA data_version tells whether
@@ -507,6 +508,7 @@ void Daemon::reload() {
   log_.set_level(level_of(fresh->log_level));
   try {
     engine_.start(std::make_unique<Config>(std::move(*fresh)));
+    housekeeping_->use(engine_.config().retention_bodies);
     log_.info("config reloaded from {}", options_.config_path);
     StartupKeepAlive alive;
     if (!retarget()) {
@@ -523,7 +525,8 @@ void Daemon::reload() {
 int Daemon::finish() {
   sd_notify(0, "STOPPING=1");
   bounce_stop_->store(true);
-  engine_.stop();  // the sends in flight finish; the rest wait for the next start
+  housekeeping_.reset();  // after the slice in hand: what is left is erased at the next start
+  engine_.stop();         // the sends in flight finish; the rest wait for the next start
   log_.info("letterd stopped; the longest turn of the loop took {} ms", turns_.longest().count());
   return exit_code_;
 }

@@ -304,14 +304,13 @@ class Store {
 
   // Erases the bodies of up to `limit` letters that ended (sent or failed)
   // before `ended_before`, and the personal notes and fields no waiting letter still
-  // needs, in one short transaction: retention runs in slices between the
-  // daemon's turns, never holding the write lock for long.
+  // needs, in one short transaction: retention runs in slices, never
+  // holding the write lock for long.
   struct PurgeCounts {
     int bodies = 0, notes = 0;
     bool more = false;  // letters past retention still have bodies
   };
   PurgeCounts purge_bodies(TimePoint ended_before, int limit);
-  static constexpr int kRetentionSlice = 256;
 
   // Space: the database's size, and its free pages returned to the
   // filesystem a slice at a time (incremental auto-vacuum).
@@ -322,7 +321,6 @@ class Store {
   SpaceUse space_use();
   // Returns up to `pages` free pages to the filesystem; false once none is left.
   bool return_free_pages(int pages);
-  static constexpr int kVacuumSlicePages = 256;  // 1 MiB of 4 KiB pages: a few milliseconds
 
   // Erases one supporter's personal data on request: name, addresses,
   // postcode, constituency, note, letters' bodies and subjects, and their
@@ -498,6 +496,12 @@ class Store {
   // Waits at most `longest_wait` for other connections' writes; false
   // when they kept it from finishing.
   bool checkpoint(std::chrono::milliseconds longest_wait = std::chrono::seconds(5));
+  // Copies what the write-ahead log holds into the database file, as far
+  // as readers allow, waiting for no one. Retention does it after each
+  // slice, so the slice's own turn pays for copying its pages, rather than
+  // whichever commit next brings the log to SQLite's automatic checkpoint
+  // (a thousand pages from several slices at once).
+  void copy_log_back();
 
   // --- reading ---
   // Calls `row` for each row of the log, oldest first, holding one at a time.

@@ -120,6 +120,10 @@ bool Store::return_free_pages(int pages) {
   return db.execAndGet("PRAGMA freelist_count").getInt64() > 0;
 }
 
+void Store::copy_log_back() {
+  impl_->db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
 bool Store::checkpoint(std::chrono::milliseconds longest_wait) {
   // Old copies of erased pages also sit in the write-ahead log until it is
   // checkpointed; TRUNCATE empties it (when no reader holds it open).

@@ -17,6 +17,9 @@
 namespace letterd {
 namespace {
 
+// Retention's slices as the daemon starts them.
+constexpr int kSlice = 256;
+
 using testing::TempDir;
 
 const TimePoint kStart = parse_rfc3339("2026-11-01T09:00:00Z").value();
@@ -99,7 +102,7 @@ TEST(Store, EveryStatementTheDaemonRepeatsSearchesAnIndexNeverScansTheLog) {
   store.requeue_interrupted(now);
   store.rehome_waiting("legal-advocacy", "main");
   store.still_sending(1);
-  store.purge_bodies(now, Store::kRetentionSlice);
+  store.purge_bodies(now, kSlice);
   store.expire_holds(now);
   store.changed_elsewhere();
   // Intake's search for a standing hold runs with one standing.
@@ -222,7 +225,7 @@ TEST(Store, RetentionInSlicesErasesBodiesNotesAndFieldsNoWaitingLetterNeeds) {
   TimePoint cutoff = kStart + std::chrono::hours(1);
   int slices = 0, bodies = 0, notes = 0;
   for (Store::PurgeCounts slice{.more = true}; slice.more; ++slices) {
-    slice = store.purge_bodies(cutoff, Store::kRetentionSlice);
+    slice = store.purge_bodies(cutoff, kSlice);
     bodies += slice.bodies;
     notes += slice.notes;
   }
@@ -233,7 +236,7 @@ TEST(Store, RetentionInSlicesErasesBodiesNotesAndFieldsNoWaitingLetterNeeds) {
   EXPECT_EQ(read.execAndGet("SELECT group_concat(id) FROM submissions WHERE fields IS NOT NULL").getString(),
             "web-1000,web-1001")
       << "a submission's fields go with its note: a letter rendered again may need them until then";
-  EXPECT_EQ(store.purge_bodies(cutoff, Store::kRetentionSlice).bodies, 0);
+  EXPECT_EQ(store.purge_bodies(cutoff, kSlice).bodies, 0);
   auto due = store.due("main", {"legal-advocacy"}, cutoff, 10);
   ASSERT_EQ(due.size(), 2u);
   for (const auto& m : due) EXPECT_FALSE(m.body.empty());
@@ -246,11 +249,11 @@ TEST(Store, RetentionGivesTheFreedSpaceBackToTheFilesystem) {
   store.checkpoint();
   auto before = store.space_use();
   EXPECT_TRUE(before.returns_free_pages);
-  while (store.purge_bodies(kStart + std::chrono::hours(1), Store::kRetentionSlice).more) {
+  while (store.purge_bodies(kStart + std::chrono::hours(1), kSlice).more) {
   }
   store.checkpoint();
   auto freed = store.space_use();
-  while (store.return_free_pages(Store::kVacuumSlicePages)) {
+  while (store.return_free_pages(kSlice)) {
   }
   store.checkpoint();
   auto after = store.space_use();
@@ -333,10 +336,10 @@ TEST(Store, AVersion1DatabaseIsMigratedWithItsCountsAndPurgedWithoutReturningSpa
   auto before = store.space_use();
   EXPECT_FALSE(before.returns_free_pages);
   EXPECT_GT(before.free_bytes, 0);
-  auto slice = store.purge_bodies(kStart, Store::kRetentionSlice);
+  auto slice = store.purge_bodies(kStart, kSlice);
   EXPECT_EQ(slice.bodies, 1);
   EXPECT_FALSE(slice.more);
-  EXPECT_FALSE(store.return_free_pages(Store::kVacuumSlicePages));  // and so a purge loop ends
+  EXPECT_FALSE(store.return_free_pages(kSlice));  // and so a purge loop ends
 }
 
 TEST(Store, KnowsWhenItsFileWasDeletedOrReplaced) {
