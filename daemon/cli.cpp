@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "cli_detail.h"
 #include "config.h"
@@ -289,8 +290,9 @@ int cmd_purge(Args args) {
   Store store(config->database, Store::Access::existing);
   if (opts.count("supporter")) return erase_one_supporter(*config, store, opts["supporter"]);
 
-  // Slices the daemon's retention takes, each its own transaction: a
-  // running daemon is never locked out for longer than one.
+  // The slices the daemon's retention takes, each its own transaction,
+  // with the same pause after each: a running daemon is never locked out
+  // for longer than one.
   const TimePoint cutoff = now_ms() - config->retention_bodies;
   Store::PurgeCounts total;
   Progress progress("letter bodies erased");
@@ -300,6 +302,8 @@ int cmd_purge(Args args) {
     total.bodies += slice.bodies;
     total.notes += slice.notes;
     progress.update(total.bodies);
+    store.copy_log_back();
+    std::this_thread::sleep_for(kPauseBetweenSlices);
   }
   KeptFilesSweep sweep(config->queue_dir, cutoff);
   while (files.run([&](int entries) { return sweep.step(entries); })) {
@@ -307,6 +311,8 @@ int cmd_purge(Args args) {
   store.checkpoint();
   auto before = store.space_use();
   while (pages.run([&](int count) { return store.return_free_pages(count); })) {
+    store.copy_log_back();
+    std::this_thread::sleep_for(kPauseBetweenSlices);
   }
   bool emptied = store.checkpoint();
   auto after = store.space_use();

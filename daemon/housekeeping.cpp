@@ -14,10 +14,6 @@ constexpr auto kEvery = std::chrono::hours(1);
 // After a run that failed (a database that could not be opened, a disk
 // error), when the next is tried.
 constexpr auto kAgainAfterTrouble = std::chrono::minutes(1);
-// After each slice, the lock is left free this long: a commit of the loop's
-// or a session's that waited through the slice takes it meanwhile (SQLite's
-// busy handler here looks again at least every millisecond).
-constexpr auto kBetweenSlices = std::chrono::milliseconds(5);
 // The daemon's sessions and intake write all the time: the checkpoint that
 // empties the write-ahead log waits for them only this long, and is tried
 // again a minute later until it finishes.
@@ -94,6 +90,7 @@ void Housekeeping::run() {
                   repeated(repeats));
       store.reset();  // a connection that failed is opened afresh
       next_run = now + kAgainAfterTrouble;
+      if (next_checkpoint != kNone) next_checkpoint = std::max(next_checkpoint, next_run);
     }
   }
 }
@@ -116,18 +113,18 @@ Housekeeping::Run Housekeeping::apply_retention(Store& store, TimePoint now) {
     // every read of the database) and no commit of the daemon's meets a
     // thousand pages to copy when SQLite's automatic checkpoint comes due.
     store.copy_log_back();
-    if (!pause(kBetweenSlices)) return Run::stopped;
+    if (!pause(kPauseBetweenSlices)) return Run::stopped;
   }
   KeptFilesSweep sweep(queue_dir_, cutoff);
   while (files.run([&](int entries) { return sweep.step(entries); }))
-    if (!pause(kBetweenSlices)) return Run::stopped;
+    if (!pause(kPauseBetweenSlices)) return Run::stopped;
 
   auto before = store.space_use();
   bool returns_space = before.returns_free_pages && before.free_bytes > 0;
   if (returns_space) {
     while (pages.run([&](int count) { return store.return_free_pages(count); })) {
       store.copy_log_back();
-      if (!pause(kBetweenSlices)) return Run::stopped;
+      if (!pause(kPauseBetweenSlices)) return Run::stopped;
     }
   }
   if (!erased.bodies && !erased.notes && !sweep.removed() && !returns_space) return Run::nothing_to_do;

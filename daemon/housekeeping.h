@@ -35,7 +35,9 @@ class SliceSize {
   SliceSize(int first, int least, int most, std::chrono::milliseconds aim);
   // Retention's three kinds of slice, aimed at 20 ms: a commit of the
   // daemon's that waits for the lock through one stays well inside 100 ms,
-  // whether the daemon's own retention holds it or letterd purge.
+  // whether the daemon's own retention holds it or letterd purge. A slice's
+  // time counts its own wait for the lock, so on a daemon busy writing the
+  // slices shrink and leave it more of the lock.
   static SliceSize letters() { return {256, 8, 4096, kAim}; }
   static SliceSize files() { return {256, 8, 4096, kAim}; }
   static SliceSize pages() { return {256, 8, 4096, kAim}; }
@@ -58,12 +60,19 @@ class SliceSize {
   static constexpr std::chrono::milliseconds kAim{20};
 };
 
+// After each slice, the write lock is left free this long: a commit of the
+// daemon's loop or a session's that waited through the slice takes it
+// meanwhile (the store's busy handler looks again at least every
+// millisecond).
+inline constexpr std::chrono::milliseconds kPauseBetweenSlices{5};
+
 class Housekeeping {
  public:
   // Starts the thread, which opens its own connection to `database`; the
   // first run is at once.
   Housekeeping(std::string database, std::string queue_dir, Duration retention, spdlog::logger& log);
-  // Stops after the slice in hand: what is left is erased at the next start.
+  // Stops once the slice or lock wait in hand ends: what is left is erased
+  // at the next start.
   ~Housekeeping();
   Housekeeping(const Housekeeping&) = delete;
   Housekeeping& operator=(const Housekeeping&) = delete;

@@ -525,7 +525,7 @@ void Daemon::reload() {
 int Daemon::finish() {
   sd_notify(0, "STOPPING=1");
   bounce_stop_->store(true);
-  housekeeping_.reset();  // after the slice in hand: what is left is erased at the next start
+  housekeeping_.reset();  // once its slice in hand ends: what is left is erased at the next start
   engine_.stop();         // the sends in flight finish; the rest wait for the next start
   log_.info("letterd stopped; the longest turn of the loop took {} ms", turns_.longest().count());
   return exit_code_;

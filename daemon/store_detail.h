@@ -376,8 +376,10 @@ inline std::vector<RecentError> read_tries(SQLite::Statement& q) {
 // Retention's slices commit without a sync of their own: an erasure lost
 // to a power cut is done again at the next run, and the next commit that
 // must last (intake's, a try's) syncs the write-ahead log, these frames
-// with it. A sync at every slice would hold the daemon's loop behind the
-// filesystem's journal, busy with a six-gigabyte database.
+// with it. A sync inside the slice would hold the write lock, and every
+// commit of the daemon's waiting on it, behind the filesystem's journal,
+// busy with a six-gigabyte database; the copying back after the slice
+// syncs without holding it.
 class UnsyncedCommits {
  public:
   explicit UnsyncedCommits(SQLite::Database& db) : db_(db) { db_.exec("PRAGMA synchronous = NORMAL"); }
