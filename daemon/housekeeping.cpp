@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "process.h"
 #include "queue_retention.h"
@@ -60,6 +61,14 @@ void Housekeeping::use(Duration retention) {
   retention_ = retention;
 }
 
+void Housekeeping::copy_log_back_soon() {
+  {
+    std::lock_guard lock(mutex_);
+    copy_back_due_ = true;
+  }
+  wake_.notify_one();
+}
+
 bool Housekeeping::pause(std::chrono::milliseconds pause) {
   std::unique_lock lock(mutex_);
   return !wake_.wait_for(lock, pause, [this] { return stop_; });
@@ -72,10 +81,17 @@ void Housekeeping::run() {
   TimePoint next_checkpoint = kNone;  // a checkpoint a reader held up is tried again then
   while (true) {
     TimePoint wake = std::min(next_run, next_checkpoint);
-    if (!pause(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(Duration(0), wake - now_ms())))) return;
+    bool copy_back = false;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::max(Duration(0), wake - now_ms()), [this] { return stop_ || copy_back_due_; });
+      if (stop_) return;
+      copy_back = std::exchange(copy_back_due_, false);
+    }
     TimePoint now = now_ms();
     try {
       if (!store) store = std::make_unique<Store>(database_, Store::Access::existing);
+      if (copy_back) store->copy_log_back();
       if (now >= next_checkpoint) next_checkpoint = empty_the_log(*store) ? kNone : now + kCheckpointAgain;
       if (now < next_run) continue;
       next_run = now + kEvery;
@@ -91,6 +107,8 @@ void Housekeeping::run() {
       store.reset();  // a connection that failed is opened afresh
       next_run = now + kAgainAfterTrouble;
       if (next_checkpoint != kNone) next_checkpoint = std::max(next_checkpoint, next_run);
+      // Nothing, not even a copy back the loop asks for meanwhile, until then.
+      if (!pause(kAgainAfterTrouble)) return;
     }
   }
 }

@@ -1,6 +1,7 @@
 // The daemon's periodic work: retention.bodies applied hourly (letter
 // bodies, personal notes, kept queue files), then the freed pages returned
-// to the filesystem and the write-ahead log emptied. It runs on a thread of
+// to the filesystem and the write-ahead log emptied; and the copying back
+// of the write-ahead log that the loop's commits leave to it. It runs on a thread of
 // its own with its own connection to the database, so however much a long
 // campaign has to erase, and however long the disk takes over it, the
 // daemon's loop never waits on it: intake, sending, signals and the
@@ -79,6 +80,9 @@ class Housekeeping {
 
   // retention.bodies after a reload, from the next run.
   void use(Duration retention);
+  // Asks for the write-ahead log to be copied back into the database: the
+  // daemon's loop leaves its checkpoints here (Store::leave_checkpoints_to).
+  void copy_log_back_soon();
 
  private:
   void run();
@@ -94,8 +98,9 @@ class Housekeeping {
   spdlog::logger& log_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stop_ = false;   // guarded by mutex_
-  Duration retention_;  // guarded by mutex_
+  bool stop_ = false;           // guarded by mutex_
+  bool copy_back_due_ = false;  // guarded by mutex_
+  Duration retention_;          // guarded by mutex_
   bool warned_no_auto_vacuum_ = false;
   LogOnce trouble_;
   std::thread thread_;  // last: started once everything it reads is made

@@ -145,6 +145,7 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
   if (resolve_targets_) resolve_after_ = now_ms() + kResolveAgainAfter;
   log_.info("letterd started: queue {}, database {}", queue_dir_, database_);
   housekeeping_ = std::make_unique<Housekeeping>(database_, queue_dir_, engine_.config().retention_bodies, log_);
+  store_->leave_checkpoints_to([housekeeping = housekeeping_.get()] { housekeeping->copy_log_back_soon(); });
 }
 
 // Letters not yet sent follow their targets as the config now has them,
@@ -525,6 +526,7 @@ void Daemon::reload() {
 int Daemon::finish() {
   sd_notify(0, "STOPPING=1");
   bounce_stop_->store(true);
+  store_->leave_checkpoints_to(nullptr);
   housekeeping_.reset();  // once its slice in hand ends: what is left is erased at the next start
   engine_.stop();         // the sends in flight finish; the rest wait for the next start
   log_.info("letterd stopped; the longest turn of the loop took {} ms", turns_.longest().count());

@@ -502,6 +502,15 @@ class Store {
   // whichever commit next brings the log to SQLite's automatic checkpoint
   // (a thousand pages from several slices at once).
   void copy_log_back();
+  // From now on this connection's commits leave copying the write-ahead
+  // log back to whoever `due` tells (the daemon's housekeeping thread),
+  // called after a commit that leaves a thousand pages or more in the log,
+  // once the write lock is released. Without it, SQLite's automatic
+  // checkpoint runs inside that commit: on a log of a million letters it
+  // writes those pages all over a file of gigabytes and syncs it, and the
+  // daemon's loop waited 70 to 150 ms on it. An empty `due` gives the
+  // commits back to SQLite's automatic checkpoint.
+  void leave_checkpoints_to(std::function<void()> due);
 
   // --- reading ---
   // Calls `row` for each row of the log, oldest first, holding one at a time.

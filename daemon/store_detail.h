@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -423,7 +424,8 @@ struct Store::Impl {
   // Declared after db, so destroyed before it. Parsing SQL cost more than
   // running it on the delivery path.
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements;
-  long long seen_data_version = -1;  // changed_elsewhere()'s last reading
+  long long seen_data_version = -1;      // changed_elsewhere()'s last reading
+  std::function<void()> checkpoint_due;  // leave_checkpoints_to()'s
 
   HeldStatement prepare(const std::string& sql) {
     auto& slot = statements[sql];

@@ -124,6 +124,30 @@ void Store::copy_log_back() {
   impl_->db.exec("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
+namespace {
+
+// SQLite's own automatic checkpoint comes due at this length of log.
+constexpr int kCheckpointPages = 1000;
+
+int tell_checkpoint_due(void* due, sqlite3*, const char*, int pages) {
+  try {
+    if (pages >= kCheckpointPages) (*static_cast<std::function<void()>*>(due))();
+  } catch (...) {  // the log is copied back at the next commit's call instead
+  }
+  return SQLITE_OK;
+}
+
+}  // namespace
+
+void Store::leave_checkpoints_to(std::function<void()> due) {
+  auto* db = impl_->db.getHandle();
+  impl_->checkpoint_due = std::move(due);
+  if (impl_->checkpoint_due)
+    sqlite3_wal_hook(db, &tell_checkpoint_due, &impl_->checkpoint_due);
+  else
+    sqlite3_wal_autocheckpoint(db, kCheckpointPages);
+}
+
 bool Store::checkpoint(std::chrono::milliseconds longest_wait) {
   // Old copies of erased pages also sit in the write-ahead log until it is
   // checkpointed; TRUNCATE empties it (when no reader holds it open).

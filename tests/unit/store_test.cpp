@@ -266,6 +266,39 @@ TEST(Store, RetentionGivesTheFreedSpaceBackToTheFilesystem) {
   EXPECT_EQ(after.free_bytes, 0);
 }
 
+// Frames in the write-ahead log, as a checkpoint from another connection finds them.
+long long log_frames(const std::string& database) {
+  SQLite::Database other(database, SQLite::OPEN_READWRITE);
+  SQLite::Statement q(other, "PRAGMA wal_checkpoint(PASSIVE)");
+  q.executeStep();
+  return q.getColumn(1).getInt64();
+}
+
+// Submissions accepted one a commit, as intake commits a small batch.
+void accept_one_by_one(Store& store, int first, int count) {
+  for (int n = first; n < first + count; ++n) {
+    Submission s = supporter(n);
+    store.accept(s, s.id + ".json", "digest", kStart, {letter_to("justice-secretary", n, 8000)}, "");
+  }
+}
+
+TEST(Store, CommitsThatLeaveCheckpointsElsewhereSayWhenOneIsDueAndCopyNothingThemselves) {
+  TempDir dir;
+  Store store(dir.path("letterd.db"));
+  int told = 0;
+  store.leave_checkpoints_to([&] { ++told; });
+  accept_one_by_one(store, 0, 1000);  // about 8 MB: twice SQLite's thousand pages
+  EXPECT_GT(told, 0) << "the housekeeping thread is told a checkpoint is due";
+  EXPECT_GT(log_frames(dir.path("letterd.db")), 1500) << "no commit checkpointed and restarted the log";
+
+  // Given back, SQLite's automatic checkpoint restarts the log as it fills.
+  store.leave_checkpoints_to(nullptr);
+  told = 0;
+  accept_one_by_one(store, 1000, 1000);
+  EXPECT_EQ(told, 0);
+  EXPECT_LT(log_frames(dir.path("letterd.db")), 1500);
+}
+
 TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
   TempDir dir;
   Store store(dir.path("letterd.db"));
