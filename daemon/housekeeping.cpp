@@ -91,7 +91,10 @@ void Housekeeping::run() {
     TimePoint now = now_ms();
     try {
       if (!store) store = std::make_unique<Store>(database_, Store::Access::existing);
-      if (copy_back) store->copy_log_back();
+      if (copy_back) {
+        store->copy_log_back();
+        copied_back_.fetch_add(1);
+      }
       if (now >= next_checkpoint) next_checkpoint = empty_the_log(*store) ? kNone : now + kCheckpointAgain;
       if (now < next_run) continue;
       next_run = now + kEvery;
@@ -134,8 +137,10 @@ Housekeeping::Run Housekeeping::apply_retention(Store& store, TimePoint now) {
     if (!pause(kPauseBetweenSlices)) return Run::stopped;
   }
   KeptFilesSweep sweep(queue_dir_, cutoff);
-  while (files.run([&](int entries) { return sweep.step(entries); }))
+  while (files.run([&](int entries) { return sweep.step(entries); })) {
+    store.copy_log_back();  // the loop's commits meanwhile
     if (!pause(kPauseBetweenSlices)) return Run::stopped;
+  }
 
   auto before = store.space_use();
   bool returns_space = before.returns_free_pages && before.free_bytes > 0;

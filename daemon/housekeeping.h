@@ -12,6 +12,7 @@
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -83,6 +84,8 @@ class Housekeeping {
   // Asks for the write-ahead log to be copied back into the database: the
   // daemon's loop leaves its checkpoints here (Store::leave_checkpoints_to).
   void copy_log_back_soon();
+  // How many times it has done so.
+  long long copied_back() const { return copied_back_.load(); }
 
  private:
   void run();
@@ -103,6 +106,7 @@ class Housekeeping {
   Duration retention_;          // guarded by mutex_
   bool warned_no_auto_vacuum_ = false;
   LogOnce trouble_;
+  std::atomic<long long> copied_back_{0};
   std::thread thread_;  // last: started once everything it reads is made
 };
 

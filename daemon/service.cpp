@@ -56,6 +56,9 @@ class Daemon {
   // Opens the database and the queue and starts the relays; throws when
   // it cannot, having started nothing.
   Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<Config> config);
+  // Whether or not finish() ran: the loop's commits while the relays stop
+  // must not call into a housekeeping thread already gone.
+  ~Daemon();
 
   // One turn at `now`: a batch of files, the holds, notices and digests
   // due, the letters due handed out. Returns when the next turn is wanted.
@@ -146,6 +149,10 @@ Daemon::Daemon(const RunOptions& options, spdlog::logger& log, std::unique_ptr<C
   log_.info("letterd started: queue {}, database {}", queue_dir_, database_);
   housekeeping_ = std::make_unique<Housekeeping>(database_, queue_dir_, engine_.config().retention_bodies, log_);
   store_->leave_checkpoints_to([housekeeping = housekeeping_.get()] { housekeeping->copy_log_back_soon(); });
+}
+
+Daemon::~Daemon() {
+  store_->leave_checkpoints_to(nullptr);
 }
 
 // Letters not yet sent follow their targets as the config now has them,

@@ -508,8 +508,10 @@ class Store {
   // once the write lock is released. Without it, SQLite's automatic
   // checkpoint runs inside that commit: on a log of a million letters it
   // writes those pages all over a file of gigabytes and syncs it, and the
-  // daemon's loop waited 70 to 150 ms on it. An empty `due` gives the
-  // commits back to SQLite's automatic checkpoint.
+  // daemon's loop waited 70 to 150 ms on it. A log ten times that long
+  // means `due` is not being acted on, and the commit copies it back
+  // itself. An empty `due` gives the commits back to SQLite's automatic
+  // checkpoint.
   void leave_checkpoints_to(std::function<void()> due);
 
   // --- reading ---

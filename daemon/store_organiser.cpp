@@ -129,7 +129,16 @@ namespace {
 // SQLite's own automatic checkpoint comes due at this length of log.
 constexpr int kCheckpointPages = 1000;
 
-int tell_checkpoint_due(void* due, sqlite3*, const char*, int pages) {
+// A log ten times that long: whoever was told is not copying it back (its
+// connection cannot open, a disk error), and the commit does it after all
+// rather than let the log grow without end.
+constexpr int kCheckpointAnywayPages = 10 * kCheckpointPages;
+
+int tell_checkpoint_due(void* due, sqlite3* db, const char*, int pages) {
+  if (pages >= kCheckpointAnywayPages) {
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
   try {
     if (pages >= kCheckpointPages) (*static_cast<std::function<void()>*>(due))();
   } catch (...) {  // the log is copied back at the next commit's call instead

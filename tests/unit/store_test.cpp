@@ -4,13 +4,18 @@
 #include "store.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
+#include <sstream>
+#include <thread>
 
+#include "housekeeping.h"
 #include "store_detail.h"
 #include "test_support.h"
 
@@ -297,6 +302,30 @@ TEST(Store, CommitsThatLeaveCheckpointsElsewhereSayWhenOneIsDueAndCopyNothingThe
   accept_one_by_one(store, 1000, 1000);
   EXPECT_EQ(told, 0);
   EXPECT_LT(log_frames(dir.path("letterd.db")), 1500);
+}
+
+TEST(Store, TheHousekeepingThreadCopiesTheLogBackWhenTheLoopsCommitsSayItIsDue) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path("queue"));
+  const std::string database = dir.path("letterd.db");
+  Store store(database);
+  std::ostringstream out;
+  spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  Housekeeping housekeeping(database, dir.path("queue"), std::chrono::hours(24 * 30), log);
+  store.leave_checkpoints_to([&] { housekeeping.copy_log_back_soon(); });
+  accept_one_by_one(store, 0, 1000);  // about 8 MB: several times SQLite's thousand pages
+  // Up to 10 s for the thread to answer (it takes milliseconds).
+  for (int i = 0; i < 200 && housekeeping.copied_back() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(housekeeping.copied_back(), 0);
+  // Once it has copied back what the last commits asked for, the next
+  // commit starts the log afresh: it never grows the length of the campaign
+  // (more than 1,500 frames here were nothing copied, as the test above shows).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  accept_one_by_one(store, 1000, 1);
+  EXPECT_LT(log_frames(database), 1000);
+  store.leave_checkpoints_to(nullptr);
+  EXPECT_EQ(out.str().find("housekeeping:"), std::string::npos) << out.str();
 }
 
 TEST(Store, ErasureScrubsTheSupportersNameAndAddressFromRelayReplies) {
