@@ -27,7 +27,16 @@ SCALE_DIR = "/tmp/letterd-scale"
 MIB = 1024  # GNU time's RSS is in KiB
 STARTED_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) \S+ letterd started", re.M)
 LONGEST_RE = re.compile(r"letterd stopped; the longest turn of the loop took (\d+) ms")
-SLOW_TURN_RE = re.compile(r"\ba turn of the loop took (\d+) ms")
+SLOW_TURN_RE = re.compile(r"\ba turn of the loop took (\d+) ms, \d+ ms of it in ([^(\n]+?)(?: \(|$)", re.M)
+
+
+def slow_turns(text):
+    """The loop's slow-turn warnings in a log: (ms, the part that took most of it), slowest first."""
+    return sorted(((int(ms), part) for ms, part in SLOW_TURN_RE.findall(text)), reverse=True)
+
+
+def slowest(turns):
+    return f"{turns[0][0]:,} ms ({turns[0][1]})" if turns else None
 
 
 def utc(text):
@@ -126,10 +135,10 @@ def send_run(letterd, sink, log_path, letters, timeout, env):
     run["exec_to_started"] = utc(m.group(1)) - launched if m else None
     run["started_to_first_send"] = utc(first) - utc(m.group(1)) if m and first else None
     m = LONGEST_RE.search(text)
-    slow = [int(x) for x in SLOW_TURN_RE.findall(text)]
+    slow = slow_turns(text)
     run["longest_turn"] = int(m.group(1)) if m else None
     run["slow_turns"] = len(slow)
-    run["slowest_warned"] = max(slow) if slow else None
+    run["slowest_warned"] = slow[0] if slow else None
     return run, work
 
 
@@ -222,7 +231,7 @@ def housekeeping_run(letterd, config, work, log_path, timeout, env, letters):
     text = open(log_path, encoding="utf-8", errors="replace").read()
     started, erased = STARTED_RE.search(text), RETENTION_RE.search(text)
     longest = LONGEST_RE.search(text)
-    slow = [int(x) for x in SLOW_TURN_RE.findall(text)]
+    slow = slow_turns(text)
     took = utc(erased.group(1)) - utc(started.group(1)) if started and erased else None
     sent = None
     if started and erased:
@@ -232,7 +241,7 @@ def housekeeping_run(letterd, config, work, log_path, timeout, env, letters):
         db.close()
     return {"code": code, "bodies": int(erased.group(2)) if erased else None, "took": took,
             "longest_turn": int(longest.group(1)) if longest else None, "slow_turns": len(slow),
-            "slowest_warned": max(slow) if slow else None, "letters": letters, "sent_meanwhile": sent,
+            "slowest_warned": slow[0] if slow else None, "letters": letters, "sent_meanwhile": sent,
             "rate_meanwhile": sent / took if sent is not None and took else None}
 
 
@@ -286,7 +295,7 @@ def render_scale(s, letterd, started):
         else:
             shown = f"{run['longest_turn']:,} ms"
         if run["slow_turns"]:
-            shown += f"; {run['slow_turns']} turn(s) over 100 ms warned, slowest {run['slowest_warned']:,} ms"
+            shown += f"; {run['slow_turns']} turn(s) over 100 ms warned, slowest {slowest([run['slowest_warned']])}"
         return shown
 
     def command(p, name):
@@ -322,7 +331,7 @@ def render_scale(s, letterd, started):
         shown = (f"{h['bodies']:,} bodies in {h['took']:.1f} s, longest turn "
                  + ("not reported" if h["longest_turn"] is None else f"{h['longest_turn']:,} ms"))
         if h["slow_turns"]:
-            shown += f"; {h['slow_turns']} turn(s) over 100 ms warned, slowest {h['slowest_warned']:,} ms"
+            shown += f"; {h['slow_turns']} turn(s) over 100 ms warned, slowest {slowest([h['slowest_warned']])}"
         if h.get("sent_meanwhile") is not None:
             shown += f"; {h['sent_meanwhile']:,} of {h['letters']:,} new letters sent meanwhile"
         return shown
