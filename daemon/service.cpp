@@ -118,6 +118,7 @@ class Daemon {
   bool digests_pending_ = false;        // more digests are due than a turn assembles
   TimePoint digests_after_{};           // after a failure to assemble, not before this
   bool notices_pending_ = false;        // more failed or bounced letters wait for their notice to be decided
+  bool notices_failing_ = false;        // the last try to decide notices failed
   bool resolve_targets_ = false;        // a due letter was rendered for a row its target no longer has
   TimePoint resolve_after_{};           // not before: the last try could not resolve some letters
   std::optional<TimePoint> rate_hold_;  // the earliest a rate limit holds a due letter to
@@ -346,6 +347,7 @@ void Daemon::decide_notices(TimePoint now) {
   try {
     auto due = store_->notices_due(kBatch);
     notices_pending_ = due.size() == static_cast<std::size_t>(kBatch);
+    notices_failing_ = false;
     for (const auto& letter : due) {
       const CampaignConfig* campaign = engine_.config().campaign(letter.campaign);
       std::optional<Store::NewMessage> notice;
@@ -365,6 +367,7 @@ void Daemon::decide_notices(TimePoint now) {
     if (housekeeping_trouble_.due(e.what(), now, repeats))
       log_.warn("notices to supporters: {}; trying again in a turn{}", e.what(), repeated(repeats));
     notices_pending_ = false;
+    notices_failing_ = true;  // --once does not wait on notices it cannot decide
   }
 }
 
@@ -461,6 +464,13 @@ bool Daemon::drained(TimePoint now, TimePoint& wake) {
       return false;
     }
     if (notices_pending_ || digests_pending_ || engine_.busy() || engine_.has_due(now)) return false;
+    // A letter whose session ended it failed after this step decided
+    // notices (nothing was busy by the check above, so all is recorded):
+    // one more step decides its notice, and sends it.
+    if (!notices_failing_ && !store_->notices_due(1).empty()) {
+      wake = now;
+      return false;
+    }
     // What is left waits for a retry, a paused relay, or a rate slot: a
     // near slot is waited for, a far one left to the daemon.
     if (!rate_hold_) return true;
